@@ -1,0 +1,49 @@
+"""symbolic_pinn: PDE systems in SymPy to readable, generated PyTorch PINN training code.
+
+The pipeline, one stage per module:
+
+1. problem (:mod:`symbolic_pinn.problem`): :class:`PDESystem`, SymPy objects;
+2. analysis (:mod:`symbolic_pinn.analysis`): validation, derivatives lowered to named
+   symbols, a derivative DAG;
+3. code generation (:mod:`symbolic_pinn.printing`, :mod:`symbolic_pinn.codegen`, the
+   jinja2 ``templates/``);
+4. loading (:mod:`symbolic_pinn.loading`): hash-named modules visible in tracebacks;
+5. training (:mod:`symbolic_pinn.training`, :mod:`symbolic_pinn.solver`,
+   :mod:`symbolic_pinn.adaptive`).
+"""
+
+__version__ = "0.1.0"
+
+from .discretize import (  # noqa: E402
+    DiscretizedProblem,
+    PhysicsInformedNN,
+    SymbolicDiscretization,
+    discretize,
+    symbolic_discretize,
+)
+from .errors import (  # noqa: E402
+    CodegenError,
+    ProblemError,
+    StrategyError,
+    SymbolicPinnError,
+    TrainingError,
+)
+from .networks import MLP  # noqa: E402
+from .problem import PDESystem  # noqa: E402
+from .result import Result  # noqa: E402
+
+__all__ = [
+    "PDESystem",
+    "PhysicsInformedNN",
+    "discretize",
+    "symbolic_discretize",
+    "DiscretizedProblem",
+    "SymbolicDiscretization",
+    "MLP",
+    "Result",
+    "SymbolicPinnError",
+    "ProblemError",
+    "CodegenError",
+    "TrainingError",
+    "StrategyError",
+]

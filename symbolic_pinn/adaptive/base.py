@@ -1,0 +1,183 @@
+"""The adaptive-loss hook: what a strategy declares, and what it receives.
+
+A strategy is a small object. It declares
+
+* ``needs``: the quantities it reads (:class:`Need`); the trainer computes each one
+  once per reweight step and hands it over in a :class:`ReweightContext`;
+* ``hook``: where the generated code calls it (``"losses"``: inside the closure,
+  between the per-term losses and their weighted sum; ``"step"``: after the optimizer
+  step; ``None``: never);
+* ``is_due(step)``: on which optimizer steps it reweights.
+
+On a due step the trainer calls ``update(context)``, which returns the new weight of
+each term it changes. Weights are plain floats: they never carry gradient.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+from ..errors import StrategyError
+
+__all__ = ["Need", "ReweightContext", "AdaptiveLoss", "NonAdaptiveLoss"]
+
+
+class Need(enum.Enum):
+    """Quantities a strategy can ask the trainer for."""
+
+    LOSSES = "losses"  #: the scalar loss of each term (always provided)
+    NTK_DIAG = "ntk_diag"  #: per-point ``‖∂r_i/∂θ‖²`` of each term: the diagonal of K
+    # Later: GRAD_STATS (per-term parameter gradients), POINT_WEIGHTS (trainable w_i).
+
+
+@dataclass
+class ReweightContext:
+    """What a strategy sees on a reweight step.
+
+    Attributes:
+        step: Optimizer steps taken before this one (L-BFGS counts one per step).
+        term_names: All terms, equations first.
+        kinds: ``{term: "pde" | "bc"}``.
+        losses: Scalar loss of each term at the current parameters and points.
+        residuals: ``{term: f(points) -> (N,) tensor}``, per-point residuals with the
+            current networks (graph attached).
+        points: The points of each term in this step.
+        nets: The networks.
+        params: PDE parameters by identifier (tensors; trainable when estimated).
+        weights: The weights in force before this update (a copy).
+        ntk_diagonals: ``{term: (N_k,) tensor}`` when the strategy needs
+            :attr:`Need.NTK_DIAG`, computed once on ``ntk_points``.
+        ntk_points: The points the diagonals were computed on.
+    """
+
+    step: int
+    term_names: tuple[str, ...]
+    kinds: Mapping[str, str]
+    losses: Mapping[str, float]
+    residuals: Mapping[str, Callable[[torch.Tensor], torch.Tensor]]
+    points: Mapping[str, torch.Tensor]
+    nets: tuple[torch.nn.Module, ...]
+    params: Mapping[str, torch.Tensor]
+    weights: Mapping[str, float]
+    ntk_diagonals: Mapping[str, torch.Tensor] | None = None
+    ntk_points: Mapping[str, torch.Tensor] | None = None
+    extras: dict = field(default_factory=dict)
+
+
+class AdaptiveLoss:
+    """Base class of adaptive-loss strategies (NeuralPDE's ``AbstractAdaptiveLoss``).
+
+    Subclass it in your own code, set ``needs`` and override :meth:`update`; nothing
+    in the library has to change.
+
+    Args:
+        reweight_every: Reweight on every ``reweight_every``-th optimizer step,
+            starting with step 0.
+
+    Examples:
+        >>> class HalveBoundaries(AdaptiveLoss):
+        ...     def update(self, ctx):
+        ...         return {t: ctx.weights[t] / 2 for t in ctx.term_names if ctx.kinds[t] == "bc"}
+        >>> HalveBoundaries(reweight_every=10).is_due(20)
+        True
+    """
+
+    needs: frozenset[Need] = frozenset({Need.LOSSES})
+    hook: str | None = "losses"
+
+    def __init__(self, reweight_every: int = 1) -> None:
+        if int(reweight_every) != reweight_every or reweight_every < 1:
+            raise StrategyError(f"reweight_every must be a positive integer, got {reweight_every!r}")
+        self.reweight_every = int(reweight_every)
+        self.weights: dict[str, float] = {}
+
+    def initial_weights(self, term_names: tuple[str, ...], kinds: Mapping[str, str]) -> dict:
+        """Weights before the first update (1 for every term)."""
+        del kinds
+        return {name: 1.0 for name in term_names}
+
+    def is_due(self, step: int) -> bool:
+        """Whether to reweight at optimizer step ``step``."""
+        return step % self.reweight_every == 0
+
+    def kernel_points(self, ctx: ReweightContext) -> Mapping[str, torch.Tensor]:
+        """Points for the NTK diagonals (default: the current batch)."""
+        return ctx.points
+
+    def update(self, ctx: ReweightContext) -> Mapping[str, float] | None:
+        """Return new weights for some or all terms (or ``None`` for no change)."""
+        raise NotImplementedError
+
+    def history_extras(self) -> dict:
+        """Extra entries for the history row of a reweight step (e.g. NTK traces)."""
+        return {}
+
+    def state_dict(self) -> dict:
+        """State to checkpoint."""
+        return {"weights": dict(self.weights)}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore :meth:`state_dict` output."""
+        self.weights = dict(state["weights"])
+
+
+class NonAdaptiveLoss(AdaptiveLoss):
+    """Fixed weights: per term, or one for all equations and one for all conditions.
+
+    Args:
+        weights: ``{term: weight}``; terms not named use the group weights.
+        pde_loss_weights: Weight of every equation not in ``weights``.
+        bc_loss_weights: Weight of every condition not in ``weights``.
+        additional_loss_weight: Weight of the ``additional_loss`` (data) term.
+
+    Examples:
+        >>> NonAdaptiveLoss(bc_loss_weights=10).initial_weights(("pde_0", "bc_0"),
+        ...     {"pde_0": "pde", "bc_0": "bc"})
+        {'pde_0': 1.0, 'bc_0': 10.0}
+    """
+
+    needs = frozenset()
+    hook = None
+
+    def __init__(
+        self,
+        weights: Mapping[str, float] | None = None,
+        *,
+        pde_loss_weights: float = 1.0,
+        bc_loss_weights: float = 1.0,
+        additional_loss_weight: float = 1.0,
+    ) -> None:
+        super().__init__(reweight_every=1)
+        self.fixed = {str(k): _positive(f"weight of {k}", v) for k, v in (weights or {}).items()}
+        self.pde_loss_weights = _positive("pde_loss_weights", pde_loss_weights)
+        self.bc_loss_weights = _positive("bc_loss_weights", bc_loss_weights)
+        self.additional_loss_weight = _positive("additional_loss_weight", additional_loss_weight)
+
+    def initial_weights(self, term_names, kinds) -> dict:
+        unknown = sorted(set(self.fixed) - set(term_names))
+        if unknown:
+            raise StrategyError(f"NonAdaptiveLoss: weights for unknown terms {unknown}; "
+                                f"the terms are {list(term_names)}")
+        group = {"pde": self.pde_loss_weights, "bc": self.bc_loss_weights}
+        return {n: self.fixed.get(n, group[kinds[n]]) for n in term_names}
+
+    def is_due(self, step: int) -> bool:
+        return False
+
+    def update(self, ctx: ReweightContext) -> None:
+        return None
+
+
+def _positive(what: str, value: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise StrategyError(f"{what} must be a number, got {value!r}") from exc
+    if not math.isfinite(number) or number < 0:
+        raise StrategyError(f"{what} must be finite and non-negative, got {value!r}")
+    return number

@@ -1,0 +1,182 @@
+"""NTK adaptive weights: Algorithm 1 of Wang, Yu & Perdikaris (J. Comput. Phys. 2022).
+
+For terms ``k = 1..m`` with kernel blocks ``K_kk`` the weights are
+
+    λ_k = Σ_j Tr(K_jj) / Tr(K_kk),    Tr(K_kk) = Σ_i ‖∂r_k(x_i)/∂θ‖²,
+
+so every weighted trace ``λ_k Tr(K_kk)`` equals ``Tr(K)``. Only the kernel's diagonal
+is needed, and it is computed exactly (:func:`~symbolic_pinn.adaptive.kernel.ntk_diagonal`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+
+import torch
+
+from ..errors import StrategyError
+from ..training.strategies import QuasiRandomTraining, StochasticTraining, TrainingStrategy
+from .base import AdaptiveLoss, Need, ReweightContext
+from .kernel import ntk_diagonal
+
+__all__ = ["NeuralTangentKernelAdaptiveLoss", "traces_at"]
+
+_TRACES = ("sum", "mean")
+
+
+class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
+    """Reweight every term by the NTK trace ratio ``λ_k = Σ_j Tr K_jj / Tr K_kk``.
+
+    Args:
+        reweight_every: Optimizer steps between updates (first update at step 0).
+            The paper's wave run used 1000; its code, 100.
+        kernel_points: Where the kernel is evaluated: ``"batch"`` (the points of the
+            current step, as in Algorithm 1), ``"stochastic"`` or ``"quasirandom"``
+            (``kernel_size`` fresh points per term), or any training strategy object,
+            e.g. ``GridTraining(0.05)``.
+        kernel_size: Points per term for ``"stochastic"``/``"quasirandom"``.
+        trace: ``"sum"``: ``Tr K_kk`` as in Algorithm 1; ``"mean"``: ``Tr K_kk / N_k``,
+            per point, as in the Expert's-guide code. They agree when all terms have
+            the same number of points.
+        smoothing: ``α`` of a moving average ``λ ← α λ + (1 - α) λ̂`` after the first
+            update (0, the default, is Algorithm 1: no averaging).
+        eps: Guard added to numerator and denominator.
+        chunk_size: Points per vectorised chunk when computing diagonals.
+
+    Attributes:
+        weights: The last weights, ``{term: λ}``.
+        traces: The last traces, ``{term: Tr K_kk}`` (or per-point means).
+
+    Examples:
+        >>> ntk = NeuralTangentKernelAdaptiveLoss(reweight_every=100, smoothing=0.9)
+        >>> ntk.is_due(0), ntk.is_due(50), ntk.is_due(200)
+        (True, False, True)
+    """
+
+    needs = frozenset({Need.LOSSES, Need.NTK_DIAG})
+    hook = "losses"
+
+    def __init__(
+        self,
+        reweight_every: int = 100,
+        *,
+        kernel_points: str | TrainingStrategy = "batch",
+        kernel_size: int = 300,
+        trace: str = "sum",
+        smoothing: float = 0.0,
+        eps: float = 1e-12,
+        chunk_size: int | None = 64,
+    ) -> None:
+        super().__init__(reweight_every)
+        if trace not in _TRACES:
+            raise StrategyError(f"trace must be one of {_TRACES}, got {trace!r}")
+        if not 0.0 <= smoothing < 1.0:
+            raise StrategyError(f"smoothing must be in [0, 1), got {smoothing!r}")
+        if not eps >= 0.0:
+            raise StrategyError(f"eps must be non-negative, got {eps!r}")
+        self.kernel_sampler = _kernel_sampler(kernel_points, kernel_size)
+        self.trace, self.smoothing, self.eps = trace, float(smoothing), float(eps)
+        self.chunk_size = chunk_size
+        self.traces: dict[str, float] = {}
+        self.updates = 0
+
+    def kernel_points(self, ctx: ReweightContext) -> Mapping[str, torch.Tensor]:
+        if self.kernel_sampler is None:
+            return ctx.points
+        return ctx.extras["sample"](self.kernel_sampler)
+
+    def update(self, ctx: ReweightContext) -> dict[str, float]:
+        traces = {
+            term: _reduce(term, ctx.ntk_diagonals[term], self.trace) for term in ctx.term_names
+        }
+        total = sum(traces.values())
+        new = {}
+        for term, tr in traces.items():
+            if not tr > 0.0:
+                warnings.warn(
+                    f"NTK trace of term {term} is {tr}: its residual does not depend on the "
+                    "parameters at these points; its weight is left unchanged",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                new[term] = ctx.weights[term]
+                continue
+            proposal = (total + self.eps) / (tr + self.eps)
+            if self.updates and self.smoothing:
+                proposal = self.smoothing * ctx.weights[term] + (1 - self.smoothing) * proposal
+            new[term] = proposal
+        self.traces, self.weights = traces, dict(new)
+        self.updates += 1
+        return new
+
+    def history_extras(self) -> dict:
+        return {"traces": dict(self.traces)}
+
+    def traces_at(self, problem, points: Mapping[str, object]) -> dict[str, float]:
+        """Traces at given points with the problem's current networks (this ``trace``)."""
+        return traces_at(problem, points, trace=self.trace, chunk_size=self.chunk_size)
+
+    def state_dict(self) -> dict:
+        return {"weights": dict(self.weights), "traces": dict(self.traces),
+                "updates": self.updates}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.weights = dict(state["weights"])
+        self.traces = dict(state.get("traces", {}))
+        self.updates = int(state.get("updates", 0))
+
+
+def traces_at(
+    problem,
+    points: Mapping[str, object],
+    trace: str = "sum",
+    chunk_size: int | None = 64,
+) -> dict[str, float]:
+    """NTK traces ``Tr K_kk`` of the given terms at the given points.
+
+    Args:
+        problem: A problem from :func:`symbolic_pinn.discretize`.
+        points: ``{term: (N, n_indvars) array}``.
+        trace: ``"sum"`` or ``"mean"`` (per point).
+        chunk_size: Points per vectorised chunk.
+
+    Returns:
+        ``{term: trace}`` as floats, with the problem's current networks.
+    """
+    if trace not in _TRACES:
+        raise StrategyError(f"trace must be one of {_TRACES}, got {trace!r}")
+    out = {}
+    for term, pts in points.items():
+        tensor = problem.as_points(term, pts)
+        diag = ntk_diagonal(
+            problem.module.POINT_RESIDUALS[term], problem.nets, problem.params, tensor,
+            chunk_size=chunk_size,
+        )
+        out[term] = _reduce(term, diag, trace)
+    return out
+
+
+def _reduce(term: str, diag: torch.Tensor, trace: str) -> float:
+    value = float(diag.sum() if trace == "sum" else diag.mean())
+    if not math.isfinite(value):
+        raise StrategyError(
+            f"NTK trace of term {term} is {value}: its residual or its gradient is not finite"
+        )
+    return value
+
+
+def _kernel_sampler(kernel_points, kernel_size: int) -> TrainingStrategy | None:
+    if isinstance(kernel_points, TrainingStrategy):
+        return kernel_points
+    if kernel_points == "batch":
+        return None
+    if kernel_points == "stochastic":
+        return StochasticTraining(kernel_size, kernel_size)
+    if kernel_points == "quasirandom":
+        return QuasiRandomTraining(kernel_size, kernel_size)
+    raise StrategyError(
+        "kernel_points must be 'batch', 'stochastic', 'quasirandom' or a training "
+        f"strategy object, got {kernel_points!r}"
+    )

@@ -1,0 +1,316 @@
+"""Stage 2, analysis: validate a system and lower every derivative to a named symbol.
+
+``analyze`` turns a :class:`~symbolic_pinn.problem.PDESystem` into a
+:class:`~symbolic_pinn.ir.ProblemIR`. For each term it finds the *sites* (evaluations
+of a dependent variable: ``u(x, t)``, ``u(0, t)``), the derivatives taken at each
+site, and the derivative DAG that computes each of them once, from the one below it
+(``u_xx`` from ``u_x``). ``Subs`` nodes (``u_t(x, 0)``) become derivatives at a site
+with a constant argument. A coordinate that every site of a condition fixes to one
+value (``t = 0`` in ``u(x, 0)``) is set by the condition in the generated code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from .errors import ProblemError, term_context
+from .ir import Coordinate, DepvarIR, DerivativeNode, ProblemIR, Site, TermIR
+from .naming import Namer
+from .problem import PDESystem, Term
+
+__all__ = ["analyze"]
+
+SiteKey = tuple[str, tuple[sp.Basic, ...]]  # (depvar name, argument per slot)
+
+
+def analyze(
+    system: PDESystem,
+    layout: Mapping[str, tuple[int, int]],
+    scaling: Sequence[tuple[float, float] | None],
+) -> ProblemIR:
+    """Validate ``system`` and lower it to a :class:`ProblemIR`.
+
+    Args:
+        system: The PDE system.
+        layout: ``{depvar name: (net index, output column)}``.
+        scaling: ``(mean, std)`` or ``None`` per independent variable.
+
+    Returns:
+        The problem's IR.
+
+    Raises:
+        ProblemError: With the term and symbol at fault.
+
+    Examples:
+        >>> import sympy as sp
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([u(x).diff(x, 2) + 1], [u(0)], {x: (0, 1)}, [x], [u(x)])
+        >>> ir = analyze(s, {"u": (0, 0)}, [None])
+        >>> ir.terms[0].expr, [n.name for n in ir.terms[0].derivatives]
+        (u_xx + 1, ['u_x', 'u_xx'])
+    """
+    namer = Namer()
+    indvars = tuple(namer.claim(v.name) for v in system.indvars)
+    params = tuple((namer.claim(p.name), p.name) for p in system.params)
+    depvars = tuple(
+        DepvarIR(
+            name=dv.func.__name__,
+            ident=namer.claim(dv.func.__name__),
+            args=tuple(system.indvars.index(a) for a in dv.args),
+            net=layout[dv.func.__name__][0],
+            column=layout[dv.func.__name__][1],
+        )
+        for dv in system.depvars
+    )
+    lowerer = _Lowerer(system, indvars, dict(zip(system.params, (p for p, _ in params))), depvars)
+    taken = set(indvars) | {ident for ident, _ in params}
+    terms = tuple(lowerer.term(term, Namer(taken)) for term in system.terms)
+    return ProblemIR(
+        indvars=indvars,
+        indvar_names=tuple(v.name for v in system.indvars),
+        bounds=tuple(system.domains[v] for v in system.indvars),
+        scaling=tuple(scaling),
+        depvars=depvars,
+        params=params,
+        terms=terms,
+    )
+
+
+class _Lowerer:
+    """Lowers one term at a time; holds the system-wide lookups."""
+
+    def __init__(self, system: PDESystem, indvars, param_idents, depvars) -> None:
+        self.system = system
+        self.columns = {v: i for i, v in enumerate(system.indvars)}
+        self.indvar_idents = indvars
+        self.param_idents = param_idents
+        self.depvars = {dv.name: dv for dv in depvars}
+        self.declared = {dv.func.__name__: dv for dv in system.depvars}
+        self.single_letters = all(len(v) == 1 for v in indvars)
+
+    # -- walking the expression ------------------------------------------------------
+    def term(self, term: Term, namer: Namer) -> TermIR:
+        self.where = term_context(term.name, term.source)
+        self.uses: dict[sp.Dummy, tuple[SiteKey, tuple[int, ...]]] = {}
+        expr = self.lower(term.residual, {})
+        self._check_symbols(expr)
+        return self._build(term, expr, namer)
+
+    def lower(self, e: sp.Basic, subs: dict[sp.Symbol, sp.Basic]) -> sp.Basic:
+        if isinstance(e, AppliedUndef):
+            return self._use(e, subs, None)
+        if isinstance(e, sp.Derivative):
+            return self._derivative(e, subs)
+        if isinstance(e, sp.Subs):
+            inner = dict(subs)
+            for var, point in zip(e.variables, e.point):
+                inner[var] = self._subs_point(var, point.xreplace(subs))
+            return self.lower(e.expr, inner)
+        if isinstance(e, sp.Symbol):
+            return subs.get(e, e)
+        if not e.args:
+            return e
+        return e.func(*(self.lower(a, subs) for a in e.args))
+
+    def _subs_point(self, var: sp.Basic, point: sp.Basic) -> sp.Basic:
+        if point in self.columns or point.is_number:
+            return point
+        raise ProblemError(
+            f"{self.where}: Subs sets {var} to {point}; only numbers or independent "
+            "variables are supported"
+        )
+
+    def _derivative(self, e: sp.Derivative, subs) -> sp.Basic:
+        for var, _ in e.variable_count:
+            if var not in self.columns:
+                raise ProblemError(
+                    f"{self.where}: derivative of {e.expr} with respect to {var}, "
+                    "which is not an independent variable"
+                )
+        if not isinstance(e.expr, AppliedUndef):
+            done = e.doit()
+            if done == e:
+                raise ProblemError(f"{self.where}: cannot expand the derivative {e}")
+            return self.lower(done, subs)
+        orders = [0] * len(e.expr.args)
+        for var, count in e.variable_count:
+            if var not in e.expr.args:
+                return sp.S.Zero  # u(x) does not depend on t
+            orders[e.expr.args.index(var)] += int(count)
+        return self._use(e.expr, subs, tuple(orders))
+
+    def _use(self, app: AppliedUndef, subs, orders: tuple[int, ...] | None) -> sp.Dummy:
+        name = app.func.__name__
+        if name not in self.declared:
+            raise ProblemError(
+                f"{self.where}: function {name} is not a dependent variable "
+                f"(declared: {', '.join(self.declared) or 'none'})"
+            )
+        declared = self.declared[name]
+        if len(app.args) != len(declared.args):
+            raise ProblemError(
+                f"{self.where}: {app} has {len(app.args)} argument(s); "
+                f"{name} is declared as {declared}"
+            )
+        args = []
+        for arg in app.args:
+            arg = arg.xreplace(subs)
+            if arg in self.columns:
+                args.append(arg)
+            elif arg.is_number and arg.is_real:
+                args.append(sp.Float(float(arg)))
+            else:
+                raise ProblemError(
+                    f"{self.where}: argument {arg} of {app} must be an independent "
+                    "variable or a real number"
+                )
+        placeholder = sp.Dummy(name)
+        key = (name, tuple(args))
+        self.uses[placeholder] = (key, orders or (0,) * len(args))
+        return placeholder
+
+    def _check_symbols(self, expr: sp.Basic) -> None:
+        for sym in sorted(expr.free_symbols - set(self.uses), key=str):
+            if sym not in self.columns and sym not in self.param_idents:
+                raise ProblemError(
+                    f"{self.where}: unknown symbol {sym}; it is neither an independent "
+                    "variable nor a parameter (pass parameters as PDESystem(params={...}))"
+                )
+
+    # -- building the term's IR -----------------------------------------------------
+    def _build(self, term: Term, expr: sp.Basic, namer: Namer) -> TermIR:
+        keys = sorted({key for key, _ in self.uses.values()}, key=_key_order)
+        fixed = self._faces(keys, expr)
+        keys = sorted({self._unfix(k, fixed) for k in keys}, key=_key_order)
+        ident = {v: self.indvar_idents[c] for v, c in self.columns.items()}
+        used_cols = {self.columns[a] for _, args in keys for a in args if a in self.columns}
+        used_cols |= {self.columns[s] for s in expr.free_symbols if s in self.columns}
+        used_cols |= set(fixed)
+        coords: dict[str, Coordinate] = {}
+        for var, col in self.columns.items():
+            if col in used_cols:
+                coords[ident[var]] = Coordinate(ident[var], col, fixed.get(col), False)
+        per_depvar = {}
+        for name, _ in keys:
+            per_depvar[name] = per_depvar.get(name, 0) + 1
+        sites: dict[SiteKey, Site] = {}
+        counter: dict[str, int] = {}
+        for key in keys:
+            sites[key] = self._site(key, per_depvar, counter, ident, coords, namer)
+        nodes: dict[tuple[SiteKey, tuple[int, ...]], DerivativeNode] = {}
+        replace = {}
+        for placeholder, (key, orders) in self.uses.items():
+            key = self._unfix(key, fixed)
+            replace[placeholder] = sp.Symbol(self._node(key, orders, sites, nodes, namer))
+        for node in nodes.values():
+            coords[node.wrt] = _with_grad(coords[node.wrt])
+        expr = expr.xreplace(replace).xreplace(
+            {v: sp.Symbol(ident[v]) for v in self.columns}
+        ).xreplace({p: sp.Symbol(i) for p, i in self.param_idents.items()})
+        free = tuple(sorted(c for c in used_cols if c not in fixed))
+        return TermIR(
+            name=term.name,
+            kind=term.kind,
+            text=str(term.source),
+            expr=expr,
+            coordinates=tuple(coords.values()),
+            sites=tuple(sites.values()),
+            derivatives=tuple(sorted(nodes.values(), key=lambda n: _node_order(n, nodes))),
+            params=tuple(
+                i for p, i in self.param_idents.items() if sp.Symbol(i) in expr.free_symbols
+            ),
+            free=free,
+            fixed=tuple(sorted(fixed.items())),
+        )
+
+    def _faces(self, keys: list[SiteKey], expr: sp.Basic) -> dict[int, float]:
+        """Columns every site fixes to one and the same value: the condition's face."""
+        values: dict[int, set] = {}
+        free_cols = {self.columns[s] for s in expr.free_symbols if s in self.columns}
+        for name, args in keys:
+            for slot, arg in enumerate(args):
+                col = self.columns[self.declared[name].args[slot]]
+                if arg in self.columns:
+                    free_cols.add(self.columns[arg])
+                values.setdefault(col, set()).add(arg)
+        return {
+            col: float(next(iter(vals)))
+            for col, vals in values.items()
+            if col not in free_cols and len(vals) == 1 and next(iter(vals)).is_number
+        }
+
+    def _unfix(self, key: SiteKey, fixed: dict[int, float]) -> SiteKey:
+        name, args = key
+        decl = self.declared[name].args
+        return name, tuple(
+            decl[slot] if self.columns[decl[slot]] in fixed and arg.is_number else arg
+            for slot, arg in enumerate(args)
+        )
+
+    def _site(self, key, per_depvar, counter, ident, coords, namer) -> Site:
+        name, args = key
+        dv = self.depvars[name]
+        decl = self.declared[name].args
+        if per_depvar[name] == 1:
+            site_name = namer.claim(dv.ident)
+        else:
+            counter[name] = counter.get(name, 0) + 1
+            site_name = namer.claim(f"{dv.ident}_s{counter[name]}")
+        arg_idents = []
+        for slot, arg in enumerate(args):
+            if arg in self.columns:
+                arg_idents.append(ident[arg])
+            else:  # a constant argument that only this site has: its own input tensor
+                col = self.columns[decl[slot]]
+                leaf = namer.claim(f"{ident[decl[slot]]}_{site_name}")
+                coords[leaf] = Coordinate(leaf, col, float(arg), False)
+                arg_idents.append(leaf)
+        text = f"{name}({', '.join(_fmt(a) for a in args)})"
+        columns = tuple(self.columns[a] if a in self.columns else self.columns[decl[s]]
+                        for s, a in enumerate(args))
+        return Site(site_name, namer.claim(f"f_{site_name}"), text, tuple(arg_idents),
+                    columns, dv.net, dv.column)
+
+    def _node(self, key, orders, sites, nodes, namer) -> str:
+        """Name of the derivative ``orders`` at a site, adding its DAG chain as needed."""
+        site = sites[key]
+        if not any(orders):
+            return site.name
+        if (key, orders) in nodes:
+            return nodes[(key, orders)].name
+        slot = max(i for i, k in enumerate(orders) if k)  # peel the last slot first
+        parent_orders = tuple(k - (i == slot) for i, k in enumerate(orders))
+        parent = self._node(key, parent_orders, sites, nodes, namer)
+        letters = [self.indvar_idents[site.columns[i]] for i, k in enumerate(orders) for _ in range(k)]
+        suffix = "".join(letters) if self.single_letters else "_".join(letters)
+        node_name = namer.claim(f"{site.name}_{suffix}")
+        node = DerivativeNode(node_name, namer.claim(f"f_{node_name}"), parent, site.name,
+                              site.args[slot], slot)
+        nodes[(key, orders)] = node
+        return node.name
+
+
+def _with_grad(c: Coordinate) -> Coordinate:
+    return Coordinate(c.name, c.column, c.value, True)
+
+
+def _fmt(arg: sp.Basic) -> str:
+    if arg.is_number:
+        value = float(arg)
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(arg)
+
+
+def _key_order(key: SiteKey):
+    return key[0], tuple((0, str(a)) if not a.is_number else (1, float(a)) for a in key[1])
+
+
+def _node_order(node: DerivativeNode, nodes) -> tuple:
+    for (key, orders), n in nodes.items():
+        if n is node:
+            return _key_order(key), sum(orders), orders
+    raise AssertionError(node)

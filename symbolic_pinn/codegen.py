@@ -1,0 +1,169 @@
+"""Stage 3b, code generation: render a ProblemIR as one Python module with jinja2.
+
+The templates in ``templates/`` hold the layout; every mathematical string comes from
+:class:`~symbolic_pinn.printing.TorchPrinter`. The environment uses ``StrictUndefined``
+so a template that asks for a missing value fails loudly, and the result is gated by
+``ast.parse``. The same IR always renders to byte-identical text.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from . import __version__
+from .errors import CodegenError
+from .ir import ProblemIR, Site, TermIR
+from .printing import scaled_input, torch_code
+
+__all__ = ["generate", "template_dir", "GenerationOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    """Options that change the generated text (and therefore its hash).
+
+    Attributes:
+        hook: Where the adaptive-loss hook is called: ``"losses"`` (inside the closure,
+            between the per-term losses and their weighted sum) or ``"step"`` (after
+            the optimizer step).
+        hook_owner: Class name of the strategy, for the comment above the call.
+        point_weights: Whether losses are weighted sums over points (quadrature)
+            rather than means.
+        additional_loss: Whether the closure adds the user's ``additional_loss``.
+    """
+
+    hook: str = "losses"
+    hook_owner: str = "NonAdaptiveLoss"
+    point_weights: bool = False
+    additional_loss: bool = False
+
+
+def template_dir() -> Path:
+    """Where the templates are: inside the installed package, or at the repository top."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "module.py.j2").is_file():
+            return candidate
+    raise CodegenError(f"templates not found next to {here}; the installation is incomplete")
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["comment"] = _comment
+    return env
+
+
+def _comment(text: object) -> str:
+    """Make user text safe in a comment or docstring: one line, ASCII, quotes escaped."""
+    return str(text).encode("unicode_escape").decode("ascii").replace('"', '\\"')
+
+
+def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) -> str:
+    """Render the generated module's source.
+
+    Args:
+        ir: The analysed problem.
+        options: Generation options.
+
+    Returns:
+        The module's source text.
+
+    Raises:
+        CodegenError: An expression cannot be printed (naming the term), or the
+            rendered text is not valid Python.
+    """
+    terms = [_term_context(ir, term) for term in ir.terms]
+    source = _environment().get_template("module.py.j2").render(
+        version=__version__,
+        ir=ir,
+        terms=terms,
+        depvars=[_depvar_context(ir, dv) for dv in ir.depvars],
+        options=options,
+    )
+    try:
+        ast.parse(source)
+    except SyntaxError as exc:  # a bug in a template, never the user's fault
+        raise CodegenError(f"generated module is not valid Python: {exc}") from exc
+    return source
+
+
+def _scaled(ir: ProblemIR, name: str, column: int) -> str:
+    scale = ir.scaling[column]
+    if scale is None:
+        return name
+    return scaled_input(name, *scale)
+
+
+def _site_context(ir: ProblemIR, site: Site) -> dict:
+    inputs = [_scaled(ir, a, c) for a, c in zip(site.args, site.columns)]
+    batched = inputs[0] if len(inputs) == 1 else f"torch.cat(({', '.join(inputs)}), dim=1)"
+    return {
+        "name": site.name,
+        "fn": site.fn,
+        "text": site.text,
+        "args": ", ".join(site.args),
+        "net": site.net,
+        "column": site.column,
+        "batched_input": batched,
+        "point_input": f"torch.stack(({inputs[0]},))" if len(inputs) == 1
+        else f"torch.stack(({', '.join(inputs)}))",
+    }
+
+
+def _term_context(ir: ProblemIR, term: TermIR) -> dict:
+    try:
+        code = torch_code(term.expr)
+    except CodegenError as exc:
+        raise CodegenError(f"term {term.name} ({_comment(term.text)}): {exc}") from None
+    used = {s.name for s in term.expr.free_symbols}
+    fns = {site.name: site.fn for site in term.sites}
+    fns.update({node.name: node.fn for node in term.derivatives})
+    args = {site.name: site.args for site in term.sites}
+    return {
+        "name": term.name,
+        "kind": term.kind,
+        "text": term.text,
+        "code": code,
+        "constant": not term.expr.free_symbols,
+        "coordinates": term.coordinates,
+        "sites": [_site_context(ir, s) for s in term.sites],
+        "derivatives": [
+            {"name": n.name, "parent": n.parent, "wrt": n.wrt, "fn": n.fn,
+             "parent_fn": fns[n.parent], "slot": n.slot, "args": ", ".join(args[n.site])}
+            for n in term.derivatives
+        ],
+        "point_values": [
+            {"name": name, "fn": fns[name], "args": ", ".join(args[site])}
+            for name, site in [(s.name, s.name) for s in term.sites]
+            + [(n.name, n.site) for n in term.derivatives]
+            if name in used
+        ],
+        "params": term.params,
+        "columns": ", ".join(ir.indvar_names),
+    }
+
+
+def _depvar_context(ir: ProblemIR, dv) -> dict:
+    names = [ir.indvars[c] for c in dv.args]
+    inputs = [_scaled(ir, n, c) for n, c in zip(names, dv.args)]
+    return {
+        "ident": dv.ident,
+        "name": dv.name,
+        "args": names,
+        "net": dv.net,
+        "column": dv.column,
+        "batched_input": inputs[0] if len(inputs) == 1
+        else f"torch.cat(({', '.join(inputs)}), dim=1)",
+    }

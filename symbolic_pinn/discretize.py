@@ -1,0 +1,322 @@
+"""The pipeline: ``PDESystem`` + ``PhysicsInformedNN`` -> generated module -> problem.
+
+``symbolic_discretize`` runs stages 2-3 (analysis, code generation) and returns the
+symbolic residuals and the source; ``discretize`` also runs stage 4 (loading) and
+returns a :class:`DiscretizedProblem` whose ``solve`` runs stage 5 (training).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import sympy as sp
+import torch
+from torch import nn
+
+from .adaptive.base import AdaptiveLoss, NonAdaptiveLoss
+from .analysis import analyze
+from .codegen import GenerationOptions, generate
+from .errors import ProblemError, TrainingError
+from .ir import ProblemIR
+from .loading import load
+from .problem import PDESystem
+from .training.strategies import QuadratureTraining, TrainingStrategy
+
+__all__ = ["PhysicsInformedNN", "SymbolicDiscretization", "DiscretizedProblem",
+           "symbolic_discretize", "discretize"]
+
+
+class PhysicsInformedNN:
+    """How to discretize a system: networks, points, loss weighting, options.
+
+    Args:
+        chain: One ``torch.nn.Module`` (for one dependent variable, or shared by all:
+            output column ``i`` is the ``i``-th dependent variable), a list with one
+            module per dependent variable, or a dict ``{name: module}``. A module maps
+            ``(N, k)`` inputs (the dependent variable's arguments, in order) to
+            ``(N, outputs)``.
+        strategy: A training strategy (``GridTraining``, ``StochasticTraining``, ...).
+        adaptive_loss: An :class:`~symbolic_pinn.adaptive.AdaptiveLoss`
+            (default: ``NonAdaptiveLoss()``).
+        param_estim: Estimate the system's parameters (``True``: all of them; or a
+            list of the symbols to estimate). Their given values are initial guesses.
+        additional_loss: ``f(u, params) -> scalar tensor``, added to the loss; ``u``
+            maps each dependent variable's name to a function of ``(N, k)`` raw
+            coordinates, ``params`` maps parameter names to tensors.
+        input_scaling: ``None`` (raw coordinates), ``"standardize"`` (each coordinate
+            mapped to mean 0 and standard deviation 1 of the uniform distribution on
+            its interval), or ``{symbol: (mean, std)}``. Applied inside the generated
+            residuals, so derivatives get the chain-rule factors.
+    """
+
+    def __init__(
+        self,
+        chain: nn.Module | Iterable[nn.Module] | Mapping[object, nn.Module],
+        strategy: TrainingStrategy,
+        *,
+        adaptive_loss: AdaptiveLoss | None = None,
+        param_estim: bool | Iterable[sp.Symbol] = False,
+        additional_loss: Callable | None = None,
+        input_scaling: str | Mapping[sp.Symbol, tuple[float, float]] | None = None,
+    ) -> None:
+        if not isinstance(strategy, TrainingStrategy):
+            raise TypeError(f"strategy must be a training strategy, got {type(strategy).__name__}")
+        adaptive_loss = NonAdaptiveLoss() if adaptive_loss is None else adaptive_loss
+        if not isinstance(adaptive_loss, AdaptiveLoss):
+            raise TypeError(
+                f"adaptive_loss must be an AdaptiveLoss, got {type(adaptive_loss).__name__}"
+            )
+        if additional_loss is not None and not callable(additional_loss):
+            raise TypeError("additional_loss must be callable")
+        self.chain, self.strategy, self.adaptive_loss = chain, strategy, adaptive_loss
+        self.param_estim, self.additional_loss = param_estim, additional_loss
+        self.input_scaling = input_scaling
+
+
+@dataclass(frozen=True)
+class SymbolicDiscretization:
+    """What ``symbolic_discretize`` returns: nothing is trained or even loaded.
+
+    Attributes:
+        term_names: ``pde_0, ..., bc_0, ...``.
+        residuals: ``{term: lowered residual}`` (lhs - rhs, derivatives as symbols).
+        derivatives: ``{term: [derivative names in computation order]}``.
+        ir: The full intermediate representation.
+        source: The generated module's source.
+    """
+
+    term_names: tuple[str, ...]
+    residuals: dict[str, sp.Expr]
+    derivatives: dict[str, list[str]]
+    ir: ProblemIR
+    source: str
+
+
+def symbolic_discretize(system: PDESystem, pinn: PhysicsInformedNN) -> SymbolicDiscretization:
+    """Analyse ``system`` and generate its code, without loading or training.
+
+    Examples:
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> sym = symbolic_discretize(s, PhysicsInformedNN(MLP(1, 1, [8]), GridTraining(0.1)))
+        >>> sym.residuals["pde_0"], sym.derivatives["pde_0"]
+        (u_xx + 1, ['u_x', 'u_xx'])
+    """
+    nets, layout = _layout(system, pinn.chain)
+    ir = analyze(system, layout, _scaling(system, pinn.input_scaling))
+    source = generate(ir, _options(pinn))
+    return SymbolicDiscretization(
+        term_names=tuple(t.name for t in ir.terms),
+        residuals={t.name: t.expr for t in ir.terms},
+        derivatives={t.name: [n.name for n in t.derivatives] for t in ir.terms},
+        ir=ir,
+        source=source,
+    )
+
+
+def discretize(system: PDESystem, pinn: PhysicsInformedNN) -> DiscretizedProblem:
+    """Analyse, generate and load: a problem ready to ``solve``.
+
+    Args:
+        system: The PDE system.
+        pinn: Networks, training strategy and options.
+
+    Returns:
+        The problem; its ``source`` is the generated module.
+    """
+    symbolic = symbolic_discretize(system, pinn)
+    nets, _ = _layout(system, pinn.chain)
+    _check_networks(system, symbolic.ir, nets)
+    return DiscretizedProblem(system, pinn, symbolic, load(symbolic.source), nets)
+
+
+class DiscretizedProblem:
+    """A discretized PINN problem: generated module, networks, parameters.
+
+    Attributes:
+        source: The generated module's source text.
+        module: The loaded module.
+        term_names: All terms, equations first.
+        residuals: ``{term: f(points) -> (N,) tensor}`` with the current networks.
+        nets: The networks, in the generated code's ``nets[i]`` order.
+        params: ``{identifier: tensor}`` of the system's parameters.
+    """
+
+    def __init__(self, system, pinn, symbolic: SymbolicDiscretization, module: ModuleType,
+                 nets: tuple[nn.Module, ...]) -> None:
+        self.system, self.pinn, self.symbolic = system, pinn, symbolic
+        self.ir, self.source, self.module, self.nets = symbolic.ir, symbolic.source, module, nets
+        self.term_names = list(symbolic.term_names)
+        self.kinds = {t.name: t.kind for t in self.ir.terms}
+        self.strategy, self.adaptive_loss = pinn.strategy, pinn.adaptive_loss
+        self.params = _params(system, self.ir, pinn.param_estim)
+        self.residuals = {name: self._residual(name) for name in self.term_names}
+
+    def _residual(self, term: str) -> Callable:
+        fn = self.module.RESIDUALS[term]
+
+        def residual(points) -> torch.Tensor:
+            return fn(self.nets, self.as_points(term, points), self.params)[:, 0]
+
+        residual.__name__ = residual.__qualname__ = f"residual_{term}"
+        residual.__doc__ = fn.__doc__
+        return residual
+
+    def as_points(self, term: str, points) -> torch.Tensor:
+        """Convert points to a ``(N, n_indvars)`` tensor of the networks' dtype."""
+        if term not in self.kinds:
+            raise KeyError(f"unknown term {term!r}; the terms are {self.term_names}")
+        if not isinstance(points, torch.Tensor):
+            points = torch.as_tensor(np.asarray(points), dtype=self.dtype)
+        n = len(self.ir.indvars)
+        if points.ndim != 2 or points.shape[1] != n:
+            raise ValueError(
+                f"points for {term} must have shape (N, {n}) (columns "
+                f"{', '.join(self.ir.indvar_names)}), got {tuple(points.shape)}"
+            )
+        return points
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating dtype of the networks (the default dtype if they have none)."""
+        for net in self.nets:
+            for t in list(net.parameters()) + list(net.buffers()):
+                if t.is_floating_point():
+                    return t.dtype
+        return torch.get_default_dtype()
+
+    @property
+    def param_names(self) -> dict[str, str]:
+        """``{identifier: user name}`` of the system's parameters."""
+        return dict(self.ir.params)
+
+    def write(self, path: str | Path) -> Path:
+        """Save the generated source to ``path`` and return the path."""
+        path = Path(path)
+        path.write_text(self.source, encoding="utf-8")
+        return path
+
+    def solve(self, iterations: int = 1000, **options):
+        """Train; see :func:`symbolic_pinn.solver.solve` for the options."""
+        from .solver import solve  # the solver imports this module
+
+        return solve(self, iterations=iterations, **options)
+
+    def __repr__(self) -> str:
+        return f"DiscretizedProblem(terms={self.term_names})"
+
+
+def _options(pinn: PhysicsInformedNN) -> GenerationOptions:
+    loss = pinn.adaptive_loss
+    if loss.hook not in (None, "losses", "step"):
+        raise TypeError(f"{type(loss).__name__}.hook must be None, 'losses' or 'step'")
+    return GenerationOptions(
+        hook=loss.hook or "none",
+        hook_owner=type(loss).__name__,
+        point_weights=isinstance(pinn.strategy, QuadratureTraining),
+        additional_loss=pinn.additional_loss is not None,
+    )
+
+
+def _layout(system: PDESystem, chain) -> tuple[tuple[nn.Module, ...], dict[str, tuple[int, int]]]:
+    names = [dv.func.__name__ for dv in system.depvars]
+    if isinstance(chain, nn.Module):
+        if len(names) > 1:
+            args = {dv.args for dv in system.depvars}
+            if len(args) > 1:
+                raise ProblemError(
+                    "one shared network needs every dependent variable to take the same "
+                    f"arguments; got {list(system.depvars)}: pass one network per variable"
+                )
+        return (chain,), {name: (0, i) for i, name in enumerate(names)}
+    if isinstance(chain, Mapping):
+        by_name = {}
+        for key, net in chain.items():
+            key = getattr(key, "__name__", None) or getattr(getattr(key, "func", None),
+                                                           "__name__", None) or str(key)
+            by_name[key] = net
+        missing = [n for n in names if n not in by_name]
+        extra = [k for k in by_name if k not in names]
+        if missing or extra:
+            raise ProblemError(f"networks given for {sorted(by_name)}; dependent variables "
+                               f"are {names}")
+        chain = [by_name[n] for n in names]
+    nets = tuple(chain)
+    if len(nets) != len(names) or not all(isinstance(n, nn.Module) for n in nets):
+        raise ProblemError(
+            f"expected one torch.nn.Module per dependent variable ({len(names)}: "
+            f"{', '.join(names)}), got {len(nets)} object(s)"
+        )
+    return nets, {name: (i, 0) for i, name in enumerate(names)}
+
+
+def _check_networks(system: PDESystem, ir: ProblemIR, nets) -> None:
+    for i, net in enumerate(nets):
+        dvs = [dv for dv in ir.depvars if dv.net == i]
+        k = len(dvs[0].args)
+        served = ", ".join(f"{dv.name}" for dv in dvs)
+        dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()),
+                     torch.get_default_dtype())
+        try:
+            with torch.no_grad():
+                out = net(torch.zeros(2, k, dtype=dtype))
+        except Exception as exc:
+            raise TrainingError(
+                f"network {i} (for {served}) fails on inputs of shape (N, {k}): {exc}"
+            ) from exc
+        want = max(dv.column for dv in dvs) + 1
+        if not isinstance(out, torch.Tensor) or out.shape != (2, want):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise TrainingError(
+                f"network {i} (for {served}) must map (N, {k}) inputs to (N, {want}); "
+                f"it returned {shape} for N = 2"
+            )
+
+
+def _scaling(system: PDESystem, spec) -> list[tuple[float, float] | None]:
+    if spec is None:
+        return [None] * len(system.indvars)
+    if spec == "standardize":
+        return [((lo + hi) / 2, (hi - lo) / math.sqrt(12))
+                for lo, hi in (system.domains[v] for v in system.indvars)]
+    if not isinstance(spec, Mapping):
+        raise ProblemError(f"input_scaling must be None, 'standardize' or a dict, got {spec!r}")
+    out = []
+    for var in spec:
+        if var not in system.indvars:
+            raise ProblemError(f"input_scaling given for {var}, not an independent variable")
+    for var in system.indvars:
+        if var not in spec:
+            out.append(None)
+            continue
+        mean, std = (float(v) for v in spec[var])
+        if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+            raise ProblemError(f"input_scaling of {var}: need finite mean and std > 0")
+        out.append((mean, std))
+    return out
+
+
+def _params(system: PDESystem, ir: ProblemIR, param_estim) -> dict[str, torch.Tensor]:
+    if param_estim is True:
+        estimated = set(system.params)
+    elif param_estim is False or param_estim is None:
+        estimated = set()
+    else:
+        estimated = set(param_estim)
+        unknown = estimated - set(system.params)
+        if unknown:
+            raise ProblemError(f"param_estim names {sorted(map(str, unknown))}, which are not "
+                               "parameters of the system")
+    out = {}
+    for (ident, _), (sym, value) in zip(ir.params, system.params.items()):
+        tensor = torch.tensor(value, dtype=torch.get_default_dtype())
+        out[ident] = nn.Parameter(tensor) if sym in estimated else tensor
+    return out

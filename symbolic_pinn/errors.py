@@ -1,0 +1,65 @@
+"""The error hierarchy of symbolic_pinn.
+
+Every error the library raises on purpose derives from :class:`SymbolicPinnError`,
+so ``except SymbolicPinnError`` catches them all. Messages name the offending term
+(``pde_0``, ``bc_2``) with its SymPy text, and the offending symbol.
+
+Examples:
+    >>> from symbolic_pinn.errors import ProblemError, SymbolicPinnError
+    >>> issubclass(ProblemError, SymbolicPinnError) and issubclass(ProblemError, ValueError)
+    True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SymbolicPinnError",
+    "ProblemError",
+    "CodegenError",
+    "TrainingError",
+    "StrategyError",
+    "term_context",
+]
+
+
+class SymbolicPinnError(Exception):
+    """Base class of every error raised by symbolic_pinn."""
+
+
+class ProblemError(SymbolicPinnError, ValueError):
+    """The PDE system is malformed: unknown symbols, bad domains, wrong arities.
+
+    Raised by :class:`~symbolic_pinn.PDESystem` and by the analysis stage.
+    """
+
+
+class CodegenError(SymbolicPinnError, ValueError):
+    """An expression cannot be printed as PyTorch code (an unsupported function)."""
+
+
+class TrainingError(SymbolicPinnError, RuntimeError):
+    """Training cannot start or go on: a bad network shape, a non-finite loss."""
+
+
+class StrategyError(SymbolicPinnError, ValueError):
+    """An adaptive-loss strategy is misconfigured or misbehaves."""
+
+
+def term_context(name: str, expr: object) -> str:
+    """Return the ``term pde_0 (Eq(...))`` prefix used in error messages.
+
+    Args:
+        name: The term's name, e.g. ``"bc_2"``.
+        expr: The term as the user wrote it (any object with a ``str``).
+
+    Returns:
+        A one-line description; newlines in user text are escaped.
+
+    Examples:
+        >>> term_context("pde_0", "Eq(u(x), 0)")
+        'term pde_0 (Eq(u(x), 0))'
+    """
+    text = str(expr).encode("unicode_escape").decode("ascii")
+    if len(text) > 200:
+        text = text[:197] + "..."
+    return f"term {name} ({text})"

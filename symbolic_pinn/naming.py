@@ -1,0 +1,78 @@
+"""Safe Python identifiers for user-chosen symbol and function names.
+
+A SymPy symbol may be called ``lambda``, ``x.y`` or even ``"); import os; ("``. Every
+name that reaches generated code goes through :class:`Namer`, which keeps only ASCII
+letters, digits and underscores, avoids keywords, builtins and the generated module's
+own names, and never hands out the same identifier twice.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+__all__ = ["Namer", "sanitize", "RESERVED"]
+
+#: Names the generated module uses itself (globals and function arguments).
+RESERVED = frozenset(
+    {
+        "torch", "math", "grad", "d", "nets", "points", "params", "call", "point",
+        "residual", "closure", "run", "losses", "loss", "weights", "batch", "inputs",
+        "out", "TERMS", "DEPVARS", "INDVARS", "PARAMS",
+    }
+)  # fmt: skip
+
+_NON_WORD = re.compile(r"\W", re.ASCII)
+
+
+def sanitize(name: str) -> str:
+    """Turn any string into a plain identifier (not yet checked for clashes).
+
+    Args:
+        name: A user-chosen name.
+
+    Returns:
+        ``name`` with every character outside ``[A-Za-z0-9_]`` replaced by ``_``,
+        a leading ``_`` before a digit, and a trailing ``_`` after a keyword,
+        builtin or reserved name.
+
+    Examples:
+        >>> sanitize("x.y"), sanitize("lambda"), sanitize("2k"), sanitize("θ")
+        ('x_y', 'lambda_', '_2k', '_')
+    """
+    ident = _NON_WORD.sub("_", name) or "_"
+    if ident[0].isdigit():
+        ident = "_" + ident
+    if keyword.iskeyword(ident) or keyword.issoftkeyword(ident):
+        ident += "_"
+    elif ident in RESERVED or hasattr(builtins, ident):
+        ident += "_"
+    return ident
+
+
+class Namer:
+    """Hands out unique identifiers, deterministically, in request order.
+
+    Examples:
+        >>> namer = Namer()
+        >>> namer.claim("u"), namer.claim("u"), namer.claim("lambda")
+        ('u', 'u_2', 'lambda_')
+    """
+
+    def __init__(self, taken: set[str] | None = None) -> None:
+        self._taken: set[str] = set(taken or ())
+
+    def claim(self, name: str) -> str:
+        """Return a fresh identifier based on ``name`` and mark it taken."""
+        base = sanitize(name)
+        ident, k = base, 2
+        while ident in self._taken:
+            ident = f"{base}_{k}"
+            k += 1
+        self._taken.add(ident)
+        return ident
+
+    def child(self) -> Namer:
+        """A namer that starts with everything this one has taken."""
+        return Namer(self._taken)

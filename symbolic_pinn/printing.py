@@ -1,0 +1,152 @@
+"""Stage 3a, printing: SymPy expressions to PyTorch source, via SymPy's printer machinery.
+
+:class:`TorchPrinter` subclasses SymPy's ``PythonCodePrinter``: the operator layout,
+precedence and parenthesisation are SymPy's; this class maps functions to ``torch``,
+folds constant sub-expressions to float literals, and refuses what it cannot print.
+"""
+
+from __future__ import annotations
+
+import keyword
+
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter, _known_functions, _known_functions_math
+
+from .errors import CodegenError
+
+__all__ = ["TorchPrinter", "torch_code", "scaled_input"]
+
+_TORCH_FUNCTIONS = {
+    "sin": "torch.sin", "cos": "torch.cos", "tan": "torch.tan",
+    "asin": "torch.asin", "acos": "torch.acos", "atan": "torch.atan",
+    "sinh": "torch.sinh", "cosh": "torch.cosh", "tanh": "torch.tanh",
+    "asinh": "torch.asinh", "acosh": "torch.acosh", "atanh": "torch.atanh",
+    "exp": "torch.exp", "log": "torch.log", "Abs": "torch.abs", "sign": "torch.sign",
+    "erf": "torch.erf", "erfc": "torch.erfc", "floor": "torch.floor",
+    "ceiling": "torch.ceil", "atan2": "torch.atan2",
+}  # fmt: skip
+
+
+class TorchPrinter(PythonCodePrinter):
+    """Print lowered residuals as PyTorch expressions.
+
+    Symbols must already carry safe identifiers (analysis guarantees it); any other
+    name is refused rather than printed.
+
+    Examples:
+        >>> import sympy as sp
+        >>> x, u_xx = sp.symbols("x u_xx")
+        >>> torch_code(u_xx + sp.pi**2 * sp.sin(sp.pi * x))
+        'u_xx + math.pi**2*torch.sin(math.pi*x)'
+        >>> torch_code(sp.sqrt(x) + x**2 / 2)
+        '(1/2)*x**2 + torch.sqrt(x)'
+    """
+
+    printmethod = "_torchcode"
+    language = "PyTorch"
+
+    def __init__(self, settings=None) -> None:
+        super().__init__(dict(settings or {}, fully_qualified_modules=True, strict=True))
+        self.known_functions = {}  # everything goes through _print_Function below
+        self.known_constants = {}
+
+    def _print_Symbol(self, expr: sp.Symbol) -> str:
+        name = expr.name
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise CodegenError(f"symbol {name!r} is not a safe identifier; analysis missed it")
+        return name
+
+    _print_Dummy = _print_Symbol
+
+    def _print_Function(self, expr: sp.Function) -> str:
+        if not expr.free_symbols:
+            return self._number(expr)
+        name = type(expr).__name__
+        if name not in _TORCH_FUNCTIONS:
+            raise CodegenError(
+                f"function {name} in {expr} has no PyTorch translation; supported: "
+                f"{', '.join(sorted(_TORCH_FUNCTIONS))}"
+            )
+        return f"{_TORCH_FUNCTIONS[name]}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        if not expr.free_symbols:
+            return self._number(expr)
+        if expr.exp == sp.S.Half:
+            return f"torch.sqrt({self._print(expr.base)})"
+        if expr.exp == -sp.S.Half:
+            return f"1/torch.sqrt({self._print(expr.base)})"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Pi(self, expr) -> str:
+        return "math.pi"
+
+    def _print_Exp1(self, expr) -> str:
+        return "math.e"
+
+    def _print_NumberSymbol(self, expr: sp.NumberSymbol) -> str:
+        return self._number(expr)
+
+    _print_EulerGamma = _print_GoldenRatio = _print_Catalan = _print_NumberSymbol
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return repr(float(expr))
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        if expr.args[-1].cond != sp.true:
+            raise CodegenError(f"Piecewise {expr} needs a final (value, True) branch")
+        code = self._print(expr.args[-1].expr)
+        for value, cond in reversed(expr.args[:-1]):
+            code = f"torch.where({self._print(cond)}, {self._print(value)}, {code})"
+        return code
+
+    def _print_ImaginaryUnit(self, expr) -> str:
+        raise CodegenError("complex numbers are not supported")
+
+    def _print_Derivative(self, expr) -> str:
+        raise CodegenError(f"derivative {expr} reached the printer; it should have been lowered")
+
+    def _print_not_supported(self, expr) -> str:
+        raise CodegenError(f"{type(expr).__name__} in {expr} has no PyTorch translation")
+
+    def _number(self, expr: sp.Expr) -> str:
+        value = complex(expr.evalf(20))
+        if value.imag:
+            raise CodegenError(f"constant {expr} is not real")
+        return repr(value.real)
+
+
+# PythonCodePrinter binds ``_print_sin`` & co. to its ``math`` translations; send every
+# function it knows, and every one we know, through our single mapping instead.
+for _name in set(_known_functions) | set(_known_functions_math) | set(_TORCH_FUNCTIONS):
+    setattr(TorchPrinter, f"_print_{_name}", TorchPrinter._print_Function)
+
+
+def scaled_input(name: str, mean: float, std: float) -> str:
+    """Print the standardization ``(name - mean)/std`` of a network input.
+
+    Examples:
+        >>> scaled_input("x", 0.5, 0.25)
+        '(x - 0.5)/0.25'
+    """
+    if mean == 0.0:
+        return f"{name}/{std!r}"
+    sign = "-" if mean > 0 else "+"
+    return f"({name} {sign} {abs(mean)!r})/{std!r}"
+
+
+def torch_code(expr: sp.Expr) -> str:
+    """Print ``expr`` with :class:`TorchPrinter`.
+
+    Args:
+        expr: A lowered SymPy expression.
+
+    Returns:
+        One line of Python source.
+    """
+    try:
+        return TorchPrinter().doprint(expr)
+    except CodegenError:
+        raise
+    except Exception as exc:  # SymPy's PrintMethodNotImplementedError and kin
+        raise CodegenError(f"cannot print {expr} as PyTorch code: {exc}") from exc

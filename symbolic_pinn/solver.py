@@ -1,0 +1,270 @@
+"""Stage 5, training: the loop around the generated ``train_step`` and closure.
+
+The generated module owns the step's layout (residuals, losses, hook, weighted sum);
+this module owns the state it runs on (:class:`Run`): points, weights, optimizer,
+the step counter, and the adaptive-loss context with its quantities, each computed
+once per reweight step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+
+from .adaptive.base import Need, ReweightContext
+from .adaptive.kernel import ntk_diagonal
+from .errors import StrategyError, TrainingError
+from .result import Result
+
+__all__ = ["solve", "Run"]
+
+
+class Run:
+    """The mutable state of one training run, as the generated code sees it."""
+
+    def __init__(self, problem, optimizer_factory, rng: np.random.Generator, device, dtype):
+        self.problem, self.rng, self.device, self.dtype = problem, rng, device, dtype
+        self.nets = problem.nets
+        self.params = problem.params
+        self.adaptive = problem.adaptive_loss
+        self.sampler = problem.strategy
+        self.term_names = tuple(problem.term_names)
+        self.weights: dict[str, float] = self.adaptive.initial_weights(self.term_names,
+                                                                       problem.kinds)
+        self.adaptive.weights = dict(self.weights)
+        self.points: dict[str, torch.Tensor] = {}
+        self.point_weights: dict[str, torch.Tensor] = {}
+        self._fill(self.sampler.sample(problem.ir, rng))
+        self.optimizer = optimizer_factory(self.trainable())
+        self.step = 0
+        self.step_losses: dict[str, torch.Tensor] = {}
+        self.step_loss: torch.Tensor | None = None
+        self.reweighted: dict | None = None
+        self._fresh = True
+        self._adapted = False
+        pinn = problem.pinn
+        self.additional_weight = float(getattr(self.adaptive, "additional_loss_weight", 1.0))
+        self._additional = pinn.additional_loss
+
+    # -- called by the generated code -----------------------------------------------
+    def resample(self) -> None:
+        """Start a step: fresh points for resampling strategies, hooks re-armed."""
+        if self.step > 0 and self.sampler.resamples:
+            self._fill(self.sampler.sample(self.problem.ir, self.rng))
+        self._fresh, self._adapted, self.reweighted = True, False, None
+
+    def adapt(self, losses: Mapping[str, torch.Tensor]) -> None:
+        """The adaptive-loss hook: once per optimizer step, on the strategy's due steps."""
+        if self._adapted or not self.adaptive.is_due(self.step):
+            return
+        self._adapted = True
+        ctx = self._context(losses)
+        new = self.adaptive.update(ctx) or {}
+        for term, value in new.items():
+            if term not in self.weights:
+                raise StrategyError(f"{type(self.adaptive).__name__} set a weight for unknown "
+                                    f"term {term!r}")
+            value = float(value)
+            if not math.isfinite(value) or value < 0:
+                raise StrategyError(f"{type(self.adaptive).__name__} set the weight of term "
+                                    f"{term} to {value} at step {self.step}")
+            self.weights[term] = value  # in place: the closure holds this dict
+        self.adaptive.weights = dict(self.weights)
+        self.reweighted = self.adaptive.history_extras()
+
+    def observe(self, losses: Mapping[str, torch.Tensor], loss: torch.Tensor) -> None:
+        """Keep the first evaluation of each step (L-BFGS evaluates several times)."""
+        if self._fresh:
+            self._fresh = False
+            self.step_losses = {k: v.detach() for k, v in losses.items()}
+            self.step_loss = loss.detach()
+
+    def additional_loss(self) -> torch.Tensor:
+        """The user's ``additional_loss(u, params)``."""
+        funcs = {dv.name: self._evaluator(dv.ident) for dv in self.problem.ir.depvars}
+        params = {name: self.params[ident] for ident, name in self.problem.ir.params}
+        return self._additional(funcs, params)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def trainable(self) -> list[torch.Tensor]:
+        out = [p for net in self.nets for p in net.parameters() if p.requires_grad]
+        out += [p for p in self.params.values() if p.requires_grad]
+        return out
+
+    def _evaluator(self, ident: str) -> Callable:
+        fn = self.problem.module.EVALUATE[ident]
+        return lambda inputs: fn(self.nets, inputs)[:, 0]
+
+    def _fill(self, pointset) -> None:
+        for term, pts in pointset.points.items():
+            self.points[term] = torch.as_tensor(pts, dtype=self.dtype, device=self.device)
+        for term, w in (pointset.weights or {}).items():
+            self.point_weights[term] = torch.as_tensor(w, dtype=self.dtype, device=self.device)
+
+    def sample(self, strategy) -> dict[str, torch.Tensor]:
+        """Points from another strategy (e.g. an NTK kernel sampler), on this run's device."""
+        pointset = strategy.sample(self.problem.ir, self.rng)
+        return {t: torch.as_tensor(p, dtype=self.dtype, device=self.device)
+                for t, p in pointset.points.items()}
+
+    def _context(self, losses) -> ReweightContext:
+        ctx = ReweightContext(
+            step=self.step,
+            term_names=self.term_names,
+            kinds=dict(self.problem.kinds),
+            losses={k: float(v.detach()) for k, v in losses.items()},
+            residuals=self.problem.residuals,
+            points=dict(self.points),
+            nets=tuple(self.nets),
+            params=self.params,
+            weights=dict(self.weights),
+            extras={"sample": self.sample},
+        )
+        if Need.NTK_DIAG in self.adaptive.needs:
+            pts = self.adaptive.kernel_points(ctx)
+            chunk = getattr(self.adaptive, "chunk_size", 64)
+            ctx.ntk_points = pts
+            ctx.ntk_diagonals = {
+                term: ntk_diagonal(self.problem.module.POINT_RESIDUALS[term], self.nets,
+                                   self.params, pts[term], chunk_size=chunk)
+                for term in self.term_names
+            }
+        return ctx
+
+
+def _optimizer_factory(name: str, lr: float, options: Mapping) -> Callable:
+    if name == "adam":
+        return lambda params: torch.optim.Adam(params, lr=lr, **options)
+    if name == "lbfgs":
+        opts = {"max_iter": 20, "line_search_fn": "strong_wolfe", **options}
+        return lambda params: torch.optim.LBFGS(params, lr=lr, **opts)
+    raise ValueError(f"optimizer must be 'adam' or 'lbfgs', got {name!r}")
+
+
+def solve(
+    problem,
+    iterations: int = 1000,
+    *,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    optimizer_options: Mapping | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
+    seed: int | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    progress: bool | None = None,
+    callback: Callable[[dict], bool | None] | None = None,
+    log_every: int = 1,
+) -> Result:
+    """Train the problem's networks in place.
+
+    Args:
+        problem: From :func:`symbolic_pinn.discretize`.
+        iterations: Optimizer steps (an L-BFGS step runs up to ``max_iter`` evaluations
+            and counts as one).
+        lr: Learning rate.
+        optimizer: ``"adam"`` (default) or ``"lbfgs"``.
+        optimizer_options: Extra keyword arguments for the torch optimizer.
+        lr_schedule: ``step -> factor`` multiplying ``lr`` (``torch.optim.lr_scheduler.
+            LambdaLR``), e.g. ``lambda s: 0.9 ** (s / 1000)``.
+        seed: Seeds sampling and re-initialises every network that has a
+            ``reset_parameters()`` method (all :class:`~symbolic_pinn.MLP`), so runs with
+            the same seed are identical. ``None`` keeps the current parameters.
+        device: ``"cpu"`` or ``"cuda"``.
+        dtype: ``torch.float32`` (default) or ``torch.float64``.
+        progress: Show a tqdm bar (default: when ``iterations >= 500``).
+        callback: Called after every step with the history row; returning ``True``
+            stops training.
+        log_every: Record a history row every this many steps (reweight steps and the
+            last step are always recorded).
+
+    Returns:
+        A :class:`~symbolic_pinn.result.Result`.
+
+    Raises:
+        TrainingError: A term's loss became non-finite (the message names the term and
+            the step; the partial result is in ``error.result``).
+    """
+    if int(iterations) != iterations or iterations < 0:
+        raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    rng = np.random.default_rng(seed)
+    if seed is not None:
+        torch.manual_seed(seed)
+        for net in problem.nets:
+            if hasattr(net, "reset_parameters"):
+                net.reset_parameters()
+    device = torch.device(device)
+    for net in problem.nets:
+        net.to(device=device, dtype=dtype)
+    for ident, p in list(problem.params.items()):
+        moved = p.detach().to(device=device, dtype=dtype)
+        problem.params[ident] = torch.nn.Parameter(moved) if p.requires_grad else moved
+    run = Run(problem, _optimizer_factory(optimizer, lr, optimizer_options or {}), rng,
+              device, dtype)
+    scheduler = (torch.optim.lr_scheduler.LambdaLR(run.optimizer, lr_schedule)
+                 if lr_schedule is not None else None)
+    closure = problem.module.make_closure(run)
+    history: list[dict] = []
+    result = Result(problem, history)
+    bar = _progress(iterations, progress)
+    try:
+        for _ in range(int(iterations)):
+            problem.module.train_step(run, closure)
+            row = _row(run)
+            _check_finite(row, run.step, result)
+            if scheduler is not None:
+                scheduler.step()
+            last = run.step == iterations - 1
+            if run.reweighted is not None or run.step % log_every == 0 or last:
+                history.append(row)
+            run.step += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['loss']:.3e}", refresh=False)
+            if callback is not None and callback(row):
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return result
+
+
+def _row(run: Run) -> dict:
+    names = list(run.step_losses)
+    values = torch.stack([run.step_losses[n] for n in names] + [run.step_loss]).tolist()
+    row = {
+        "step": run.step,
+        "loss": values[-1],
+        "losses": dict(zip(names, values[:-1])),
+        "weights": dict(run.weights),
+    }
+    if run.reweighted is not None:
+        row.update(run.reweighted)
+    return row
+
+
+def _check_finite(row: dict, step: int, result: Result) -> None:
+    for term, value in row["losses"].items():
+        if not math.isfinite(value):
+            result.history.append(row)
+            error = TrainingError(
+                f"step {step}: the loss of term {term} is {value}; training stopped "
+                "(lower the learning rate, or check the equation and its scaling)"
+            )
+            error.result = result
+            raise error
+
+
+def _progress(iterations: int, progress: bool | None):
+    if progress is None:
+        progress = iterations >= 500
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=iterations, desc="training", unit="step", leave=False)
