@@ -138,6 +138,11 @@ class _Lowerer:
             return self.lower(done, subs)
         orders = [0] * len(e.expr.args)
         for var, count in e.variable_count:
+            if not (count.is_Integer and count > 0):
+                raise ProblemError(
+                    f"{self.where}: derivative of {e.expr} with respect to {var} has order "
+                    f"{count}; orders must be positive integers"
+                )
             if var not in e.expr.args:
                 return sp.S.Zero  # u(x) does not depend on t
             orders[e.expr.args.index(var)] += int(count)
@@ -157,17 +162,28 @@ class _Lowerer:
                 f"{name} is declared as {declared}"
             )
         args = []
-        for arg in app.args:
+        for slot, arg in enumerate(app.args):
             arg = arg.xreplace(subs)
             if arg in self.columns:
                 args.append(arg)
             elif arg.is_number and arg.is_real:
+                var = declared.args[slot]
+                lo, hi = self.system.domains[var]
+                if not lo <= float(arg) <= hi:
+                    raise ProblemError(
+                        f"{self.where}: {app} sets {var} = {arg}, outside its domain "
+                        f"[{lo}, {hi}]"
+                    )
                 args.append(sp.Float(float(arg)))
             else:
                 raise ProblemError(
                     f"{self.where}: argument {arg} of {app} must be an independent "
                     "variable or a real number"
                 )
+        symbols = [a for a in args if not a.is_number]
+        if len(set(symbols)) != len(symbols):
+            raise ProblemError(f"{self.where}: {app} repeats an argument; each argument "
+                               "must be a different variable or a number")
         placeholder = sp.Dummy(name)
         key = (name, tuple(args))
         self.uses[placeholder] = (key, orders or (0,) * len(args))
@@ -270,8 +286,7 @@ class _Lowerer:
                 coords[leaf] = Coordinate(leaf, col, float(arg), False)
                 arg_idents.append(leaf)
         text = f"{name}({', '.join(_fmt(a) for a in args)})"
-        columns = tuple(self.columns[a] if a in self.columns else self.columns[decl[s]]
-                        for s, a in enumerate(args))
+        columns = tuple(self.columns[v] for v in decl)  # the net's inputs are scaled per slot
         return Site(site_name, namer.claim(f"f_{site_name}"), text, tuple(arg_idents),
                     columns, dv.net, dv.column)
 
@@ -285,7 +300,10 @@ class _Lowerer:
         slot = max(i for i, k in enumerate(orders) if k)  # peel the last slot first
         parent_orders = tuple(k - (i == slot) for i, k in enumerate(orders))
         parent = self._node(key, parent_orders, sites, nodes, namer)
-        letters = [self.indvar_idents[site.columns[i]] for i, k in enumerate(orders) for _ in range(k)]
+        letters = [  # named after the variable differentiated, or the slot's own variable
+            self.indvar_idents[self.columns[a] if a in self.columns else site.columns[i]]
+            for i, (a, k) in enumerate(zip(key[1], orders)) for _ in range(k)
+        ]
         suffix = "".join(letters) if self.single_letters else "_".join(letters)
         node_name = namer.claim(f"{site.name}_{suffix}")
         node = DerivativeNode(node_name, namer.claim(f"f_{node_name}"), parent, site.name,

@@ -17,6 +17,7 @@ import jinja2
 from . import __version__
 from .errors import CodegenError
 from .ir import ProblemIR, Site, TermIR
+from .naming import Namer
 from .printing import scaled_input, torch_code
 
 __all__ = ["generate", "template_dir", "GenerationOptions"]
@@ -139,6 +140,7 @@ def _term_context(ir: ProblemIR, term: TermIR) -> dict:
         "constant": not term.expr.free_symbols,
         "coordinates": term.coordinates,
         "sites": [_site_context(ir, s) for s in term.sites],
+        "evaluations": _evaluations(ir, term),
         "derivatives": [
             {"name": n.name, "parent": n.parent, "wrt": n.wrt, "fn": n.fn,
              "parent_fn": fns[n.parent], "slot": n.slot, "args": ", ".join(args[n.site])}
@@ -153,6 +155,24 @@ def _term_context(ir: ProblemIR, term: TermIR) -> dict:
         "params": term.params,
         "columns": ", ".join(ir.indvar_names),
     }
+
+
+def _evaluations(ir: ProblemIR, term: TermIR) -> list[dict]:
+    """Group the sites that one network call serves (a shared multi-output net)."""
+    groups: dict[tuple, list[Site]] = {}
+    for site in term.sites:
+        groups.setdefault((site.net, site.args), []).append(site)
+    taken = {c.name for c in term.coordinates} | set(term.params)
+    taken |= {s.name for s in term.sites} | {s.fn for s in term.sites}
+    taken |= {n.name for n in term.derivatives} | {n.fn for n in term.derivatives}
+    namer = Namer(taken)
+    out = []
+    for (net, _), sites in groups.items():
+        contexts = [_site_context(ir, s) for s in sites]
+        name = namer.claim(f"net{net}_out") if len(sites) > 1 else None
+        out.append({"name": name, "net": net, "batched_input": contexts[0]["batched_input"],
+                    "sites": contexts})
+    return out
 
 
 def _depvar_context(ir: ProblemIR, dv) -> dict:

@@ -157,7 +157,7 @@ class DiscretizedProblem:
         self.term_names = list(symbolic.term_names)
         self.kinds = {t.name: t.kind for t in self.ir.terms}
         self.strategy, self.adaptive_loss = pinn.strategy, pinn.adaptive_loss
-        self.params = _params(system, self.ir, pinn.param_estim)
+        self.params = _params(system, self.ir, pinn.param_estim, self.dtype)
         self.residuals = {name: self._residual(name) for name in self.term_names}
 
     def _residual(self, term: str) -> Callable:
@@ -304,7 +304,9 @@ def _scaling(system: PDESystem, spec) -> list[tuple[float, float] | None]:
     return out
 
 
-def _params(system: PDESystem, ir: ProblemIR, param_estim) -> dict[str, torch.Tensor]:
+def _params(system: PDESystem, ir: ProblemIR, param_estim,
+            dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """Parameter tensors in ``dtype`` (the networks'), so residuals keep its precision."""
     if param_estim is True:
         estimated = set(system.params)
     elif param_estim is False or param_estim is None:
@@ -317,6 +319,6 @@ def _params(system: PDESystem, ir: ProblemIR, param_estim) -> dict[str, torch.Te
                                "parameters of the system")
     out = {}
     for (ident, _), (sym, value) in zip(ir.params, system.params.items()):
-        tensor = torch.tensor(value, dtype=torch.get_default_dtype())
+        tensor = torch.tensor(value, dtype=dtype or torch.get_default_dtype())
         out[ident] = nn.Parameter(tensor) if sym in estimated else tensor
     return out

@@ -42,7 +42,7 @@ class TrainingError(SymbolicPinnError, RuntimeError):
 
 
 class StrategyError(SymbolicPinnError, ValueError):
-    """An adaptive-loss strategy is misconfigured or misbehaves."""
+    """A training strategy or an adaptive-loss strategy is misconfigured or misbehaves."""
 
 
 def term_context(name: str, expr: object) -> str:

@@ -40,7 +40,7 @@ class Site:
         fn: Identifier of the per-point function that evaluates the site (``f_u``).
         text: How the user would write it, for comments: ``u(0, t)``.
         args: Identifiers of the coordinate tensors fed to each argument slot.
-        columns: The point column each argument slot stands for (for input scaling).
+        columns: The column of each slot's declared variable (its input scaling).
         net: Index of the network.
         column: Output column of the network.
     """

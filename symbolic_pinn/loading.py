@@ -22,7 +22,7 @@ def source_hash(source: str) -> str:
 
     Examples:
         >>> source_hash("x = 1\\n")
-        'a7d5bc1d4a3e2b5c'
+        '9e26bf369911c45c'
     """
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
 

@@ -24,6 +24,8 @@ RESERVED = frozenset(
 )  # fmt: skip
 
 _NON_WORD = re.compile(r"\W", re.ASCII)
+# Fixed at import; "_" is left out because interactive sessions add it to builtins.
+_BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_"))
 
 
 def sanitize(name: str) -> str:
@@ -38,15 +40,15 @@ def sanitize(name: str) -> str:
         builtin or reserved name.
 
     Examples:
-        >>> sanitize("x.y"), sanitize("lambda"), sanitize("2k"), sanitize("θ")
-        ('x_y', 'lambda_', '_2k', '_')
+        >>> sanitize("x.y"), sanitize("lambda"), sanitize("2k"), sanitize("print")
+        ('x_y', 'lambda_', '_2k', 'print_')
     """
     ident = _NON_WORD.sub("_", name) or "_"
     if ident[0].isdigit():
         ident = "_" + ident
     if keyword.iskeyword(ident) or keyword.issoftkeyword(ident):
         ident += "_"
-    elif ident in RESERVED or hasattr(builtins, ident):
+    elif ident in RESERVED or ident in _BUILTINS:
         ident += "_"
     return ident
 

@@ -7,9 +7,11 @@ folds constant sub-expressions to float literals, and refuses what it cannot pri
 
 from __future__ import annotations
 
+import ast
 import keyword
 
 import sympy as sp
+from sympy.printing.codeprinter import CodePrinter
 from sympy.printing.pycode import PythonCodePrinter, _known_functions, _known_functions_math
 
 from .errors import CodegenError
@@ -37,9 +39,9 @@ class TorchPrinter(PythonCodePrinter):
         >>> import sympy as sp
         >>> x, u_xx = sp.symbols("x u_xx")
         >>> torch_code(u_xx + sp.pi**2 * sp.sin(sp.pi * x))
-        'u_xx + math.pi**2*torch.sin(math.pi*x)'
+        'u_xx + 9.869604401089358*torch.sin(math.pi*x)'
         >>> torch_code(sp.sqrt(x) + x**2 / 2)
-        '(1/2)*x**2 + torch.sqrt(x)'
+        'torch.sqrt(x) + (1/2)*x**2'
     """
 
     printmethod = "_torchcode"
@@ -109,6 +111,21 @@ class TorchPrinter(PythonCodePrinter):
     def _print_not_supported(self, expr) -> str:
         raise CodegenError(f"{type(expr).__name__} in {expr} has no PyTorch translation")
 
+    def _print_NonFinite(self, expr) -> str:
+        raise CodegenError(f"the constant {expr} is not finite")
+
+    _print_Infinity = _print_NegativeInfinity = _print_NaN = _print_NonFinite
+    _print_ComplexInfinity = _print_NonFinite
+
+    def _print_And(self, expr) -> str:  # elementwise on tensors, never Python's `and`
+        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr) -> str:
+        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Not(self, expr) -> str:
+        return f"(~{self._print(expr.args[0])})"
+
     def _number(self, expr: sp.Expr) -> str:
         value = complex(expr.evalf(20))
         if value.imag:
@@ -120,6 +137,11 @@ class TorchPrinter(PythonCodePrinter):
 # function it knows, and every one we know, through our single mapping instead.
 for _name in set(_known_functions) | set(_known_functions_math) | set(_TORCH_FUNCTIONS):
     setattr(TorchPrinter, f"_print_{_name}", TorchPrinter._print_Function)
+# CodePrinter aliases ``_print_Integral`` & co. to its own ``_print_not_supported``;
+# point them at ours, which raises CodegenError with a plain message.
+for _name in dir(TorchPrinter):
+    if getattr(TorchPrinter, _name) is CodePrinter._print_not_supported:
+        setattr(TorchPrinter, _name, TorchPrinter._print_not_supported)
 
 
 def scaled_input(name: str, mean: float, std: float) -> str:
@@ -145,8 +167,22 @@ def torch_code(expr: sp.Expr) -> str:
         One line of Python source.
     """
     try:
-        return TorchPrinter().doprint(expr)
+        code = TorchPrinter().doprint(expr)
     except CodegenError:
         raise
     except Exception as exc:  # SymPy's PrintMethodNotImplementedError and kin
         raise CodegenError(f"cannot print {expr} as PyTorch code: {exc}") from exc
+    # Gate: the line may only read the expression's symbols and the torch/math modules
+    # (SymPy's fallbacks print e.g. ``builtins.sum`` or ``ImmutableDenseMatrix``).
+    allowed = {s.name for s in expr.free_symbols} | {"torch", "math"}
+    try:
+        tree = ast.parse(code, mode="eval")
+    except SyntaxError as exc:
+        raise CodegenError(f"cannot print {expr} as PyTorch code: {exc}") from exc
+    unknown = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - allowed)
+    if unknown:
+        raise CodegenError(
+            f"cannot print {expr} as PyTorch code: it would use {', '.join(unknown)}, "
+            "which the generated module does not define"
+        )
+    return code

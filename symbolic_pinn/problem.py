@@ -54,6 +54,10 @@ def _as_residual(name: str, item: object) -> sp.Expr:
         ) from exc
     if not isinstance(expr, sp.Expr):
         raise ProblemError(f"{term_context(name, item)}: not an equation or an expression")
+    if getattr(expr, "is_Matrix", False):
+        raise ProblemError(
+            f"{term_context(name, item)}: a matrix; give one equation per entry"
+        )
     return expr
 
 

@@ -38,7 +38,8 @@ class Result:
     @property
     def params(self) -> dict[str, float]:
         """``{parameter name: value}``, estimated or given."""
-        return {name: float(self.problem.params[ident]) for ident, name in self.problem.ir.params}
+        return {name: float(self.problem.params[ident].detach())
+                for ident, name in self.problem.ir.params}
 
     @property
     def weights(self) -> dict[str, float]:

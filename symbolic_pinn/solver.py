@@ -67,7 +67,7 @@ class Run:
             if term not in self.weights:
                 raise StrategyError(f"{type(self.adaptive).__name__} set a weight for unknown "
                                     f"term {term!r}")
-            value = float(value)
+            value = float(value.detach() if isinstance(value, torch.Tensor) else value)
             if not math.isfinite(value) or value < 0:
                 raise StrategyError(f"{type(self.adaptive).__name__} set the weight of term "
                                     f"{term} to {value} at step {self.step}")

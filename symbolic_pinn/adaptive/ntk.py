@@ -82,6 +82,13 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         self.traces: dict[str, float] = {}
         self.updates = 0
 
+    def initial_weights(self, term_names, kinds) -> dict:
+        # A new run starts from weight 1 everywhere, so its first update is unsmoothed
+        # again (the run restarts the weights; without this reset a second ``solve``
+        # would average its first proposal with 1 and differ from the first run).
+        self.updates, self.traces = 0, {}
+        return super().initial_weights(term_names, kinds)
+
     def kernel_points(self, ctx: ReweightContext) -> Mapping[str, torch.Tensor]:
         if self.kernel_sampler is None:
             return ctx.points

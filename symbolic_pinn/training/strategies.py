@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import qmc
 
+from ..errors import StrategyError
 from ..ir import ProblemIR, TermIR
 
 __all__ = [
@@ -70,8 +71,12 @@ def _count(term: TermIR, points: int, bcs_points: int | None) -> int:
 def _check_count(name: str, value: int | None) -> int | None:
     if value is None:
         return None
-    if int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    try:
+        ok = int(value) == value and value >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise StrategyError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
@@ -90,9 +95,12 @@ class GridTraining(TrainingStrategy):
     """
 
     def __init__(self, dx: float | Sequence[float]) -> None:
-        values = [dx] if np.isscalar(dx) else list(dx)
+        try:
+            values = [float(v) for v in ([dx] if np.isscalar(dx) else list(dx))]
+        except (TypeError, ValueError):
+            values = []
         if not values or any(not np.isfinite(v) or v <= 0 for v in values):
-            raise ValueError(f"dx must be positive and finite, got {dx!r}")
+            raise StrategyError(f"dx must be positive and finite, got {dx!r}")
         self.dx = dx
 
     def sample(self, ir: ProblemIR, rng: np.random.Generator) -> PointSet:
@@ -100,7 +108,9 @@ class GridTraining(TrainingStrategy):
         n = len(ir.bounds)
         dx = [self.dx] * n if np.isscalar(self.dx) else list(self.dx)
         if len(dx) != n:
-            raise ValueError(f"GridTraining: {len(dx)} spacings for {n} independent variables")
+            raise StrategyError(
+                f"GridTraining: {len(dx)} spacings for {n} independent variables"
+            )
         axes = []
         for (lo, hi), h in zip(ir.bounds, dx):
             steps = int(np.floor((hi - lo) / h + 1e-9))
@@ -118,9 +128,8 @@ class GridTraining(TrainingStrategy):
                 if term.kind == "pde":
                     axis = axis[~np.isin(axis, sorted(excluded[col]))]
                 grids.append(axis)
-            free = np.array(list(itertools.product(*grids)), dtype=np.float64).reshape(
-                -1, len(term.free)
-            )
+            rows = list(itertools.product(*grids))  # one empty row for a point condition
+            free = np.array(rows, dtype=np.float64).reshape(len(rows), len(term.free))
             out[term.name] = self._place(ir, term, free)
         return PointSet(out)
 
@@ -171,7 +180,9 @@ class QuasiRandomTraining(TrainingStrategy):
         resampling: bool = True,
     ) -> None:
         if sampler not in _SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(_SAMPLERS)}")
+            raise StrategyError(
+                f"unknown sampler {sampler!r}; choose one of {sorted(_SAMPLERS)}"
+            )
         self.points = _check_count("points", points)
         self.bcs_points = _check_count("bcs_points", bcs_points)
         self.sampler = sampler
@@ -220,9 +231,8 @@ class QuadratureTraining(TrainingStrategy):
                 lo, hi = ir.bounds[col]
                 axes.append(lo + (hi - lo) * (nodes + 1) / 2)
                 axis_weights.append(weights / 2)  # normalised: the weights sum to 1
-            free = np.array(list(itertools.product(*axes)), dtype=np.float64).reshape(
-                -1, len(term.free)
-            )
+            rows = list(itertools.product(*axes))  # one empty row for a point condition
+            free = np.array(rows, dtype=np.float64).reshape(len(rows), len(term.free))
             w = np.array([np.prod(c) for c in itertools.product(*axis_weights)])
             points[term.name] = self._place(ir, term, free)
             point_weights[term.name] = w.reshape(-1, 1)

@@ -1,0 +1,254 @@
+"""Code generation: determinism, layout of the generated code, tracebacks, golden file.
+
+Regenerate the golden file with ``SYMBOLIC_PINN_UPDATE_GOLDEN=1 pytest tests/test_codegen.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import re
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+import sympy as sp
+import torch
+
+import symbolic_pinn
+from symbolic_pinn import (
+    MLP,
+    PDESystem,
+    PhysicsInformedNN,
+    SymbolicDiscretization,
+    discretize,
+    symbolic_discretize,
+)
+from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss, NonAdaptiveLoss
+from symbolic_pinn.loading import source_hash
+from symbolic_pinn.training import GridTraining, QuasiRandomTraining
+
+GOLDEN = Path(__file__).parent / "golden"
+ROOT = Path(__file__).resolve().parent.parent
+
+x, t, c = sp.symbols("x t c")
+u = sp.Function("u")
+
+
+def wave_system() -> PDESystem:
+    """The README quickstart: u_tt = 4 u_xx on [0, 1]^2."""
+    eq = sp.Eq(u(x, t).diff(t, 2), 4 * u(x, t).diff(x, 2))
+    bcs = [
+        sp.Eq(u(0, t), 0),
+        sp.Eq(u(1, t), 0),
+        sp.Eq(u(x, 0), sp.sin(sp.pi * x) + sp.sin(4 * sp.pi * x) / 2),
+        sp.Eq(sp.Subs(u(x, t).diff(t), t, 0), 0),
+    ]
+    return PDESystem([eq], bcs, {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)])
+
+
+def wave_pinn(adaptive_loss=None) -> PhysicsInformedNN:
+    if adaptive_loss is None:
+        adaptive_loss = NeuralTangentKernelAdaptiveLoss(reweight_every=100)
+    return PhysicsInformedNN(MLP(2, 1, [64, 64, 64]), QuasiRandomTraining(300),
+                             adaptive_loss=adaptive_loss)
+
+
+def mixed_system() -> PDESystem:
+    """u_t + c u_x u_xt - u_xx + u_tt = 0 plus conditions that reuse derivatives."""
+    eq = (u(x, t).diff(t) + c * u(x, t).diff(x) * u(x, t).diff(x, t) - u(x, t).diff(x, 2)
+          + u(x, t).diff(t, 2) + u(x, t).diff(t, x) ** 2)
+    bcs = [sp.Eq(u(0, t), 0), u(x, 0).diff(x) + sp.Subs(u(x, t).diff(x, t), t, 0)]
+    return PDESystem([eq], bcs, {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)], params={c: 0.5})
+
+
+def body(source: str, fn: str) -> list[str]:
+    """Lines of one top-level function of the generated source."""
+    lines = source.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith(f"def {fn}(")))
+    out = []
+    for line in lines[start + 1:]:
+        if line and not line.startswith(" "):
+            break
+        out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    return out
+
+
+# -- determinism ------------------------------------------------------------------------
+
+def test_generation_is_deterministic():
+    a = symbolic_discretize(wave_system(), wave_pinn()).source
+    b = symbolic_discretize(wave_system(), wave_pinn()).source
+    assert a.encode() == b.encode()
+    m1 = symbolic_discretize(mixed_system(), wave_pinn()).source
+    m2 = symbolic_discretize(mixed_system(), wave_pinn()).source
+    assert m1 == m2
+
+
+_SCRIPT = """
+import hashlib, sys
+sys.path.insert(0, {tests!r})
+from test_codegen import mixed_system, wave_pinn, wave_system
+from symbolic_pinn import symbolic_discretize
+for system in (wave_system(), mixed_system()):
+    print(hashlib.sha256(symbolic_discretize(system, wave_pinn()).source.encode()).hexdigest())
+"""
+
+
+def test_generation_is_identical_across_hash_seeds():
+    script = _SCRIPT.format(tests=str(Path(__file__).parent))
+    procs = []
+    for seed in ("0", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        procs.append(subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+    outs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outs.append(out.split())
+    here = [hashlib.sha256(symbolic_discretize(s, wave_pinn()).source.encode()).hexdigest()
+            for s in (wave_system(), mixed_system())]
+    assert outs[0] == outs[1] == here
+
+
+# -- layout of the generated code ----------------------------------------------------
+
+def test_one_derivative_per_line_computed_once():
+    source = symbolic_discretize(wave_system(), wave_pinn()).source
+    lines = body(source, "residual_pde_0")
+    derivs = [line.strip() for line in lines if re.match(r"\s+\w+ = d\(", line)]
+    assert derivs == ["u_t = d(u, t)", "u_x = d(u, x)", "u_tt = d(u_t, t)", "u_xx = d(u_x, x)"]
+    assert lines[-1].strip() == "return u_tt - 4*u_xx"
+    for name in ("u_t", "u_x", "u_tt", "u_xx"):
+        assert sum(line.strip().startswith(f"{name} = ") for line in lines) == 1
+
+
+def test_mixed_derivatives_share_their_chain():
+    sym = symbolic_discretize(mixed_system(), wave_pinn())
+    lines = [line.strip() for line in body(sym.source, "residual_pde_0")]
+    derivs = [line for line in lines if " = d(" in line]
+    assert len(derivs) == len(set(derivs)) == 5  # u_t, u_x, u_tt, u_xt, u_xx
+    assert set(derivs) == {"u_t = d(u, t)", "u_x = d(u, x)", "u_tt = d(u_t, t)",
+                           "u_xt = d(u_x, t)", "u_xx = d(u_x, x)"}
+    for name in ("u_t", "u_x", "u_tt", "u_xt", "u_xx"):
+        assert sum(line.startswith(f"{name} = d(") for line in lines) == 1
+        assert sym.source.count(f"\n    {name} = d(") == 1 + (name in {"u_x", "u_xt"})  # bc_1
+    assert sym.derivatives["pde_0"] == [d.split(" = ")[0] for d in derivs]
+    # every derivative is defined before it is used
+    seen = {"u", "x", "t"}
+    for line in derivs:
+        name, rhs = line.split(" = d(")
+        parent, wrt = rhs.rstrip(")").split(", ")
+        assert parent in seen and wrt in seen
+        seen.add(name)
+    # the point-wise variant builds the same DAG with torch.func.grad
+    point = [line.strip() for line in body(sym.source, "point_residual_pde_0")]
+    assert "f_u_xt = grad(f_u_x, argnums=1)" in point
+    assert "f_u_xx = grad(f_u_x, argnums=0)" in point
+
+
+def test_condition_derivatives_are_named_like_equation_ones():
+    sym = symbolic_discretize(mixed_system(), wave_pinn())
+    lines = [line.strip() for line in body(sym.source, "residual_bc_1")]
+    assert "u_x = d(u, x)" in lines and "u_xt = d(u_x, t)" in lines
+    assert "t = torch.full_like(points[:, 1:2], 0.0).requires_grad_(True)" in lines
+
+
+def test_hook_call_visible_for_ntk_and_absent_without():
+    ntk = symbolic_discretize(wave_system(), wave_pinn()).source
+    fixed = symbolic_discretize(wave_system(), wave_pinn(NonAdaptiveLoss())).source
+    closure = "\n".join(body(ntk, "make_closure"))
+    assert closure.count("run.adapt(losses)") == 1
+    assert closure.index("run.adapt(") < closure.index("loss = (")  # before weights apply
+    assert "NeuralTangentKernelAdaptiveLoss" in closure
+    assert "run.adapt(" not in fixed and "NonAdaptiveLoss" not in fixed
+    assert source_hash(ntk) != source_hash(fixed)
+
+
+def test_getsource_of_a_generated_residual():
+    prob = discretize(wave_system(), wave_pinn())
+    text = inspect.getsource(prob.module.residual_pde_0)
+    assert text.startswith("def residual_pde_0(nets, points, params):")
+    assert "    u_xx = d(u_x, x)\n" in text and "return u_tt - 4*u_xx" in text
+    assert inspect.getsource(prob.module) == prob.source
+    assert prob.module.__name__ == f"symbolic_pinn.generated.m{source_hash(prob.source)}"
+
+
+def test_runtime_error_shows_the_generated_line():
+    prob = discretize(mixed_system(), wave_pinn())
+    pts = torch.rand(4, 2)
+    try:
+        prob.module.residual_pde_0(prob.nets, pts, {})  # no parameter c
+    except KeyError:
+        tb = traceback.format_exc()
+    else:
+        pytest.fail("no error")
+    assert '    c = params["c"]' in tb
+    assert f"<symbolic_pinn generated m{source_hash(prob.source)}>" in tb
+    assert "in residual_pde_0" in tb
+
+
+def test_error_inside_the_network_call_shows_the_generated_line():
+    class Breaks(torch.nn.Module):
+        def forward(self, inputs):
+            if inputs.shape[0] > 2:  # passes the shape check at discretize
+                raise RuntimeError("boom")
+            return inputs[:, :1]
+
+    prob = discretize(wave_system(), PhysicsInformedNN(Breaks(), QuasiRandomTraining(8)))
+    with pytest.raises(RuntimeError, match="boom") as info:
+        prob.residuals["bc_2"](torch.rand(5, 2))
+    tb = "".join(traceback.format_exception(info.value))
+    assert "u = nets[0](torch.cat((x, t), dim=1))[:, 0:1]  # u(x, t)" in tb
+    assert "in residual_bc_2" in tb
+
+
+def test_write_saves_the_same_text(tmp_path):
+    prob = discretize(wave_system(), wave_pinn())
+    path = prob.write(tmp_path / "wave.py")
+    assert path == tmp_path / "wave.py"
+    assert path.read_bytes() == prob.source.encode("utf-8")
+    compile(path.read_text(encoding="utf-8"), str(path), "exec")
+
+
+def test_symbolic_discretize_returns_without_loading_or_training():
+    a = sp.Symbol("alpha_symbolic_only")
+    system = PDESystem([u(x, t).diff(t) - a * u(x, t).diff(x, 2)], [u(0, t)],
+                       {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)], params={a: 0.25})
+    net = MLP(2, 1, [4])
+    before = [p.detach().clone() for p in net.parameters()]
+    sym = symbolic_discretize(system, PhysicsInformedNN(net, GridTraining(0.5)))
+    assert isinstance(sym, SymbolicDiscretization)
+    assert sym.term_names == ("pde_0", "bc_0")
+    u_t, u_xx = sp.symbols("u_t u_xx")
+    assert sp.simplify(sym.residuals["pde_0"] - (u_t - a * u_xx)) == 0
+    assert sym.residuals["bc_0"] == sp.Symbol("u")
+    assert sym.derivatives == {"pde_0": ["u_t", "u_x", "u_xx"], "bc_0": []}
+    assert "def residual_pde_0(nets, points, params):" in sym.source
+    assert f"symbolic_pinn.generated.m{source_hash(sym.source)}" not in sys.modules
+    assert all(torch.equal(p, q) for p, q in zip(before, net.parameters()))
+    assert all(p.grad is None for p in net.parameters())
+
+
+# -- golden file -------------------------------------------------------------------------
+
+def test_golden_wave1d_ntk():
+    path = GOLDEN / "wave1d_ntk.py"
+    source = discretize(wave_system(), wave_pinn()).source
+    if os.environ.get("SYMBOLIC_PINN_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source, encoding="utf-8", newline="\n")
+    assert path.is_file(), "golden file missing; run with SYMBOLIC_PINN_UPDATE_GOLDEN=1"
+    golden = path.read_text(encoding="utf-8")
+    assert source == golden, (
+        "generated wave module differs from tests/golden/wave1d_ntk.py; if the change is "
+        "intended, regenerate with SYMBOLIC_PINN_UPDATE_GOLDEN=1"
+    )
+    assert golden.startswith(f"# Generated by symbolic_pinn {symbolic_pinn.__version__}.")

@@ -1,0 +1,631 @@
+"""Training: the adaptive-loss hook, optimizers, strategies, parameters, errors, results.
+
+The NeuralPDE adaptive-loss test (2D Poisson, relative L1 < 0.4) is at the end; the
+rest uses a few iterations of small networks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from torch import nn
+
+from symbolic_pinn import (
+    MLP,
+    PDESystem,
+    PhysicsInformedNN,
+    Result,
+    StrategyError,
+    TrainingError,
+    discretize,
+)
+from symbolic_pinn.adaptive import (
+    AdaptiveLoss,
+    Need,
+    NeuralTangentKernelAdaptiveLoss,
+    NonAdaptiveLoss,
+)
+from symbolic_pinn.training import (
+    GridTraining,
+    QuadratureTraining,
+    QuasiRandomTraining,
+    StochasticTraining,
+)
+
+torch.set_num_threads(1)
+
+x, y = sp.symbols("x y")
+a, b = sp.symbols("a b")
+u = sp.Function("u")
+TERMS = ("pde_0", "bc_0", "bc_1", "bc_2", "bc_3")
+
+
+def poisson_system() -> PDESystem:
+    """NeuralPDE's adaptive-loss problem: Δu = -sin(πx) sin(πy), u = 0 on the edges."""
+    eq = sp.Eq(u(x, y).diff(x, 2) + u(x, y).diff(y, 2), -sp.sin(sp.pi * x) * sp.sin(sp.pi * y))
+    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(1, y), 0), sp.Eq(u(x, 0), 0), sp.Eq(u(x, 1), 0)]
+    return PDESystem([eq], bcs, {x: (0, 1), y: (0, 1)}, [x, y], [u(x, y)])
+
+
+def poisson(strategy, adaptive_loss=None, hidden=(8,), **kwargs):
+    pinn = PhysicsInformedNN(MLP(2, 1, list(hidden)), strategy, adaptive_loss=adaptive_loss,
+                             **kwargs)
+    return discretize(poisson_system(), pinn)
+
+
+def exact_poisson(xx, yy):
+    return np.sin(np.pi * xx) * np.sin(np.pi * yy) / (2 * np.pi**2)
+
+
+def relative_l1(result) -> float:
+    g = np.linspace(0.0, 1.0, 101)
+    xx, yy = np.meshgrid(g, g, indexing="ij")
+    pred = result.predict({x: xx, y: yy})["u"]
+    exact = exact_poisson(xx, yy)
+    return float(np.abs(pred - exact).sum() / np.abs(exact).sum())
+
+
+class Recorder(AdaptiveLoss):
+    """A user-defined strategy: records its context and sets weights depending on the step."""
+
+    def __init__(self, reweight_every=1):
+        super().__init__(reweight_every)
+        self.calls = []
+
+    def update(self, ctx):
+        record = {
+            "step": ctx.step,
+            "losses": dict(ctx.losses),
+            "points": {t: p.detach().clone() for t, p in ctx.points.items()},
+            "weights_before": dict(ctx.weights),
+            "term_names": ctx.term_names,
+            "kinds": dict(ctx.kinds),
+            "nets": ctx.nets,
+            "params": ctx.params,
+            "ntk": ctx.ntk_diagonals,
+        }
+        # The per-point residual functions: (N,) tensors at any points.
+        record["residuals"] = {}
+        for t in ctx.term_names:
+            r = ctx.residuals[t](ctx.points[t])
+            record["residuals"][t] = r.detach().clone()
+        self.calls.append(record)
+        return {t: 1.0 + 0.5 * ctx.step + i for i, t in enumerate(ctx.term_names)}
+
+
+# -- the adaptive-loss hook with a user strategy ----------------------------------------
+
+
+def test_custom_strategy_is_called_on_its_steps_with_the_full_context():
+    strategy = Recorder(reweight_every=3)
+    problem = poisson(StochasticTraining(12, 5), strategy)
+    assert "run.adapt(losses)" in problem.source
+    assert "Adaptive-loss hook (Recorder)" in problem.source
+    result = problem.solve(10, lr=1e-3, seed=3, dtype=torch.float64, progress=False)
+    assert [c["step"] for c in strategy.calls] == [0, 3, 6, 9]
+
+    # The points of each step, replayed from the seed: the strategy saw the step's own points.
+    rng = np.random.default_rng(3)
+    replay = [StochasticTraining(12, 5).sample(problem.ir, rng).points for _ in range(10)]
+    rows = {row["step"]: row for row in result.history}
+    assert sorted(rows) == list(range(10))
+    for call in strategy.calls:
+        step = call["step"]
+        assert call["term_names"] == TERMS
+        assert call["kinds"] == {"pde_0": "pde", "bc_0": "bc", "bc_1": "bc", "bc_2": "bc",
+                                 "bc_3": "bc"}
+        assert call["nets"] == problem.nets
+        assert call["params"] is problem.params
+        assert call["ntk"] is None  # not asked for
+        for t in TERMS:
+            assert type(call["losses"][t]) is float
+            np.testing.assert_array_equal(call["points"][t].numpy(), replay[step][t])
+            r = call["residuals"][t]
+            assert r.shape == (12 if t == "pde_0" else 5,)
+            # The residuals at these points give the step's loss, as recorded.
+            assert float(torch.mean(r**2)) == pytest.approx(call["losses"][t], rel=1e-12)
+            assert rows[step]["losses"][t] == pytest.approx(call["losses"][t], rel=1e-12)
+        # The weights it saw were those in force before the update.
+        prev = rows[step - 1]["weights"] if step else {t: 1.0 for t in TERMS}
+        assert call["weights_before"] == prev
+
+    # The weights it set are the weights of the loss, from its step on.
+    for step, row in rows.items():
+        due = 3 * (step // 3)
+        expected = {t: 1.0 + 0.5 * due + i for i, t in enumerate(TERMS)}
+        assert row["weights"] == expected
+        assert all(type(w) is float for w in row["weights"].values())
+        total = sum(row["weights"][t] * row["losses"][t] for t in TERMS)
+        assert row["loss"] == pytest.approx(total, rel=1e-12)
+    assert strategy.weights == rows[9]["weights"]
+
+
+def test_custom_strategy_with_lbfgs_counts_optimizer_steps(monkeypatch):
+    strategy = Recorder(reweight_every=2)
+    problem = poisson(GridTraining(0.25), strategy)
+    evaluations = []
+    original = problem.module.residual_pde_0
+
+    def counting(*args):
+        evaluations.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(problem.module, "residual_pde_0", counting)
+    result = problem.solve(5, lr=1.0, optimizer="lbfgs", optimizer_options={"max_iter": 4},
+                           seed=0, dtype=torch.float64, progress=False)
+    assert [row["step"] for row in result.history] == [0, 1, 2, 3, 4]
+    assert len(evaluations) > 5 + 5  # several closure evaluations per step (plus the hook's)
+    assert [c["step"] for c in strategy.calls] == [0, 2, 4]
+    for call in strategy.calls:  # its losses are those of the step's first evaluation
+        row = result.history[call["step"]]
+        for t in TERMS:
+            assert row["losses"][t] == pytest.approx(call["losses"][t], rel=1e-12)
+    for row in result.history:
+        total = sum(row["weights"][t] * row["losses"][t] for t in TERMS)
+        assert row["loss"] == pytest.approx(total, rel=1e-12)
+
+
+def test_strategy_that_needs_ntk_diagonals_gets_them():
+    class NeedsKernel(AdaptiveLoss):
+        needs = frozenset({Need.LOSSES, Need.NTK_DIAG})
+
+        def __init__(self):
+            super().__init__(reweight_every=2)
+            self.shapes = []
+
+        def update(self, ctx):
+            self.shapes.append({t: tuple(ctx.ntk_diagonals[t].shape) for t in ctx.term_names})
+            assert all(not d.requires_grad for d in ctx.ntk_diagonals.values())
+            return None  # no change
+
+    strategy = NeedsKernel()
+    result = poisson(StochasticTraining(10, 4), strategy).solve(3, lr=1e-3, seed=0,
+                                                                  progress=False)
+    assert strategy.shapes == [{t: ((10,) if t == "pde_0" else (4,)) for t in TERMS}] * 2
+    assert all(row["weights"] == {t: 1.0 for t in TERMS} for row in result.history)
+
+
+def test_step_hook_runs_after_the_optimizer_step():
+    class AfterStep(Recorder):
+        hook = "step"
+
+    strategy = AfterStep(reweight_every=2)
+    problem = poisson(GridTraining(0.5), strategy)
+    assert "run.adapt(run.step_losses)" in problem.source
+    assert "run.adapt(losses)" not in problem.source
+    problem.solve(5, lr=1e-3, seed=0, progress=False)
+    assert [c["step"] for c in strategy.calls] == [0, 2, 4]
+
+
+def test_no_hook_for_fixed_weights():
+    problem = poisson(GridTraining(0.5), NonAdaptiveLoss(bc_loss_weights=10, weights={"bc_3": 2}))
+    assert "run.adapt" not in problem.source
+    result = problem.solve(2, lr=1e-3, seed=0, progress=False)
+    assert result.weights == {"pde_0": 1.0, "bc_0": 10.0, "bc_1": 10.0, "bc_2": 10.0, "bc_3": 2.0}
+
+
+def test_bad_weights_from_a_strategy_are_rejected():
+    class Bad(AdaptiveLoss):
+        def __init__(self, value):
+            super().__init__(1)
+            self.value = value
+
+        def update(self, ctx):
+            return self.value
+
+    # A tensor weight (even one carrying gradient) is stored as a plain float.
+    problem = poisson(GridTraining(0.5), Bad({"bc_0": torch.tensor(2.5, requires_grad=True)}))
+    result = problem.solve(2, lr=1e-3, seed=0, progress=False)
+    for row in result.history:
+        assert type(row["weights"]["bc_0"]) is float and row["weights"]["bc_0"] == 2.5
+        total = sum(row["weights"][t] * row["losses"][t] for t in TERMS)
+        assert row["loss"] == pytest.approx(total, rel=1e-6)
+    assert all(type(w) is float for w in problem.adaptive_loss.weights.values())
+
+    with pytest.raises(StrategyError, match="unknown term"):
+        poisson(GridTraining(0.5), Bad({"pde_7": 1.0})).solve(1, progress=False)
+    with pytest.raises(StrategyError, match="bc_0"):
+        poisson(GridTraining(0.5), Bad({"bc_0": float("nan")})).solve(1, progress=False)
+    with pytest.raises(StrategyError, match="bc_1"):
+        poisson(GridTraining(0.5), Bad({"bc_1": -1.0})).solve(1, progress=False)
+
+
+# -- optimizers --------------------------------------------------------------------------
+
+
+def test_lbfgs_steps_and_decreases_the_loss():
+    problem = poisson(GridTraining(0.2), hidden=(10,))
+    result = problem.solve(4, lr=1.0, optimizer="lbfgs", optimizer_options={"max_iter": 10},
+                           seed=0, dtype=torch.float64, progress=False)
+    losses = [row["loss"] for row in result.history]
+    assert [row["step"] for row in result.history] == [0, 1, 2, 3]
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(b <= a * (1 + 1e-9) for a, b in zip(losses, losses[1:]))  # strong Wolfe
+
+
+def test_lr_schedule_is_applied():
+    factors = []
+
+    def schedule(step):
+        factors.append(step)
+        return 1.0 if step < 2 else 0.0
+
+    problem = poisson(GridTraining(0.25))
+    snapshots = []
+
+    def callback(row):
+        snapshots.append(torch.cat([p.detach().reshape(-1).clone()
+                                    for p in problem.nets[0].parameters()]))
+
+    before = torch.cat([p.detach().reshape(-1).clone() for p in problem.nets[0].parameters()])
+    problem.solve(5, lr=1e-2, lr_schedule=schedule, callback=callback, progress=False)
+    assert factors[:6] == [0, 1, 2, 3, 4, 5]
+    assert not torch.equal(snapshots[0], before)  # steps 0 and 1 move
+    assert not torch.equal(snapshots[1], snapshots[0])
+    for later in snapshots[2:]:  # lr 0 from step 2 on
+        assert torch.equal(later, snapshots[1])
+
+
+def test_unknown_optimizer_and_bad_arguments():
+    problem = poisson(GridTraining(0.5))
+    with pytest.raises(ValueError, match="optimizer"):
+        problem.solve(1, optimizer="sgd", progress=False)
+    with pytest.raises(ValueError, match="dtype"):
+        problem.solve(1, dtype=torch.float16, progress=False)
+    with pytest.raises(ValueError, match="iterations"):
+        problem.solve(-1, progress=False)
+
+
+def test_callback_stops_training():
+    seen = []
+
+    def callback(row):
+        seen.append(row["step"])
+        return row["step"] == 2
+
+    result = poisson(StochasticTraining(8)).solve(50, lr=1e-3, callback=callback, seed=0,
+                                                  progress=False)
+    assert seen == [0, 1, 2]
+    assert [row["step"] for row in result.history] == [0, 1, 2]
+
+
+def test_log_every_keeps_reweight_and_last_rows():
+    problem = poisson(GridTraining(0.5), NeuralTangentKernelAdaptiveLoss(reweight_every=3))
+    result = problem.solve(8, lr=1e-3, log_every=5, seed=0, progress=False)
+    assert [row["step"] for row in result.history] == [0, 3, 5, 6, 7]
+    assert [row["step"] for row in result.history if "traces" in row] == [0, 3, 6]
+
+
+def test_same_seed_same_run():
+    runs = []
+    for _ in range(2):
+        problem = poisson(StochasticTraining(16, 4), NeuralTangentKernelAdaptiveLoss(2))
+        runs.append(problem.solve(4, lr=1e-2, seed=7, progress=False).history)
+    assert runs[0] == runs[1]
+
+
+# -- training strategies, as seen by the trainer ----------------------------------------
+
+
+def _points_seen(strategy, iterations=3, **kwargs):
+    recorder = Recorder(reweight_every=1)
+    recorder.update = lambda ctx, rec=recorder: rec.calls.append(
+        {t: p.detach().clone() for t, p in ctx.points.items()})
+    problem = poisson(strategy, recorder, **kwargs)
+    problem.solve(iterations, lr=1e-3, seed=0, progress=False)
+    return problem, recorder.calls
+
+
+def _assert_faces(points):
+    assert torch.all(points["bc_0"][:, 0] == 0) and torch.all(points["bc_1"][:, 0] == 1)
+    assert torch.all(points["bc_2"][:, 1] == 0) and torch.all(points["bc_3"][:, 1] == 1)
+    for t in ("bc_0", "bc_1"):  # the free coordinate varies along the face
+        assert points[t][:, 1].unique().numel() == points[t].shape[0]
+    for t in ("bc_2", "bc_3"):
+        assert points[t][:, 0].unique().numel() == points[t].shape[0]
+    for p in points.values():
+        assert torch.all((p >= 0) & (p <= 1))
+
+
+def test_grid_training_interior_and_faces():
+    _, calls = _points_seen(GridTraining(0.1), iterations=2)
+    pts = calls[0]
+    interior = pts["pde_0"]
+    assert interior.shape == (81, 2)  # 11 x 11 grid minus the boundary lines
+    assert torch.all((interior > 1e-9) & (interior < 1 - 1e-9))
+    for t in TERMS[1:]:
+        assert pts[t].shape == (11, 2)
+    _assert_faces(pts)
+    assert all(torch.equal(calls[1][t], pts[t]) for t in TERMS)  # a fixed grid
+
+
+def test_grid_training_per_variable_spacing():
+    pinn = PhysicsInformedNN(MLP(2, 1, [4]), GridTraining([0.25, 0.5]))
+    problem = discretize(poisson_system(), pinn)
+    pts = GridTraining([0.25, 0.5]).sample(problem.ir, np.random.default_rng(0)).points
+    assert pts["pde_0"].shape == (3 * 1, 2)
+    assert pts["bc_0"].shape == (3, 2) and pts["bc_2"].shape == (5, 2)
+
+
+def test_stochastic_training_resamples_on_faces():
+    _, calls = _points_seen(StochasticTraining(20, 7))
+    for pts in calls:
+        assert pts["pde_0"].shape == (20, 2)
+        assert all(pts[t].shape == (7, 2) for t in TERMS[1:])
+        _assert_faces(pts)
+    assert not torch.equal(calls[0]["pde_0"], calls[1]["pde_0"])
+    assert not torch.equal(calls[1]["bc_2"], calls[2]["bc_2"])
+
+
+@pytest.mark.parametrize("sampler", ["sobol", "halton", "lhs"])
+@pytest.mark.parametrize("resampling", [True, False])
+def test_quasirandom_training(sampler, resampling):
+    _, calls = _points_seen(QuasiRandomTraining(16, 8, sampler=sampler, resampling=resampling))
+    for pts in calls:
+        assert pts["pde_0"].shape == (16, 2)
+        assert all(pts[t].shape == (8, 2) for t in TERMS[1:])
+        _assert_faces(pts)
+    same = all(torch.equal(calls[0][t], calls[i][t]) for t in TERMS for i in (1, 2))
+    assert same == (not resampling)
+    if sampler == "lhs":  # one point per stratum in each column
+        cols = np.sort(calls[0]["pde_0"].numpy(), axis=0)
+        np.testing.assert_array_equal(np.floor(cols * 16), np.tile(np.arange(16)[:, None], 2))
+
+
+def test_quasirandom_unknown_sampler():
+    with pytest.raises(ValueError, match="sampler"):
+        QuasiRandomTraining(16, sampler="lattice")
+
+
+class ScaledProduct(nn.Module):
+    """u = c x y: a closed-form 'network' with one trainable coefficient."""
+
+    def __init__(self, c: float):
+        super().__init__()
+        self.c = nn.Parameter(torch.tensor(float(c), dtype=torch.float64))
+
+    def forward(self, inputs):
+        return self.c * inputs[:, 0:1] * inputs[:, 1:2]
+
+
+def test_quadrature_training_weights_and_loss():
+    problem = discretize(poisson_system(), PhysicsInformedNN(ScaledProduct(2.0),
+                                                             QuadratureTraining(8)))
+    pointset = QuadratureTraining(8).sample(problem.ir, np.random.default_rng(0))
+    assert pointset.weights is not None
+    for t in TERMS:
+        w = pointset.weights[t].reshape(-1)
+        assert w.sum() == pytest.approx(1.0, abs=1e-14) and np.all(w > 0)
+        assert pointset.points[t].shape[0] == (64 if t == "pde_0" else 8)
+    _assert_faces({t: torch.as_tensor(p) for t, p in pointset.points.items()})
+    assert "point_weights" in problem.source
+    result = problem.solve(1, lr=0.0, dtype=torch.float64, progress=False)
+    row = result.history[0]
+    # The loss is the weighted mean of r², i.e. the mean of r² over the square.
+    for t in TERMS:
+        r = problem.residuals[t](pointset.points[t]).detach().numpy()
+        w = pointset.weights[t].reshape(-1)
+        assert row["losses"][t] == pytest.approx(float(np.sum(w * r**2)), rel=1e-12)
+    # Exact integrals: Δ(cxy) = 0, so ∫∫ sin²(πx) sin²(πy) = 1/4;
+    # u(1, y) = 2y, so ∫ 4y² = 4/3.
+    assert row["losses"]["pde_0"] == pytest.approx(0.25, rel=1e-6)
+    assert row["losses"]["bc_0"] == pytest.approx(0.0, abs=1e-20)
+    assert row["losses"]["bc_1"] == pytest.approx(4 / 3, rel=1e-12)
+    assert row["losses"]["bc_3"] == pytest.approx(4 / 3, rel=1e-12)
+
+
+# -- parameters and data --------------------------------------------------------------
+
+
+def decay_system(a_value):
+    t_ = sp.Symbol("t")
+    f = sp.Function("f")
+    system = PDESystem([sp.Eq(f(t_).diff(t_), a * f(t_))], [sp.Eq(f(0), 1)], {t_: (0, 1)}, [t_],
+                       [f(t_)], {a: a_value})
+    return system
+
+
+def test_param_estim_recovers_a_parameter_from_data():
+    """f' = a f, f(0) = 1, data of exp(-t): a -> -1."""
+    t_data = torch.linspace(0, 1, 11, dtype=torch.float64).reshape(-1, 1)
+    f_data = torch.exp(-t_data[:, 0])
+
+    def data_loss(funcs, params):
+        assert set(funcs) == {"f"} and set(params) == {"a"}
+        return torch.mean((funcs["f"](t_data) - f_data) ** 2)
+
+    torch.manual_seed(0)
+    pinn = PhysicsInformedNN(MLP(1, 1, [12]), GridTraining(0.05), param_estim=True,
+                             additional_loss=data_loss)
+    problem = discretize(decay_system(0.5), pinn)
+    assert "run.additional_loss()" in problem.source
+    result = problem.solve(40, lr=1.0, optimizer="lbfgs", seed=0, dtype=torch.float64,
+                           progress=False)
+    assert set(result.params) == {"a"}
+    assert result.params["a"] == pytest.approx(-1.0, abs=1e-2)
+    assert "additional" in result.history[-1]["losses"]
+    row = result.history[-1]
+    total = row["losses"]["pde_0"] + row["losses"]["bc_0"] + row["losses"]["additional"]
+    assert row["loss"] == pytest.approx(total, rel=1e-10)
+
+
+def test_param_estim_subset_and_known_params():
+    t_ = sp.Symbol("t")
+    f = sp.Function("f")
+    system = PDESystem([sp.Eq(f(t_).diff(t_), a * f(t_) + b)], [sp.Eq(f(0), 1)], {t_: (0, 1)},
+                       [t_], [f(t_)], {a: 0.5, b: 0.25})
+    for estim, trainable in ((False, set()), ([a], {"a"}), (True, {"a", "b"})):
+        problem = discretize(system, PhysicsInformedNN(MLP(1, 1, [4]), GridTraining(0.1),
+                                                       param_estim=estim))
+        by_name = {problem.param_names[k]: v for k, v in problem.params.items()}
+        assert {n for n, v in by_name.items() if v.requires_grad} == trainable
+        result = problem.solve(3, lr=0.1, seed=0, progress=False)
+        for name in ("a", "b"):
+            if name in trainable:
+                assert result.params[name] != {"a": 0.5, "b": 0.25}[name]
+            else:
+                assert result.params[name] == {"a": 0.5, "b": 0.25}[name]
+
+
+def test_known_parameter_value_enters_the_residual():
+    problem = discretize(decay_system(-2.0), PhysicsInformedNN(MLP(1, 1, [4]), GridTraining(0.1)))
+    pts = torch.tensor([[0.3], [0.7]])
+    inputs = pts.clone().requires_grad_(True)
+    f = problem.nets[0](inputs)
+    f_t = torch.autograd.grad(f.sum(), inputs)[0]
+    expected = (f_t - (-2.0) * f).detach()[:, 0]
+    torch.testing.assert_close(problem.residuals["pde_0"](pts).detach(), expected)
+
+
+# -- failures ----------------------------------------------------------------------------
+
+
+class NaNOnRightEdge(nn.Module):
+    """NaN on the open edge x = 1, 0 < y < 1 (only bc_1 sees it), finite elsewhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = MLP(2, 1, [4])
+
+    def forward(self, inputs):
+        out = self.net(inputs)
+        yv = inputs[:, 1:2]
+        bad = (inputs[:, 0:1] == 1.0) & (yv > 0) & (yv < 1)
+        return torch.where(bad, torch.full_like(out, float("nan")), out)
+
+
+def test_non_finite_loss_stops_training_and_names_the_term():
+    problem = discretize(poisson_system(), PhysicsInformedNN(NaNOnRightEdge(), GridTraining(0.25)))
+    with pytest.raises(TrainingError, match=r"step 0: the loss of term bc_1 is nan") as info:
+        problem.solve(5, lr=1e-3, progress=False)
+    partial = info.value.result
+    assert isinstance(partial, Result)
+    assert len(partial.history) == 1 and math.isnan(partial.history[0]["losses"]["bc_1"])
+    assert all(math.isfinite(v) for t, v in partial.history[0]["losses"].items() if t != "bc_1")
+
+
+def test_huge_learning_rate_diverges_with_a_named_term():
+    problem = discretize(decay_system(3.0),
+                         PhysicsInformedNN(MLP(1, 1, [8], activation="relu"), GridTraining(0.1)))
+    with pytest.raises(TrainingError, match=r"the loss of term (pde_0|bc_0) is (nan|inf)"):
+        problem.solve(200, lr=1e30, seed=0, progress=False)
+
+
+# -- dtype, results, save and load ---------------------------------------------------------
+
+
+def test_float64_training():
+    problem = poisson(StochasticTraining(8), NeuralTangentKernelAdaptiveLoss(2))
+    result = problem.solve(2, lr=1e-3, seed=0, dtype=torch.float64, progress=False)
+    assert problem.dtype == torch.float64
+    assert all(p.dtype == torch.float64 for p in problem.nets[0].parameters())
+    assert problem.residuals["pde_0"](np.array([[0.5, 0.5]])).dtype == torch.float64
+    pred = result.predict({"x": [0.1, 0.2], "y": 0.5})["u"]
+    assert pred.dtype == np.float64
+
+
+def test_predict_shapes():
+    result = poisson(GridTraining(0.5)).solve(1, lr=1e-3, seed=0, progress=False)
+    assert result.predict({x: 0.3, y: 0.4})["u"].shape == ()
+    assert result.predict({"x": np.linspace(0, 1, 7), "y": 0.5})["u"].shape == (7,)
+    gx, gy = np.meshgrid(np.linspace(0, 1, 5), np.linspace(0, 1, 3), indexing="ij")
+    assert result.predict({x: gx, y: gy})["u"].shape == (5, 3)
+    out = result.predict({"x": np.zeros((4, 1)), "y": np.zeros((1, 6))})["u"]
+    assert out.shape == (4, 6)
+    with torch.no_grad():
+        direct = problem_value(result, 0.3, 0.4)
+    assert result.predict({x: 0.3, y: 0.4})["u"] == pytest.approx(direct, rel=1e-6)
+    with pytest.raises(KeyError):
+        result.predict({"z": 1.0})
+    with pytest.raises(KeyError):
+        result.predict({"x": 1.0})  # u needs y as well
+
+
+def problem_value(result, xv, yv):
+    return float(result.nets[0](torch.tensor([[xv, yv]], dtype=torch.float32))[0, 0])
+
+
+def test_save_and_load_round_trip(tmp_path):
+    def build():
+        pinn = PhysicsInformedNN(MLP(2, 1, [6]), StochasticTraining(8),
+                                 adaptive_loss=NeuralTangentKernelAdaptiveLoss(2))
+        return discretize(poisson_system(), pinn)
+
+    problem = build()
+    result = problem.solve(3, lr=1e-2, seed=0, progress=False)
+    path = result.save(tmp_path / "run.pt")
+    assert path.exists() and not list(tmp_path.glob("*.tmp"))
+
+    other = build()
+    loaded = Result.load(path, other)
+    g = np.linspace(0, 1, 9)
+    coords = {"x": g[:, None], "y": g[None, :]}
+    np.testing.assert_array_equal(loaded.predict(coords)["u"], result.predict(coords)["u"])
+    assert loaded.history == result.history
+    assert loaded.weights == result.weights
+    assert other.adaptive_loss.weights == problem.adaptive_loss.weights
+    assert other.adaptive_loss.traces == problem.adaptive_loss.traces
+    assert other.adaptive_loss.updates == problem.adaptive_loss.updates
+
+    different = discretize(poisson_system(), PhysicsInformedNN(MLP(2, 1, [6]),
+                                                               StochasticTraining(8)))
+    with pytest.raises(ValueError, match="different problem"):
+        Result.load(path, different)
+
+
+def test_save_and_load_estimated_parameters(tmp_path):
+    def build():
+        return discretize(decay_system(0.5), PhysicsInformedNN(MLP(1, 1, [4]), GridTraining(0.1),
+                                                               param_estim=True))
+
+    result = build().solve(3, lr=0.1, seed=0, progress=False)
+    assert result.params["a"] != 0.5
+    loaded = Result.load(result.save(tmp_path / "p.pt"), build())
+    assert loaded.params == result.params
+
+
+# -- NeuralPDE's adaptive-loss test -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "adaptive_loss",
+    [NonAdaptiveLoss, lambda: NeuralTangentKernelAdaptiveLoss(reweight_every=100)],
+    ids=["nonadaptive", "ntk"],
+)
+def test_neuralpde_adaptive_loss_poisson(adaptive_loss):
+    """2D Poisson, MLP(2,1,[40,40]) tanh, StochasticTraining(256), Adam(0.03) x 2000.
+
+    Relative L1 error on the 101 x 101 grid must be < 0.4 (NeuralPDE's threshold). Seed 0
+    is not hand-picked; benchmarks/ntk_poisson_seeds.py measures seeds 0, 1, 2.
+    """
+    loss = adaptive_loss()
+    problem = discretize(poisson_system(), PhysicsInformedNN(MLP(2, 1, [40, 40], "tanh"),
+                                                             StochasticTraining(256),
+                                                             adaptive_loss=loss))
+    result = problem.solve(2000, lr=0.03, seed=0, progress=False)
+    err = relative_l1(result)
+    assert err < 0.4, f"relative L1 error {err:.3f}"
+    if isinstance(loss, NeuralTangentKernelAdaptiveLoss):
+        rows = [row for row in result.history if "traces" in row]
+        assert [row["step"] for row in rows] == list(range(0, 2000, 100))
+        assert loss.weights == rows[-1]["weights"]
+
+
+@pytest.mark.slow
+def test_ntk_beats_plain_over_seeds():
+    """Seeds 0, 1, 2 (measured: NTK 0.046-0.056, plain 0.12-0.36 relative L1)."""
+    errors = {"plain": [], "ntk": []}
+    for seed in (0, 1, 2):
+        for kind in errors:
+            loss = (NonAdaptiveLoss() if kind == "plain"
+                    else NeuralTangentKernelAdaptiveLoss(reweight_every=100))
+            problem = discretize(poisson_system(), PhysicsInformedNN(
+                MLP(2, 1, [40, 40], "tanh"), StochasticTraining(256), adaptive_loss=loss))
+            result = problem.solve(2000, lr=0.03, seed=seed, progress=False)
+            errors[kind].append(relative_l1(result))
+    assert max(errors["ntk"]) < 0.2, errors
+    assert max(errors["ntk"]) < float(np.median(errors["plain"])), errors
