@@ -52,6 +52,16 @@ class PhysicsInformedNN:
             mapped to mean 0 and standard deviation 1 of the uniform distribution on
             its interval), or ``{symbol: (mean, std)}``. Applied inside the generated
             residuals, so derivatives get the chain-rule factors.
+
+    Examples:
+        >>> from symbolic_pinn import MLP
+        >>> from symbolic_pinn.training import StochasticTraining
+        >>> from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
+        >>> pinn = PhysicsInformedNN(MLP(2, 1, [32, 32]), StochasticTraining(256),
+        ...                          adaptive_loss=NeuralTangentKernelAdaptiveLoss(100),
+        ...                          input_scaling="standardize")
+        >>> type(pinn.adaptive_loss).__name__
+        'NeuralTangentKernelAdaptiveLoss'
     """
 
     def __init__(
@@ -131,6 +141,21 @@ def discretize(system: PDESystem, pinn: PhysicsInformedNN) -> DiscretizedProblem
 
     Returns:
         The problem; its ``source`` is the generated module.
+
+    Examples:
+        >>> import numpy as np, sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> prob = discretize(s, PhysicsInformedNN(MLP(1, 1, [16]), GridTraining(0.1)))
+        >>> prob.term_names
+        ['pde_0', 'bc_0', 'bc_1']
+        >>> prob.residuals["bc_1"](np.zeros((3, 1))).shape  # x is set to 1 by bc_1
+        torch.Size([3])
+        >>> res = prob.solve(iterations=5, seed=0)
+        >>> res.predict({x: np.linspace(0, 1, 4)})["u"].shape, len(res.history)
+        ((4,), 5)
     """
     symbolic = symbolic_discretize(system, pinn)
     nets, _ = _layout(system, pinn.chain)
@@ -175,7 +200,7 @@ class DiscretizedProblem:
         if term not in self.kinds:
             raise KeyError(f"unknown term {term!r}; the terms are {self.term_names}")
         if not isinstance(points, torch.Tensor):
-            points = torch.as_tensor(np.asarray(points), dtype=self.dtype)
+            points = torch.as_tensor(np.asarray(points), dtype=self.dtype, device=self.device)
         n = len(self.ir.indvars)
         if points.ndim != 2 or points.shape[1] != n:
             raise ValueError(
@@ -192,6 +217,14 @@ class DiscretizedProblem:
                 if t.is_floating_point():
                     return t.dtype
         return torch.get_default_dtype()
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the networks (CPU if they have no tensors)."""
+        for net in self.nets:
+            for t in list(net.parameters()) + list(net.buffers()):
+                return t.device
+        return torch.device("cpu")
 
     @property
     def param_names(self) -> dict[str, str]:

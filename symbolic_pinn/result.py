@@ -69,7 +69,7 @@ class Result:
         shape = arrays[0].shape if arrays else ()
         out = {}
         dtype = self.problem.dtype
-        device = next((p.device for n in self.nets for p in n.parameters()), torch.device("cpu"))
+        device = self.problem.device
         for dv in ir.depvars:
             names = [ir.indvar_names[c] for c in dv.args]
             if not all(n in given for n in names):

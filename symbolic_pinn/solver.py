@@ -267,4 +267,5 @@ def _progress(iterations: int, progress: bool | None):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=iterations, desc="training", unit="step", leave=False)
+    # disable=None: no bar when stderr is not a terminal (logs, CI)
+    return tqdm(total=iterations, desc="training", unit="step", leave=False, disable=None)

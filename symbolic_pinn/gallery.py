@@ -1,0 +1,197 @@
+"""Built-in example problems: small PDE systems with known solutions.
+
+Each entry of :data:`EXAMPLES` is a function returning an :class:`Example`, a named
+tuple ``(system, exact, description)``: the :class:`~symbolic_pinn.PDESystem`, the
+exact solution (a function of NumPy arrays, one per independent variable in the
+order of ``system.indvars``, or ``None`` when none is known) and a one-line
+description.
+
+Examples:
+    >>> from symbolic_pinn import gallery
+    >>> gallery.names()
+    ['heat1d', 'poisson1d_sin4pi', 'poisson2d', 'wave1d']
+    >>> system, exact, description = gallery.get("poisson1d_sin4pi")
+    >>> system.term_names
+    ['pde_0', 'bc_0', 'bc_1']
+    >>> round(float(exact(0.125)), 6)
+    1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import sympy as sp
+
+from .problem import PDESystem
+
+__all__ = ["Example", "EXAMPLES", "names", "get", "poisson1d_sin4pi", "wave1d", "poisson2d",
+           "heat1d"]
+
+
+class Example(NamedTuple):
+    """A built-in problem.
+
+    Attributes:
+        system: The PDE system.
+        exact: ``exact(*coords) -> array``, coordinates in the order of
+            ``system.indvars``; ``None`` when no exact solution is known.
+        description: One line saying what the problem is and where it comes from.
+    """
+
+    system: PDESystem
+    exact: Callable[..., np.ndarray] | None
+    description: str
+
+
+def poisson1d_sin4pi() -> Example:
+    """1D Poisson ``u_xx = -16π² sin(4πx)`` on [0, 1], ``u(0) = u(1) = 0``.
+
+    The NTK paper's §7.2 example (Wang, Yu & Perdikaris 2022): exact solution
+    ``u = sin(4πx)``. With standardized inputs the residual's kernel dominates the
+    boundary's, and the NTK weights put a weight of a few hundred on the boundary.
+
+    Returns:
+        The :class:`Example`.
+    """
+    x = sp.Symbol("x")
+    u = sp.Function("u")
+    system = PDESystem(
+        [sp.Eq(u(x).diff(x, 2), -16 * sp.pi**2 * sp.sin(4 * sp.pi * x))],
+        [sp.Eq(u(0), 0), sp.Eq(u(1), 0)],
+        domains={x: (0, 1)},
+        indvars=[x],
+        depvars=[u(x)],
+    )
+
+    def exact(x):
+        return np.sin(4 * np.pi * np.asarray(x, dtype=float))
+
+    return Example(system, exact, "1D Poisson u_xx = -16 pi^2 sin(4 pi x), u(0) = u(1) = 0 "
+                                  "(NTK paper, sec. 7.2); exact u = sin(4 pi x)")
+
+
+def wave1d() -> Example:
+    """1D wave ``u_tt = 4 u_xx`` on [0, 1]², the NTK paper's §7.3 example.
+
+    Conditions: ``u(x, 0) = sin(πx) + ½ sin(4πx)``, ``u_t(x, 0) = 0``,
+    ``u(0, t) = u(1, t) = 0``. Exact solution
+    ``u = sin(πx) cos(2πt) + ½ sin(4πx) cos(8πt)``. Plain PINNs fail here (about 45 %
+    relative error in the paper); NTK weights bring it to about 2e-3.
+
+    Returns:
+        The :class:`Example`.
+    """
+    x, t = sp.symbols("x t")
+    u = sp.Function("u")
+    system = PDESystem(
+        [sp.Eq(u(x, t).diff(t, 2), 4 * u(x, t).diff(x, 2))],
+        [
+            sp.Eq(u(x, 0), sp.sin(sp.pi * x) + sp.sin(4 * sp.pi * x) / 2),
+            sp.Eq(u(x, t).diff(t).subs(t, 0), 0),
+            sp.Eq(u(0, t), 0),
+            sp.Eq(u(1, t), 0),
+        ],
+        domains={x: (0, 1), t: (0, 1)},
+        indvars=[x, t],
+        depvars=[u(x, t)],
+    )
+
+    def exact(x, t):
+        x, t = np.asarray(x, dtype=float), np.asarray(t, dtype=float)
+        return (np.sin(np.pi * x) * np.cos(2 * np.pi * t)
+                + 0.5 * np.sin(4 * np.pi * x) * np.cos(8 * np.pi * t))
+
+    return Example(system, exact, "1D wave u_tt = 4 u_xx on [0, 1]^2 (NTK paper, sec. 7.3); "
+                                  "exact u = sin(pi x) cos(2 pi t) + sin(4 pi x) cos(8 pi t) / 2")
+
+
+def poisson2d() -> Example:
+    """2D Poisson ``u_xx + u_yy = -sin(πx) sin(πy)`` on [0, 1]², zero on the boundary.
+
+    NeuralPDE.jl's introductory example; exact solution
+    ``u = sin(πx) sin(πy) / (2π²)``.
+
+    Returns:
+        The :class:`Example`.
+    """
+    x, y = sp.symbols("x y")
+    u = sp.Function("u")
+    system = PDESystem(
+        [sp.Eq(u(x, y).diff(x, 2) + u(x, y).diff(y, 2),
+               -sp.sin(sp.pi * x) * sp.sin(sp.pi * y))],
+        [sp.Eq(u(0, y), 0), sp.Eq(u(1, y), 0), sp.Eq(u(x, 0), 0), sp.Eq(u(x, 1), 0)],
+        domains={x: (0, 1), y: (0, 1)},
+        indvars=[x, y],
+        depvars=[u(x, y)],
+    )
+
+    def exact(x, y):
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        return np.sin(np.pi * x) * np.sin(np.pi * y) / (2 * np.pi**2)
+
+    return Example(system, exact, "2D Poisson u_xx + u_yy = -sin(pi x) sin(pi y), u = 0 on "
+                                  "the boundary (NeuralPDE.jl); exact sin(pi x) sin(pi y)/(2 pi^2)")
+
+
+def heat1d(kappa: float = 0.1) -> Example:
+    """1D heat equation ``u_t = κ u_xx`` on [0, 1]², with ``κ`` a parameter.
+
+    Conditions: ``u(x, 0) = sin(πx)``, ``u(0, t) = u(1, t) = 0``. Exact solution
+    ``u = exp(-κ π² t) sin(πx)``. ``κ`` is a parameter of the system, so it can be
+    estimated (``param_estim=True``) from data given through ``additional_loss``.
+
+    Args:
+        kappa: The diffusivity.
+
+    Returns:
+        The :class:`Example`.
+    """
+    x, t, k = sp.symbols("x t kappa")
+    u = sp.Function("u")
+    system = PDESystem(
+        [sp.Eq(u(x, t).diff(t), k * u(x, t).diff(x, 2))],
+        [sp.Eq(u(x, 0), sp.sin(sp.pi * x)), sp.Eq(u(0, t), 0), sp.Eq(u(1, t), 0)],
+        domains={x: (0, 1), t: (0, 1)},
+        indvars=[x, t],
+        depvars=[u(x, t)],
+        params={k: kappa},
+    )
+
+    def exact(x, t):
+        x, t = np.asarray(x, dtype=float), np.asarray(t, dtype=float)
+        return np.exp(-kappa * np.pi**2 * t) * np.sin(np.pi * x)
+
+    description = (f"1D heat u_t = kappa u_xx (kappa = {kappa}), u(x, 0) = sin(pi x), u = 0 "
+                   "at x = 0, 1; exact exp(-kappa pi^2 t) sin(pi x)")
+    return Example(system, exact, description)
+
+
+#: ``{name: function returning an Example}``.
+EXAMPLES: dict[str, Callable[[], Example]] = {
+    "poisson1d_sin4pi": poisson1d_sin4pi,
+    "wave1d": wave1d,
+    "poisson2d": poisson2d,
+    "heat1d": heat1d,
+}
+
+
+def names() -> list[str]:
+    """The names of the built-in examples, sorted."""
+    return sorted(EXAMPLES)
+
+
+def get(name: str) -> Example:
+    """The built-in example called ``name``.
+
+    Raises:
+        KeyError: No example has that name (the message lists the names).
+    """
+    try:
+        factory = EXAMPLES[name]
+    except KeyError:
+        known = ", ".join(names())
+        raise KeyError(f"unknown example {name!r}; the examples are: {known}") from None
+    return factory()

@@ -1,0 +1,68 @@
+"""The ``symbolic-pinn`` command: demo (quick), list, show-code."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import pytest
+
+from symbolic_pinn import gallery
+from symbolic_pinn.cli import main
+
+
+def test_quick_demo_writes_files_and_reports_both_errors(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["--quick", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "relative L2 error, plain PINN" in text
+    assert "relative L2 error, NTK weights" in text
+    assert "final NTK weights" in text and "bc_0 =" in text
+    assert "NTK traces" in text
+    code = out / "poisson1d_ntk_generated.py"
+    ast.parse(code.read_text())
+    assert "run.adapt(losses)" in code.read_text()  # the NTK problem's module
+    assert (out / "poisson1d_ntk_vs_plain.png").stat().st_size > 10_000
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["relative_l2"]) == {"plain", "ntk"}
+    assert summary["configuration"]["iterations"] == 300
+    assert summary["weight_history"][0]["step"] == 0
+    assert set(summary["ntk_weights"]) == {"pde_0", "bc_0", "bc_1"}
+
+
+def test_iterations_option(tmp_path, capsys):
+    assert main(["--iterations", "20", "--seed", "1", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["configuration"]["iterations"] == 20
+    assert summary["configuration"]["seed"] == 1
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    for name in gallery.names():
+        assert name in text
+
+
+@pytest.mark.parametrize("name", ["poisson1d_sin4pi", "wave1d"])
+def test_show_code_prints_valid_python(name, capsys):
+    assert main(["show-code", name]) == 0
+    source = capsys.readouterr().out
+    ast.parse(source)
+    assert "def residual_pde_0" in source
+
+
+def test_show_code_options(capsys):
+    assert main(["show-code", "poisson1d_sin4pi", "--ntk", "--standardize"]) == 0
+    source = capsys.readouterr().out
+    assert "run.adapt(losses)" in source and "0.2886751345948129" in source
+
+
+def test_show_code_unknown_name_exits_2_and_lists_names(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["show-code", "no_such_problem"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "no_such_problem" in err
+    for name in gallery.names():
+        assert name in err
