@@ -31,15 +31,21 @@ class GenerationOptions:
         hook: Where the adaptive-loss hook is called: ``"losses"`` (inside the closure,
             between the per-term losses and their weighted sum) or ``"step"`` (after
             the optimizer step).
-        hook_owner: Class name of the strategy, for the comment above the call.
-        point_weights: Whether losses are weighted sums over points (quadrature)
-            rather than means.
+        hook_owner: Class name of the strategy, for the comments above its calls.
+        quadrature: Whether losses are quadrature sums over points rather than means.
+        point_weights: Whether the strategy weights single points (its weights are
+            fetched at every closure evaluation).
+        residuals: Whether the hook receives the per-point residuals.
+        after_step: Whether the strategy runs after every optimizer step.
         additional_loss: Whether the closure adds the user's ``additional_loss``.
     """
 
     hook: str = "losses"
     hook_owner: str = "NonAdaptiveLoss"
+    quadrature: bool = False
     point_weights: bool = False
+    residuals: bool = False
+    after_step: bool = False
     additional_loss: bool = False
 
 

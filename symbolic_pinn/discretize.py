@@ -18,7 +18,7 @@ import sympy as sp
 import torch
 from torch import nn
 
-from .adaptive.base import AdaptiveLoss, NonAdaptiveLoss
+from .adaptive.base import AdaptiveLoss, Need, NonAdaptiveLoss
 from .analysis import analyze
 from .codegen import GenerationOptions, generate
 from .errors import ProblemError, TrainingError
@@ -254,7 +254,10 @@ def _options(pinn: PhysicsInformedNN) -> GenerationOptions:
     return GenerationOptions(
         hook=loss.hook or "none",
         hook_owner=type(loss).__name__,
-        point_weights=isinstance(pinn.strategy, QuadratureTraining),
+        quadrature=isinstance(pinn.strategy, QuadratureTraining),
+        point_weights=Need.POINT_WEIGHTS in loss.needs,
+        residuals=Need.RESIDUALS in loss.needs,
+        after_step=loss.wants_after_step(),
         additional_loss=pinn.additional_loss is not None,
     )
 

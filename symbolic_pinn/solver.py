@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from .adaptive.base import Need, ReweightContext
+from .adaptive.base import Need, ReweightContext, RunSetup
 from .adaptive.kernel import ntk_diagonal
 from .errors import StrategyError, TrainingError
 from .result import Result
@@ -25,7 +25,8 @@ __all__ = ["solve", "Run"]
 class Run:
     """The mutable state of one training run, as the generated code sees it."""
 
-    def __init__(self, problem, optimizer_factory, rng: np.random.Generator, device, dtype):
+    def __init__(self, problem, optimizer: str, optimizer_factory, rng: np.random.Generator,
+                 device, dtype):
         self.problem, self.rng, self.device, self.dtype = problem, rng, device, dtype
         self.nets = problem.nets
         self.params = problem.params
@@ -36,9 +37,18 @@ class Run:
                                                                        problem.kinds)
         self.adaptive.weights = dict(self.weights)
         self.points: dict[str, torch.Tensor] = {}
-        self.point_weights: dict[str, torch.Tensor] = {}
+        self.quadrature: dict[str, torch.Tensor] = {}  # QuadratureTraining's point weights
         self._fill(self.sampler.sample(problem.ir, rng))
-        self.optimizer = optimizer_factory(self.trainable())
+        named = self._named_trainable()
+        self.parameter_names = tuple(name for name, _ in named)
+        self.parameters = tuple(p for _, p in named)
+        self.optimizer = optimizer_factory(list(self.parameters))
+        self.gradient_passes = 0  # backward passes spent on Need.GRADIENTS
+        self.adaptive.prepare(RunSetup(
+            term_names=self.term_names, kinds=dict(problem.kinds), points=dict(self.points),
+            resamples=bool(self.sampler.resamples), optimizer=optimizer,
+            indvar_names=tuple(problem.ir.indvar_names),
+        ))
         self.step = 0
         self.step_losses: dict[str, torch.Tensor] = {}
         self.step_loss: torch.Tensor | None = None
@@ -56,12 +66,13 @@ class Run:
             self._fill(self.sampler.sample(self.problem.ir, self.rng))
         self._fresh, self._adapted, self.reweighted = True, False, None
 
-    def adapt(self, losses: Mapping[str, torch.Tensor]) -> None:
+    def adapt(self, losses: Mapping[str, torch.Tensor],
+              residuals: Mapping[str, torch.Tensor] | None = None) -> None:
         """The adaptive-loss hook: once per optimizer step, on the strategy's due steps."""
         if self._adapted or not self.adaptive.is_due(self.step):
             return
         self._adapted = True
-        ctx = self._context(losses)
+        ctx = self._context(losses, residuals)
         new = self.adaptive.update(ctx) or {}
         for term, value in new.items():
             if term not in self.weights:
@@ -74,6 +85,15 @@ class Run:
             self.weights[term] = value  # in place: the closure holds this dict
         self.adaptive.weights = dict(self.weights)
         self.reweighted = self.adaptive.history_extras()
+
+    def point_weights(self, residuals: Mapping[str, torch.Tensor]) -> dict:
+        """The strategy's per-point weights for this evaluation (1.0 where it has none)."""
+        weights = self.adaptive.point_weights(residuals, self.step)
+        return {term: weights.get(term, 1.0) for term in self.term_names}
+
+    def after_step(self) -> None:
+        """The strategy's work after each optimizer step (e.g. SA-PINN's ascent step)."""
+        self.adaptive.after_step(self.step)
 
     def observe(self, losses: Mapping[str, torch.Tensor], loss: torch.Tensor) -> None:
         """Keep the first evaluation of each step (L-BFGS evaluates several times)."""
@@ -89,10 +109,15 @@ class Run:
         return self._additional(funcs, params)
 
     # -- helpers ---------------------------------------------------------------------------
-    def trainable(self) -> list[torch.Tensor]:
-        out = [p for net in self.nets for p in net.parameters() if p.requires_grad]
-        out += [p for p in self.params.values() if p.requires_grad]
+    def _named_trainable(self) -> list[tuple[str, torch.Tensor]]:
+        out = [(f"{i}.{name}", p) for i, net in enumerate(self.nets)
+               for name, p in net.named_parameters() if p.requires_grad]
+        out += [(f"p.{name}", p) for name, p in self.params.items() if p.requires_grad]
         return out
+
+    def trainable(self) -> list[torch.Tensor]:
+        """The tensors the optimizer trains: network and estimated PDE parameters."""
+        return [p for _, p in self._named_trainable()]
 
     def _evaluator(self, ident: str) -> Callable:
         fn = self.problem.module.EVALUATE[ident]
@@ -102,7 +127,7 @@ class Run:
         for term, pts in pointset.points.items():
             self.points[term] = torch.as_tensor(pts, dtype=self.dtype, device=self.device)
         for term, w in (pointset.weights or {}).items():
-            self.point_weights[term] = torch.as_tensor(w, dtype=self.dtype, device=self.device)
+            self.quadrature[term] = torch.as_tensor(w, dtype=self.dtype, device=self.device)
 
     def sample(self, strategy) -> dict[str, torch.Tensor]:
         """Points from another strategy (e.g. an NTK kernel sampler), on this run's device."""
@@ -110,7 +135,8 @@ class Run:
         return {t: torch.as_tensor(p, dtype=self.dtype, device=self.device)
                 for t, p in pointset.points.items()}
 
-    def _context(self, losses) -> ReweightContext:
+    def _context(self, losses, residuals) -> ReweightContext:
+        parameters = self.parameters
         ctx = ReweightContext(
             step=self.step,
             term_names=self.term_names,
@@ -120,10 +146,24 @@ class Run:
             points=dict(self.points),
             nets=tuple(self.nets),
             params=self.params,
-            weights=dict(self.weights),
+            weights=dict(self.adaptive.weights),
+            parameters=parameters,
+            parameter_names=tuple(self.parameter_names),
             extras={"sample": self.sample},
         )
-        if Need.NTK_DIAG in self.adaptive.needs:
+        needs = self.adaptive.needs
+        if Need.RESIDUALS in needs:
+            if residuals is None:
+                raise StrategyError(f"{type(self.adaptive).__name__} needs residuals, which "
+                                    "its hook place does not provide")
+            ctx.residual_values = {k: v.detach() for k, v in residuals.items()}
+        if Need.GRADIENTS in needs:
+            ctx.gradients = {}
+            for term in self.term_names:  # one backward pass per term, shared by all users
+                ctx.gradients[term] = torch.autograd.grad(
+                    losses[term], parameters, retain_graph=True, materialize_grads=True)
+                self.gradient_passes += 1
+        if Need.NTK_DIAG in needs:
             pts = self.adaptive.kernel_points(ctx)
             chunk = getattr(self.adaptive, "chunk_size", 64)
             ctx.ntk_points = pts
@@ -204,8 +244,8 @@ def solve(
     for ident, p in list(problem.params.items()):
         moved = p.detach().to(device=device, dtype=dtype)
         problem.params[ident] = torch.nn.Parameter(moved) if p.requires_grad else moved
-    run = Run(problem, _optimizer_factory(optimizer, lr, optimizer_options or {}), rng,
-              device, dtype)
+    run = Run(problem, optimizer, _optimizer_factory(optimizer, lr, optimizer_options or {}),
+              rng, device, dtype)
     scheduler = (torch.optim.lr_scheduler.LambdaLR(run.optimizer, lr_schedule)
                  if lr_schedule is not None else None)
     closure = problem.module.make_closure(run)

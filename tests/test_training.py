@@ -402,7 +402,7 @@ def test_quadrature_training_weights_and_loss():
         assert w.sum() == pytest.approx(1.0, abs=1e-14) and np.all(w > 0)
         assert pointset.points[t].shape[0] == (64 if t == "pde_0" else 8)
     _assert_faces({t: torch.as_tensor(p) for t, p in pointset.points.items()})
-    assert "point_weights" in problem.source
+    assert "quadrature[\"pde_0\"]" in problem.source
     result = problem.solve(1, lr=0.0, dtype=torch.float64, progress=False)
     row = result.history[0]
     # The loss is the weighted mean of r², i.e. the mean of r² over the square.

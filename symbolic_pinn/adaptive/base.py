@@ -10,7 +10,10 @@ A strategy is a small object. It declares
 * ``is_due(step)``: on which optimizer steps it reweights.
 
 On a due step the trainer calls ``update(context)``, which returns the new weight of
-each term it changes. Weights are plain floats: they never carry gradient.
+each term it changes. Term weights are plain floats: they never carry gradient.
+Strategies that weight single points (SA-PINN, causal weights) declare
+:attr:`Need.POINT_WEIGHTS` and return them from ``point_weights`` at every closure
+evaluation; strategies with their own trainable tensors step them in ``after_step``.
 """
 
 from __future__ import annotations
@@ -24,15 +27,38 @@ import torch
 
 from ..errors import StrategyError
 
-__all__ = ["Need", "ReweightContext", "AdaptiveLoss", "NonAdaptiveLoss"]
+__all__ = ["Need", "RunSetup", "ReweightContext", "AdaptiveLoss", "NonAdaptiveLoss"]
 
 
 class Need(enum.Enum):
     """Quantities a strategy can ask the trainer for."""
 
     LOSSES = "losses"  #: the scalar loss of each term (always provided)
+    RESIDUALS = "residuals"  #: the step's per-point residual values (detached)
+    GRADIENTS = "gradients"  #: per-term ``∇θ L_k`` (one backward pass per term)
     NTK_DIAG = "ntk_diag"  #: per-point ``‖∂r_i/∂θ‖²`` of each term: the diagonal of K
-    # Later: GRAD_STATS (per-term parameter gradients), POINT_WEIGHTS (trainable w_i).
+    POINT_WEIGHTS = "point_weights"  #: the strategy weights points (every evaluation)
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """What a strategy learns once, when a run starts (:meth:`AdaptiveLoss.prepare`).
+
+    Attributes:
+        term_names: All terms, equations first.
+        kinds: ``{term: "pde" | "bc"}``.
+        points: The first points of each term.
+        resamples: Whether the training strategy draws new points every step.
+        optimizer: ``"adam"`` or ``"lbfgs"``.
+        indvar_names: The independent variables, in point-column order.
+    """
+
+    term_names: tuple[str, ...]
+    kinds: Mapping[str, str]
+    points: Mapping[str, torch.Tensor]
+    resamples: bool
+    optimizer: str
+    indvar_names: tuple[str, ...]
 
 
 @dataclass
@@ -49,7 +75,14 @@ class ReweightContext:
         points: The points of each term in this step.
         nets: The networks.
         params: PDE parameters by identifier (tensors; trainable when estimated).
-        weights: The weights in force before this update (a copy).
+        weights: This strategy's weights in force before this update (a copy).
+        parameters: The trainable tensors ``θ``, in a fixed order.
+        parameter_names: Their names: ``"<net>.<name>"`` (``"0.0.weight"``) or
+            ``"p.<param>"``.
+        residual_values: ``{term: (N, 1) tensor}`` of this step, detached, when the
+            strategy needs :attr:`Need.RESIDUALS`.
+        gradients: ``{term: tuple of tensors}``, ``∇θ L_k`` of the unweighted loss,
+            aligned with ``parameters``, when the strategy needs :attr:`Need.GRADIENTS`.
         ntk_diagonals: ``{term: (N_k,) tensor}`` when the strategy needs
             :attr:`Need.NTK_DIAG`, computed once on ``ntk_points``.
         ntk_points: The points the diagonals were computed on.
@@ -64,6 +97,10 @@ class ReweightContext:
     nets: tuple[torch.nn.Module, ...]
     params: Mapping[str, torch.Tensor]
     weights: Mapping[str, float]
+    parameters: tuple[torch.Tensor, ...] = ()
+    parameter_names: tuple[str, ...] = ()
+    residual_values: Mapping[str, torch.Tensor] | None = None
+    gradients: Mapping[str, tuple[torch.Tensor, ...]] | None = None
     ntk_diagonals: Mapping[str, torch.Tensor] | None = None
     ntk_points: Mapping[str, torch.Tensor] | None = None
     extras: dict = field(default_factory=dict)
@@ -104,6 +141,27 @@ class AdaptiveLoss:
     def is_due(self, step: int) -> bool:
         """Whether to reweight at optimizer step ``step``."""
         return step % self.reweight_every == 0
+
+    def prepare(self, setup: RunSetup) -> None:
+        """Called once when a run starts, after :meth:`initial_weights` (default: nothing)."""
+        del setup
+
+    def point_weights(self, residuals: Mapping[str, torch.Tensor],
+                      step: int) -> Mapping[str, torch.Tensor]:
+        """Per-point weights, ``{term: (N, 1) tensor}``, for strategies that declare
+        :attr:`Need.POINT_WEIGHTS`; called at every closure evaluation. Terms left out
+        are not weighted."""
+        del residuals, step
+        return {}
+
+    def after_step(self, step: int) -> None:
+        """Called after every optimizer step when overridden (e.g. gradient ascent on
+        trainable weights); the generated ``train_step`` shows the call."""
+        del step
+
+    def wants_after_step(self) -> bool:
+        """Whether the generated ``train_step`` must call :meth:`after_step`."""
+        return type(self).after_step is not AdaptiveLoss.after_step
 
     def kernel_points(self, ctx: ReweightContext) -> Mapping[str, torch.Tensor]:
         """Points for the NTK diagonals (default: the current batch)."""

@@ -1,0 +1,110 @@
+"""Composition: several strategies behind one hook, sharing every computed quantity."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+
+import torch
+
+from ..errors import StrategyError
+from .base import AdaptiveLoss, Need, ReweightContext, RunSetup
+
+__all__ = ["Compose"]
+
+
+class Compose(AdaptiveLoss):
+    """Run several strategies together: their term weights multiply, and so do their
+    per-point weights.
+
+    The trainer builds one context per reweight step for the union of the components'
+    needs, so a quantity two components need (per-term gradients, NTK diagonals) is
+    computed once. Each component sees its own previous weights in ``ctx.weights`` and
+    is updated only on its own due steps.
+
+    Args:
+        *strategies: The components, e.g. global NTK weights and causal point weights.
+
+    Examples:
+        >>> from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss, NonAdaptiveLoss
+        >>> both = Compose(NonAdaptiveLoss(bc_loss_weights=10),
+        ...                NeuralTangentKernelAdaptiveLoss(reweight_every=100))
+        >>> both.initial_weights(("pde_0", "bc_0"), {"pde_0": "pde", "bc_0": "bc"})
+        {'pde_0': 1.0, 'bc_0': 10.0}
+    """
+
+    def __init__(self, *strategies: AdaptiveLoss) -> None:
+        if not strategies or not all(isinstance(s, AdaptiveLoss) for s in strategies):
+            raise StrategyError("Compose needs one or more AdaptiveLoss objects")
+        hooks = {s.hook for s in strategies if s.hook is not None}
+        if len(hooks) > 1:
+            raise StrategyError(f"Compose: components ask for different hook places {hooks}")
+        if sum(Need.NTK_DIAG in s.needs for s in strategies) > 1:
+            raise StrategyError("Compose: at most one component may need NTK diagonals")
+        super().__init__(reweight_every=1)
+        self.strategies = tuple(strategies)
+        self.hook = hooks.pop() if hooks else None
+        self.needs = frozenset().union(*(s.needs for s in strategies))
+        ntk = [s for s in strategies if Need.NTK_DIAG in s.needs]
+        self.chunk_size = getattr(ntk[0], "chunk_size", 64) if ntk else 64
+
+    def initial_weights(self, term_names, kinds) -> dict:
+        for s in self.strategies:
+            s.weights = dict(s.initial_weights(term_names, kinds))
+        return self._product(term_names)
+
+    def prepare(self, setup: RunSetup) -> None:
+        for s in self.strategies:
+            s.prepare(setup)
+
+    def is_due(self, step: int) -> bool:
+        return any(s.is_due(step) for s in self.strategies)
+
+    def kernel_points(self, ctx: ReweightContext) -> Mapping[str, torch.Tensor]:
+        for s in self.strategies:
+            if Need.NTK_DIAG in s.needs:
+                return s.kernel_points(ctx)
+        return ctx.points
+
+    def update(self, ctx: ReweightContext) -> dict[str, float]:
+        for s in self.strategies:
+            if not s.is_due(ctx.step):
+                continue
+            new = s.update(dataclasses.replace(ctx, weights=dict(s.weights))) or {}
+            s.weights.update({k: float(v) for k, v in new.items()})
+        return self._product(ctx.term_names)
+
+    def point_weights(self, residuals, step: int) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for s in self.strategies:
+            if Need.POINT_WEIGHTS in s.needs:
+                for term, w in s.point_weights(residuals, step).items():
+                    out[term] = out[term] * w if term in out else w
+        return out
+
+    def wants_after_step(self) -> bool:
+        return any(s.wants_after_step() for s in self.strategies)
+
+    def after_step(self, step: int) -> None:
+        for s in self.strategies:
+            s.after_step(step)
+
+    def history_extras(self) -> dict:
+        extras: dict = {}
+        for s in self.strategies:
+            extras.update(s.history_extras())
+        extras["components"] = {type(s).__name__: dict(s.weights) for s in self.strategies}
+        return extras
+
+    def state_dict(self) -> dict:
+        return {"weights": dict(self.weights),
+                "components": [s.state_dict() for s in self.strategies]}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.weights = dict(state["weights"])
+        for s, sub in zip(self.strategies, state["components"]):
+            s.load_state_dict(sub)
+
+    def _product(self, term_names) -> dict[str, float]:
+        return {n: math.prod(s.weights.get(n, 1.0) for s in self.strategies) for n in term_names}
