@@ -23,6 +23,7 @@ from .discretize import (  # noqa: E402
 )
 from .errors import (  # noqa: E402
     CodegenError,
+    NonFiniteError,
     ProblemError,
     StrategyError,
     SymbolicPinnError,
@@ -46,4 +47,5 @@ __all__ = [
     "CodegenError",
     "TrainingError",
     "StrategyError",
+    "NonFiniteError",
 ]

@@ -18,6 +18,8 @@ __all__ = [
     "CodegenError",
     "TrainingError",
     "StrategyError",
+    "NonFiniteError",
+    "NonFiniteWeightError",
     "term_context",
 ]
 
@@ -43,6 +45,29 @@ class TrainingError(SymbolicPinnError, RuntimeError):
 
 class StrategyError(SymbolicPinnError, ValueError):
     """A training strategy or an adaptive-loss strategy is misconfigured or misbehaves."""
+
+
+class NonFiniteError(TrainingError):
+    """A loss, residual, gradient, adaptive weight or parameter became NaN or infinite.
+
+    Attributes:
+        step: The optimizer step it appeared in.
+        term: The term it belongs to (``None`` when no single term is to blame).
+        quantity: ``"loss"``, ``"gradient"``, ``"weight"`` or ``"parameters"``.
+        value: The offending value (a float), when there is one.
+        result: The partial :class:`~symbolic_pinn.result.Result` (set by ``solve``).
+    """
+
+    def __init__(self, message: str, *, step: int | None = None, term: str | None = None,
+                 quantity: str | None = None, value: float | None = None) -> None:
+        super().__init__(message)
+        self.step, self.term, self.quantity, self.value = step, term, quantity, value
+        self.losses: dict | None = None
+        self.result = None
+
+
+class NonFiniteWeightError(NonFiniteError, StrategyError):
+    """An adaptive-loss strategy produced a non-finite weight (also a StrategyError)."""
 
 
 def term_context(name: str, expr: object) -> str:

@@ -69,7 +69,12 @@ class TorchPrinter(PythonCodePrinter):
                 f"function {name} in {expr} has no PyTorch translation; supported: "
                 f"{', '.join(sorted(_TORCH_FUNCTIONS))}"
             )
-        return f"{_TORCH_FUNCTIONS[name]}({', '.join(self._print(a) for a in expr.args)})"
+        args = [self._print(a) for a in expr.args]
+        if len(args) > 1:  # torch.atan2 takes tensors only: give constants the tensor's shape
+            like = min((code for arg, code in zip(expr.args, args) if arg.free_symbols), key=len)
+            args = [code if arg.free_symbols else f"torch.full_like({like}, {code})"
+                    for arg, code in zip(expr.args, args)]
+        return f"{_TORCH_FUNCTIONS[name]}({', '.join(args)})"
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         if not expr.free_symbols:

@@ -29,6 +29,11 @@ class Result:
     def __init__(self, problem, history: list[dict]) -> None:
         self.problem = problem
         self.history = history
+        #: The run's training state (optimizer, scheduler, random state, points, step),
+        #: saved with the result so that ``solve(..., resume=path)`` can continue it.
+        self.training: dict | None = None
+        #: Rollbacks taken by ``solve(..., on_nonfinite="rollback")``.
+        self.rollbacks: list[dict] = []
 
     @property
     def nets(self) -> tuple[torch.nn.Module, ...]:
@@ -45,6 +50,73 @@ class Result:
     def weights(self) -> dict[str, float]:
         """The loss weights after the last recorded step."""
         return dict(self.history[-1]["weights"]) if self.history else {}
+
+    def plot_history(self, path: str | Path | None = None, *, terms=None, total: bool = True,
+                     weights: bool = True, figsize: tuple[float, float] | None = None,
+                     dpi: int = 120):
+        """Plot per-term losses (and weights) against the optimizer step, on log scales.
+
+        Args:
+            path: Save the figure there (any format matplotlib knows by its suffix,
+                e.g. ``.png``); it is drawn with the Agg backend, without pyplot, so it
+                works headless. ``None``: a pyplot figure with the current backend.
+            terms: The terms to show (default: all recorded ones, ``"additional"`` too).
+            total: Also plot the weighted total loss.
+            weights: Add a second panel with the weight of each term.
+            figsize: Figure size in inches (default: 5 by 4 per panel).
+            dpi: Resolution when saving.
+
+        Returns:
+            The ``matplotlib.figure.Figure``.
+
+        Raises:
+            ValueError: The history is empty.
+        """
+        if not self.history:
+            raise ValueError("the history is empty: nothing to plot")
+        panels = 2 if weights else 1
+        size = figsize or (5.0 * panels, 4.0)
+        if path is None:
+            import matplotlib.pyplot as plt
+
+            fig = plt.figure(figsize=size)
+        else:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+
+            fig = Figure(figsize=size)
+            FigureCanvasAgg(fig)
+        axes = fig.subplots(1, panels, squeeze=False)[0]
+        steps = np.array([row["step"] for row in self.history])
+        names = list(terms) if terms is not None else list(
+            dict.fromkeys(t for row in self.history for t in row["losses"]))
+
+        def series(key: str, term: str) -> np.ndarray:
+            return np.array([row[key].get(term, np.nan) for row in self.history], dtype=float)
+
+        ax = axes[0]
+        for term in names:
+            ax.plot(steps, series("losses", term), label=term, linewidth=1)
+        if total:
+            ax.plot(steps, [row["loss"] for row in self.history], "k", label="total (weighted)",
+                    linewidth=1.5)
+        ax.set_yscale("log", nonpositive="mask")
+        ax.set_xlabel("step")
+        ax.set_title("unweighted loss per term")
+        ax.legend(fontsize="small")
+        if weights:
+            ax = axes[1]
+            for term in names:
+                if any(term in row["weights"] for row in self.history):
+                    ax.plot(steps, series("weights", term), label=term, linewidth=1)
+            ax.set_yscale("log", nonpositive="mask")
+            ax.set_xlabel("step")
+            ax.set_title(f"weights ({type(self.problem.adaptive_loss).__name__})")
+            ax.legend(fontsize="small")
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(Path(path), dpi=dpi)
+        return fig
 
     def predict(self, coords: Mapping[object, object]) -> dict[str, np.ndarray]:
         """Evaluate the dependent variables.
@@ -84,7 +156,9 @@ class Result:
         return out
 
     def save(self, path: str | Path) -> Path:
-        """Save networks, parameters, weights and history (atomically: temp file, rename)."""
+        """Save networks, parameters, weights, history and, for a result of ``solve``, the
+        training state needed to resume it (atomically: temp file, fsync, rename; an
+        interrupted save leaves any previous file at ``path`` intact)."""
         path = Path(path)
         state = {
             "version": __version__,
@@ -94,10 +168,14 @@ class Result:
             "adaptive_loss": self.problem.adaptive_loss.state_dict(),
             "history": self.history,
         }
+        if self.training is not None:
+            state["training"] = self.training
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
                 torch.save(state, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -124,4 +202,8 @@ class Result:
             with torch.no_grad():
                 target.copy_(value.to(target.dtype))
         problem.adaptive_loss.load_state_dict(state["adaptive_loss"])
-        return cls(problem, state["history"])
+        result = cls(problem, state["history"])
+        result.training = state.get("training")
+        if result.training is not None:
+            result.rollbacks = list(result.training.get("rollbacks", []))
+        return result

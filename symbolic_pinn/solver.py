@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .adaptive.base import Need, ReweightContext, RunSetup
 from .adaptive.kernel import ntk_diagonal
-from .errors import StrategyError, TrainingError
+from .checkpoint import NonFiniteGuard, capture, load_checkpoint, restore_training, write_checkpoint
+from .errors import NonFiniteError, NonFiniteWeightError, StrategyError
 from .result import Result
+from .tensorboard_logging import open_logger
 
 __all__ = ["solve", "Run"]
 
@@ -48,6 +51,7 @@ class Run:
             term_names=self.term_names, kinds=dict(problem.kinds), points=dict(self.points),
             resamples=bool(self.sampler.resamples), optimizer=optimizer,
             indvar_names=tuple(problem.ir.indvar_names),
+            bounds=tuple(problem.ir.bounds), current_points=lambda: self.points,
         ))
         self.step = 0
         self.step_losses: dict[str, torch.Tensor] = {}
@@ -79,7 +83,12 @@ class Run:
                 raise StrategyError(f"{type(self.adaptive).__name__} set a weight for unknown "
                                     f"term {term!r}")
             value = float(value.detach() if isinstance(value, torch.Tensor) else value)
-            if not math.isfinite(value) or value < 0:
+            if not math.isfinite(value):
+                raise NonFiniteWeightError(
+                    f"{type(self.adaptive).__name__} set the weight of term {term} to "
+                    f"{value} at step {self.step}", step=self.step, term=term,
+                    quantity="weight", value=value)
+            if value < 0:
                 raise StrategyError(f"{type(self.adaptive).__name__} set the weight of term "
                                     f"{term} to {value} at step {self.step}")
             self.weights[term] = value  # in place: the closure holds this dict
@@ -101,6 +110,58 @@ class Run:
             self._fresh = False
             self.step_losses = {k: v.detach() for k, v in losses.items()}
             self.step_loss = loss.detach()
+        self._check_finite(losses, loss)
+
+    def _check_finite(self, losses: Mapping[str, torch.Tensor], loss: torch.Tensor) -> None:
+        """Raise :class:`NonFiniteError` if a loss or the gradient is NaN or infinite.
+
+        Called after ``backward`` at every closure evaluation, so the optimizer never
+        applies a non-finite gradient. One host sync: the term losses, the total and the
+        sum of all gradient entries are checked together (a non-finite residual makes
+        its term's loss non-finite).
+        """
+        values = [v.detach().reshape(()).to(self.dtype) for v in losses.values()]
+        values.append(loss.detach().reshape(()).to(self.dtype))
+        grads = [p.grad.sum() for p in self.parameters if p.grad is not None]
+        if grads:
+            values.append(torch.stack(grads).sum().to(self.dtype))
+        if bool(torch.isfinite(torch.stack(values)).all()):
+            return
+        losses_now = {k: float(v.detach()) for k, v in losses.items()}
+        for term, value in losses_now.items():
+            if not math.isfinite(value):
+                error = NonFiniteError(
+                    f"step {self.step}: the loss of term {term} is {value}; training stopped "
+                    "(lower the learning rate, or check the equation and its scaling)",
+                    step=self.step, term=term, quantity="loss", value=value)
+                break
+        else:
+            term = self._blame_gradient()
+            whose = f"of term {term}" if term is not None else "of the loss"
+            error = NonFiniteError(
+                f"step {self.step}: the gradient {whose} is not finite (the losses are "
+                "finite); training stopped (lower the learning rate, or check the equation "
+                "for singular points, e.g. sqrt or log at 0)",
+                step=self.step, term=term, quantity="gradient")
+        error.losses = {"loss": float(loss.detach()), "losses": losses_now}
+        raise error
+
+    def _blame_gradient(self) -> str | None:
+        """The first term whose unweighted loss has a non-finite gradient (error path only)."""
+        module = self.problem.module
+        for term in self.term_names:
+            with torch.enable_grad():
+                r = module.RESIDUALS[term](self.nets, self.points[term], self.params)
+                grads = torch.autograd.grad((r**2).mean(), self.parameters, allow_unused=True)
+            if not all(bool(torch.isfinite(g).all()) for g in grads if g is not None):
+                return term
+        if self._additional is not None:
+            with torch.enable_grad():
+                grads = torch.autograd.grad(self.additional_loss(), self.parameters,
+                                            allow_unused=True)
+            if not all(bool(torch.isfinite(g).all()) for g in grads if g is not None):
+                return "additional"
+        return None
 
     def additional_loss(self) -> torch.Tensor:
         """The user's ``additional_loss(u, params)``."""
@@ -198,6 +259,12 @@ def solve(
     progress: bool | None = None,
     callback: Callable[[dict], bool | None] | None = None,
     log_every: int = 1,
+    logger=None,
+    checkpoint_every: int | None = None,
+    checkpoint_path: str | Path | None = None,
+    resume: str | Path | None = None,
+    on_nonfinite: str = "raise",
+    max_rollbacks: int = 3,
 ) -> Result:
     """Train the problem's networks in place.
 
@@ -220,20 +287,50 @@ def solve(
             stops training.
         log_every: Record a history row every this many steps (reweight steps and the
             last step are always recorded).
+        logger: TensorBoard logging of every recorded row: a log directory (a new
+            ``SummaryWriter``, closed at the end; needs the optional ``tensorboard``
+            package) or a ``torch.utils.tensorboard.SummaryWriter`` (flushed, not
+            closed). Tags: ``adaptive_loss/<term>`` (weights), ``loss/<term>``
+            (unweighted losses) and ``loss/total``.
+        checkpoint_every: Write a checkpoint to ``checkpoint_path`` every this many
+            steps (``None``: only when training ends or is stopped by ``callback``).
+        checkpoint_path: Where checkpoints go; each write is atomic (temp file, fsync,
+            rename), so an interrupted write leaves the previous checkpoint intact.
+        resume: A checkpoint (or a ``Result.save`` file of a run) to continue from:
+            networks, parameters, optimizer, LR scheduler, adaptive-loss state, random
+            states, points, step counter and history are restored (``seed`` does not
+            re-initialise anything), and training runs until ``iterations`` steps in
+            all. Pass the same ``optimizer`` and ``lr_schedule``. On CPU the continued
+            run equals the uninterrupted one bit for bit.
+        on_nonfinite: What a NaN or infinity in a loss, residual, gradient, adaptive
+            weight or parameter does; it is detected within the step it appears in.
+            ``"raise"``: stop with :class:`~symbolic_pinn.errors.NonFiniteError`.
+            ``"rollback"``: restore the last good state (networks, parameters,
+            optimizer, scheduler, adaptive state, points), halve the learning rate and
+            retry the step (``result.rollbacks`` lists them).
+        max_rollbacks: Consecutive rollbacks before giving up with ``NonFiniteError``.
 
     Returns:
-        A :class:`~symbolic_pinn.result.Result`.
+        A :class:`~symbolic_pinn.result.Result`; ``result.save(path)`` also stores the
+        training state, so the file can be resumed.
 
     Raises:
-        TrainingError: A term's loss became non-finite (the message names the term and
-            the step; the partial result is in ``error.result``).
+        NonFiniteError: (a :class:`TrainingError`) a loss, gradient, weight or parameter
+            became non-finite; the message names the term (where one is to blame) and
+            the step; the partial result is in ``error.result``.
+        ValueError: Bad arguments, or a ``resume`` file from another problem or
+            optimizer.
     """
     if int(iterations) != iterations or iterations < 0:
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    if checkpoint_every is not None and (int(checkpoint_every) != checkpoint_every
+                                         or checkpoint_every < 1 or checkpoint_path is None):
+        raise ValueError("checkpoint_every must be a positive integer, with a checkpoint_path; "
+                         f"got {checkpoint_every!r}, {checkpoint_path!r}")
     rng = np.random.default_rng(seed)
-    if seed is not None:
+    if seed is not None and resume is None:  # a resumed run keeps its networks
         torch.manual_seed(seed)
         for net in problem.nets:
             if hasattr(net, "reset_parameters"):
@@ -250,19 +347,37 @@ def solve(
                  if lr_schedule is not None else None)
     closure = problem.module.make_closure(run)
     history: list[dict] = []
+    run.rollbacks = []
+    if resume is not None:
+        loaded = load_checkpoint(resume, problem, optimizer)
+        restore_training(run, scheduler, loaded.training, resume=True)
+        history = list(loaded.history)
     result = Result(problem, history)
+    result.rollbacks = run.rollbacks
+    guard = NonFiniteGuard(run, scheduler, optimizer, result, on_nonfinite, max_rollbacks)
+    saved_at = run.step if resume is not None else None
+    writer = open_logger(logger)
     bar = _progress(iterations, progress)
     try:
-        for _ in range(int(iterations)):
-            problem.module.train_step(run, closure)
-            row = _row(run)
-            _check_finite(row, run.step, result)
+        while run.step < iterations:
+            try:
+                problem.module.train_step(run, closure)
+                row = _row(run)
+            except NonFiniteError as error:
+                guard.failed(error)  # raises, or rolls back for a retry
+                continue
             if scheduler is not None:
                 scheduler.step()
             last = run.step == iterations - 1
             if run.reweighted is not None or run.step % log_every == 0 or last:
                 history.append(row)
+                if writer is not None:
+                    writer.log(row)
             run.step += 1
+            guard.good()
+            if checkpoint_every is not None and run.step % checkpoint_every == 0:
+                write_checkpoint(checkpoint_path, result, run, scheduler, optimizer)
+                saved_at = run.step
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.3e}", refresh=False)
@@ -271,12 +386,26 @@ def solve(
     finally:
         if bar is not None:
             bar.close()
+        if writer is not None:
+            writer.close()
+    result.training = capture(run, scheduler, optimizer)
+    if checkpoint_path is not None and saved_at != run.step:
+        write_checkpoint(checkpoint_path, result, run, scheduler, optimizer)
     return result
 
 
 def _row(run: Run) -> dict:
     names = list(run.step_losses)
-    values = torch.stack([run.step_losses[n] for n in names] + [run.step_loss]).tolist()
+    # the parameters' sum joins the same host sync: non-finite parameters after the
+    # optimizer step (a finite but too large update) are caught in the step they appear
+    sums = [p.detach().sum().to(run.step_loss.dtype) for p in run.parameters]
+    total = torch.stack(sums).sum() if sums else torch.zeros_like(run.step_loss)
+    values = torch.stack([run.step_losses[n] for n in names] + [run.step_loss, total]).tolist()
+    if not math.isfinite(values.pop()):
+        raise NonFiniteError(
+            f"step {run.step}: the parameters are not finite after the optimizer step "
+            "(the losses and gradients were finite); training stopped (lower the learning "
+            "rate)", step=run.step, quantity="parameters")
     row = {
         "step": run.step,
         "loss": values[-1],
@@ -285,19 +414,9 @@ def _row(run: Run) -> dict:
     }
     if run.reweighted is not None:
         row.update(run.reweighted)
+    if run.gradient_passes:  # cumulative per-term backward passes for Need.GRADIENTS
+        row["gradient_passes"] = run.gradient_passes
     return row
-
-
-def _check_finite(row: dict, step: int, result: Result) -> None:
-    for term, value in row["losses"].items():
-        if not math.isfinite(value):
-            result.history.append(row)
-            error = TrainingError(
-                f"step {step}: the loss of term {term} is {value}; training stopped "
-                "(lower the learning rate, or check the equation and its scaling)"
-            )
-            error.result = result
-            raise error
 
 
 def _progress(iterations: int, progress: bool | None):

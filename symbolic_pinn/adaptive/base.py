@@ -51,6 +51,10 @@ class RunSetup:
         resamples: Whether the training strategy draws new points every step.
         optimizer: ``"adam"`` or ``"lbfgs"``.
         indvar_names: The independent variables, in point-column order.
+        bounds: ``(lower, upper)`` of each independent variable, in the same order.
+        current_points: ``() -> {term: points}``: the points of the step being taken
+            (new ones after each resampling); for strategies that weight points by
+            where they lie (causal weights), read inside ``point_weights``.
     """
 
     term_names: tuple[str, ...]
@@ -59,6 +63,8 @@ class RunSetup:
     resamples: bool
     optimizer: str
     indvar_names: tuple[str, ...]
+    bounds: tuple[tuple[float, float], ...] = ()
+    current_points: Callable[[], Mapping[str, torch.Tensor]] | None = None
 
 
 @dataclass

@@ -1,0 +1,209 @@
+"""Checkpoints, exact resume and rollback: the whole state of a training run.
+
+A checkpoint is a :meth:`Result.save <symbolic_pinn.result.Result.save>` file (networks,
+parameters, adaptive-loss state, history) with a ``"training"`` entry: the step
+counter, the optimizer's and the LR scheduler's state, the sampler's random state
+(the numpy ``Generator``'s ``bit_generator.state``), torch's global random state, the
+points and quadrature weights of the last step, and the term weights in force. A run
+resumed from it continues exactly where the interrupted one stopped: on CPU with a
+fixed seed, bit for bit.
+
+Rollback (``solve(..., on_nonfinite="rollback")``) keeps the same state in memory,
+cloned after every good step, and restores it when a step goes non-finite.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from .result import Result
+
+__all__ = [
+    "capture",
+    "load_checkpoint",
+    "restore_snapshot",
+    "restore_training",
+    "scale_lr",
+    "snapshot",
+    "write_checkpoint",
+]
+
+
+def capture(run, scheduler, optimizer: str, *, clone: bool = False) -> dict:
+    """The training state of ``run`` beyond what ``Result.save`` already stores.
+
+    Args:
+        run: The :class:`~symbolic_pinn.solver.Run`.
+        scheduler: The LR scheduler, or ``None``.
+        optimizer: The optimizer's name (``"adam"``, ``"lbfgs"``).
+        clone: Deep-copy the optimizer and scheduler state (for an in-memory snapshot
+            that later steps must not change); a file written at once needs no copy.
+    """
+    copy_ = copy.deepcopy if clone else (lambda value: value)
+    return {
+        "step": int(run.step),
+        "optimizer": optimizer,
+        "optimizer_state": copy_(run.optimizer.state_dict()),
+        "scheduler_state": None if scheduler is None else copy_(scheduler.state_dict()),
+        "rng": copy.deepcopy(run.rng.bit_generator.state),
+        "torch_rng": torch.get_rng_state(),
+        # point tensors are replaced, never changed in place: references suffice
+        "points": {t: p if clone else p.detach().cpu() for t, p in run.points.items()},
+        "quadrature": {t: w if clone else w.detach().cpu() for t, w in run.quadrature.items()},
+        "weights": dict(run.weights),
+        "gradient_passes": int(run.gradient_passes),
+        "rollbacks": copy.deepcopy(getattr(run, "rollbacks", [])),
+    }
+
+
+def snapshot(run, scheduler, optimizer: str) -> dict:
+    """An in-memory copy of everything a rollback restores."""
+    return {
+        "nets": [copy.deepcopy(net.state_dict()) for net in run.nets],
+        "params": {k: v.detach().clone() for k, v in run.params.items()},
+        "adaptive": copy.deepcopy(run.adaptive.state_dict()),
+        "training": capture(run, scheduler, optimizer, clone=True),
+    }
+
+
+def restore_snapshot(run, scheduler, snap: dict) -> None:
+    """Put networks, parameters, adaptive state, optimizer, scheduler and points back.
+
+    The random state is not restored: the retried step draws fresh points.
+    """
+    for net, sd in zip(run.nets, snap["nets"]):
+        net.load_state_dict(sd)
+    with torch.no_grad():
+        for ident, value in snap["params"].items():
+            run.params[ident].copy_(value)
+    run.adaptive.load_state_dict(copy.deepcopy(snap["adaptive"]))
+    restore_training(run, scheduler, snap["training"], resume=False)
+
+
+def restore_training(run, scheduler, state: dict, *, resume: bool) -> None:
+    """Restore :func:`capture` output into ``run`` (after its networks are restored).
+
+    Args:
+        resume: Also restore the step counter, the random states and the counters (a
+            resumed run); ``False`` for a rollback, which retries the same step.
+    """
+    if (scheduler is None) != (state["scheduler_state"] is None):
+        raise ValueError(
+            "the checkpoint was written by a run "
+            f"{'with' if state['scheduler_state'] is not None else 'without'} an "
+            "lr_schedule; resume with the same lr_schedule"
+        )
+    # load_state_dict keeps tensors it need not convert: copy, so the source stays intact
+    run.optimizer.load_state_dict(copy.deepcopy(state["optimizer_state"]))
+    if scheduler is not None:
+        scheduler.load_state_dict(copy.deepcopy(state["scheduler_state"]))
+    # in place: the generated closure holds these dicts
+    for term, pts in state["points"].items():
+        run.points[term] = pts.to(device=run.device, dtype=run.dtype)
+    for term, w in state["quadrature"].items():
+        run.quadrature[term] = w.to(device=run.device, dtype=run.dtype)
+    run.weights.update(state["weights"])
+    run.adaptive.weights = dict(run.weights)
+    if resume:
+        run.step = int(state["step"])
+        run.rng.bit_generator.state = copy.deepcopy(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        run.gradient_passes = int(state["gradient_passes"])
+        run.rollbacks = list(state.get("rollbacks", []))
+
+
+def write_checkpoint(path, result: Result, run, scheduler, optimizer: str):
+    """Save ``result`` with the run's training state, atomically (temp file, rename)."""
+    result.training = capture(run, scheduler, optimizer)
+    return result.save(path)
+
+
+def load_checkpoint(path, problem, optimizer: str) -> Result:
+    """Load a checkpoint into ``problem``; its ``training`` entry is checked, not applied.
+
+    Raises:
+        ValueError: Another problem's file, a file without training state (saved by an
+            older version), or a run with another optimizer.
+    """
+    loaded = Result.load(path, problem)
+    state = loaded.training
+    if state is None:
+        raise ValueError(f"{path} holds no training state: it cannot be resumed")
+    if state["optimizer"] != optimizer:
+        raise ValueError(f"{path} was trained with optimizer {state['optimizer']!r}; "
+                         f"resume with optimizer={state['optimizer']!r}, not {optimizer!r}")
+    return loaded
+
+
+def scale_lr(run, scheduler, factor: float) -> float:
+    """Multiply the learning rate (and the scheduler's base rates) by ``factor``.
+
+    Returns:
+        The new learning rate of the first parameter group.
+    """
+    for group in run.optimizer.param_groups:
+        group["lr"] = group["lr"] * factor
+        if "initial_lr" in group:
+            group["initial_lr"] = group["initial_lr"] * factor
+    if scheduler is not None:
+        scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
+    return float(run.optimizer.param_groups[0]["lr"])
+
+
+class NonFiniteGuard:
+    """What ``solve`` does when a step goes non-finite: raise, or roll back and retry.
+
+    In ``"rollback"`` mode it keeps a :func:`snapshot` of the last good state (taken
+    after every good step); on a non-finite step it restores it, halves the learning
+    rate and lets the step be retried (with fresh points for resampling strategies),
+    up to ``max_rollbacks`` times in a row.
+    """
+
+    def __init__(self, run, scheduler, optimizer: str, result: Result, mode: str,
+                 max_rollbacks: int, lr_factor: float = 0.5) -> None:
+        if mode not in ("raise", "rollback"):
+            raise ValueError(f"on_nonfinite must be 'raise' or 'rollback', got {mode!r}")
+        if int(max_rollbacks) != max_rollbacks or max_rollbacks < 1:
+            raise ValueError(f"max_rollbacks must be a positive integer, got {max_rollbacks!r}")
+        self.run, self.scheduler, self.optimizer, self.result = run, scheduler, optimizer, result
+        self.mode, self.max_rollbacks, self.lr_factor = mode, int(max_rollbacks), lr_factor
+        self.in_row = 0
+        self.snap = snapshot(run, scheduler, optimizer) if mode == "rollback" else None
+
+    def good(self) -> None:
+        """A step went through: it is the new state to roll back to."""
+        self.in_row = 0
+        if self.mode == "rollback":
+            self.snap = snapshot(self.run, self.scheduler, self.optimizer)
+
+    def failed(self, error) -> None:
+        """Handle a :class:`~symbolic_pinn.errors.NonFiniteError` of the current step."""
+        import warnings
+
+        run = self.run
+        error.step = run.step
+        if self.mode == "raise" or self.in_row >= self.max_rollbacks:
+            if self.mode == "rollback":
+                cause, error = error, type(error)(
+                    f"{error} [gave up after {self.in_row} consecutive rollbacks; learning "
+                    f"rate {run.optimizer.param_groups[0]['lr']:g}]",
+                    step=error.step, term=error.term, quantity=error.quantity,
+                    value=error.value)
+                error.losses = cause.losses
+                error.__cause__ = cause
+            if error.losses is not None:
+                self.result.history.append({
+                    "step": run.step, "loss": error.losses["loss"],
+                    "losses": dict(error.losses["losses"]), "weights": dict(run.weights),
+                })
+            error.result = self.result
+            raise error
+        restore_snapshot(run, self.scheduler, self.snap)  # with the snapshot's rate
+        self.in_row += 1
+        lr = scale_lr(run, self.scheduler, self.lr_factor**self.in_row)
+        record = {"step": run.step, "quantity": error.quantity, "term": error.term, "lr": lr}
+        run.rollbacks.append(record)
+        warnings.warn(f"{error}; rolled back to the state before step {run.step}, learning "
+                      f"rate lowered to {lr:g}", RuntimeWarning, stacklevel=3)

@@ -1,0 +1,285 @@
+"""Non-finite values: detected within the step they appear in; raise, or roll back.
+
+Faults are injected by a network wrapper that, once armed, poisons the values (NaN)
+or only the gradients (NaN in backward, finite values) of the rows on the face
+``x = 1`` (term ``bc_1``), or by adaptive strategies that return NaN weights or wreck a
+parameter after the optimizer step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import sympy as sp
+import torch
+from torch import nn
+
+from symbolic_pinn import (
+    MLP,
+    NonFiniteError,
+    PDESystem,
+    PhysicsInformedNN,
+    StrategyError,
+    TrainingError,
+    discretize,
+)
+from symbolic_pinn.adaptive import AdaptiveLoss
+from symbolic_pinn.training import GridTraining
+
+torch.set_num_threads(1)
+
+x, y = sp.symbols("x y")
+u = sp.Function("u")
+
+
+def poisson_system() -> PDESystem:
+    eq = sp.Eq(u(x, y).diff(x, 2) + u(x, y).diff(y, 2), -sp.sin(sp.pi * x) * sp.sin(sp.pi * y))
+    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(1, y), 0), sp.Eq(u(x, 0), 0), sp.Eq(u(x, 1), 0)]
+    return PDESystem([eq], bcs, {x: (0, 1), y: (0, 1)}, [x, y], [u(x, y)])
+
+
+class PoisonGrad(torch.autograd.Function):
+    """Identity forward; NaN wherever a non-zero gradient flows back."""
+
+    @staticmethod
+    def forward(ctx, value):
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.where(grad != 0, torch.full_like(grad, float("nan")), grad)
+
+
+class Faulty(nn.Module):
+    """An MLP whose rows on the right edge (term bc_1) go bad while armed.
+
+    ``kind``: ``"value"`` (NaN outputs: a non-finite residual and loss) or
+    ``"gradient"`` (finite outputs, NaN gradients). ``skip`` bc_1 evaluations pass
+    before the fault; it lasts ``times`` bc_1 evaluations (``None``: for good).
+    """
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.net = MLP(2, 1, [8])
+        self.kind, self.armed, self.skip, self.times = kind, False, 0, None
+        self.seen: list[list[torch.Tensor]] = []  # parameters at each bc_1 evaluation
+
+    def reset_parameters(self):
+        self.net.reset_parameters()
+
+    def arm(self, skip: int = 0, times: int | None = None):
+        self.armed, self.skip, self.times = True, skip, times
+
+    def forward(self, inputs):
+        out = self.net(inputs)
+        yv = inputs[:, 1:2]
+        mask = (inputs[:, 0:1] == 1.0) & (yv > 0) & (yv < 1)
+        if not (self.armed and bool(mask.any())):
+            return out
+        self.seen.append([p.detach().clone() for p in self.net.parameters()])
+        if self.skip > 0:
+            self.skip -= 1
+            return out
+        if self.times is not None:
+            if self.times == 0:
+                return out
+            self.times -= 1
+        if self.kind == "value":
+            return torch.where(mask, torch.full_like(out, float("nan")), out)
+        return torch.where(mask, PoisonGrad.apply(out), out)
+
+
+def faulty_problem(kind: str, adaptive_loss=None):
+    net = Faulty(kind)
+    pinn = PhysicsInformedNN(net, GridTraining(0.25), adaptive_loss=adaptive_loss)
+    return discretize(poisson_system(), pinn), net
+
+
+def arm_after(net, step: int, **kwargs):
+    def callback(row):
+        if row["step"] == step:
+            net.arm(**kwargs)
+
+    return callback
+
+
+def params(problem):
+    return [p.detach().clone() for net in problem.nets for p in net.parameters()]
+
+
+# -- on_nonfinite="raise" ----------------------------------------------------------------
+
+
+def test_nan_residual_is_caught_in_its_step_before_the_update():
+    problem, net = faulty_problem("value")
+    with pytest.raises(NonFiniteError, match=r"step 3: the loss of term bc_1 is nan") as info:
+        problem.solve(8, lr=1e-2, seed=0, progress=False, callback=arm_after(net, 2))
+    error = info.value
+    assert isinstance(error, TrainingError)
+    assert (error.step, error.term, error.quantity) == (3, "bc_1", "loss")
+    assert [row["step"] for row in error.result.history] == [0, 1, 2, 3]
+    assert math.isnan(error.result.history[-1]["losses"]["bc_1"])
+    # the optimizer never applied the NaN gradient: the networks are those after step 2
+    clean, _ = faulty_problem("value")
+    clean.solve(3, lr=1e-2, seed=0, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(params(problem), params(clean)))
+
+
+def test_nan_gradient_with_finite_loss_names_the_term_and_step():
+    problem, net = faulty_problem("gradient")
+    with pytest.raises(NonFiniteError, match=r"step 2: the gradient of term bc_1 is not finite"
+                       ) as info:
+        problem.solve(8, lr=1e-2, seed=0, progress=False, callback=arm_after(net, 1))
+    assert (info.value.step, info.value.term, info.value.quantity) == (2, "bc_1", "gradient")
+    last = info.value.result.history[-1]
+    assert last["step"] == 2 and all(math.isfinite(v) for v in last["losses"].values())
+    assert all(bool(torch.isfinite(p).all()) for p in params(problem))
+
+
+def test_nan_gradient_with_lbfgs_is_caught_mid_step():
+    problem, net = faulty_problem("gradient")
+    with pytest.raises(NonFiniteError, match="step 1: the gradient of term bc_1"):
+        problem.solve(5, lr=0.5, optimizer="lbfgs", optimizer_options={"max_iter": 5}, seed=0,
+                      progress=False, callback=lambda row: net.arm(skip=2))
+
+
+class NaNWeightAt(AdaptiveLoss):
+    def __init__(self, step: int, times: int = 1):
+        super().__init__(reweight_every=1)
+        self.bad_step, self.times = step, times
+
+    def update(self, ctx):
+        if ctx.step == self.bad_step and self.times > 0:
+            self.times -= 1
+            return {"bc_2": float("nan")}
+        return {"bc_2": 1.0 + ctx.step}
+
+
+def test_nan_adaptive_weight_names_the_term_and_step():
+    problem = discretize(poisson_system(), PhysicsInformedNN(
+        MLP(2, 1, [8]), GridTraining(0.25), adaptive_loss=NaNWeightAt(2)))
+    with pytest.raises(NonFiniteError, match=r"weight of term bc_2 to nan at step 2") as info:
+        problem.solve(5, lr=1e-2, seed=0, progress=False)
+    assert isinstance(info.value, StrategyError)  # still the strategy's fault, as before
+    assert (info.value.step, info.value.term, info.value.quantity) == (2, "bc_2", "weight")
+    assert [row["step"] for row in info.value.result.history] == [0, 1]
+
+
+class WreckParameter(AdaptiveLoss):
+    """Sets a parameter to inf after the optimizer step of ``step`` (like an overflow)."""
+
+    needs = frozenset()
+    hook = None
+
+    def __init__(self, step: int, times: int = 1):
+        super().__init__(reweight_every=1)
+        self.bad_step, self.times, self.nets = step, times, None
+
+    def prepare(self, setup):
+        pass
+
+    def is_due(self, step):
+        return False
+
+    def after_step(self, step):
+        if step == self.bad_step and self.times > 0:
+            self.times -= 1
+            with torch.no_grad():
+                next(self.target.parameters()).view(-1)[0] = float("inf")
+
+
+def test_non_finite_parameters_after_the_step_are_caught_in_that_step():
+    strategy = WreckParameter(3)
+    net = MLP(2, 1, [8])
+    strategy.target = net
+    problem = discretize(poisson_system(), PhysicsInformedNN(net, GridTraining(0.25),
+                                                             adaptive_loss=strategy))
+    with pytest.raises(NonFiniteError, match=r"step 3: the parameters are not finite") as info:
+        problem.solve(6, lr=1e-2, seed=0, progress=False)
+    assert info.value.quantity == "parameters" and info.value.term is None
+
+
+# -- on_nonfinite="rollback" ---------------------------------------------------------------
+
+
+def test_rollback_survives_a_transient_nan_and_halves_the_learning_rate():
+    problem, net = faulty_problem("value")
+    schedule = lambda s: 0.9**s
+    with pytest.warns(RuntimeWarning, match="rolled back to the state before step 3"):
+        result = problem.solve(8, lr=1e-2, seed=0, progress=False, on_nonfinite="rollback",
+                               lr_schedule=schedule, callback=arm_after(net, 2, times=1))
+    assert result.rollbacks == [{"step": 3, "quantity": "loss", "term": "bc_1",
+                                 "lr": pytest.approx(0.5e-2 * 0.9**3)}]
+    assert [row["step"] for row in result.history] == list(range(8))
+    assert all(math.isfinite(row["loss"]) for row in result.history)
+    training = result.training
+    assert training["scheduler_state"]["base_lrs"] == [pytest.approx(0.5e-2)]
+    assert training["optimizer_state"]["param_groups"][0]["lr"] == pytest.approx(
+        0.5e-2 * 0.9**8)
+    # Adam counted only the 8 good steps
+    assert all(int(s["step"]) == 8 for s in training["optimizer_state"]["state"].values())
+    # the retry started from the state before step 3
+    failed, retry = net.seen[0], net.seen[1]
+    assert all(torch.equal(a, b) for a, b in zip(failed, retry))
+
+
+def test_lbfgs_rollback_restores_parameters_moved_by_the_line_search():
+    problem, net = faulty_problem("value")
+    before = {}
+
+    def callback(row):
+        if row["step"] == 1:
+            before["params"] = [p.detach().clone() for p in net.net.parameters()]
+            net.arm(skip=3, times=1)  # the 4th evaluation of step 2: mid line search
+
+    with pytest.warns(RuntimeWarning, match="rolled back"):
+        result = problem.solve(4, lr=0.5, optimizer="lbfgs", optimizer_options={"max_iter": 6},
+                               seed=0, progress=False, on_nonfinite="rollback",
+                               callback=callback)
+    assert result.rollbacks[0]["step"] == 2 and result.rollbacks[0]["lr"] == 0.25
+    assert [row["step"] for row in result.history] == [0, 1, 2, 3]
+    moved = net.seen[3]  # parameters at the failing evaluation
+    assert not all(torch.equal(a, b) for a, b in zip(moved, before["params"]))
+    retry = net.seen[4]  # first evaluation of the retried step
+    assert all(torch.equal(a, b) for a, b in zip(retry, before["params"]))
+
+
+def test_rollback_gives_up_after_consecutive_failures():
+    problem, net = faulty_problem("gradient")
+    with pytest.warns(RuntimeWarning), pytest.raises(
+            NonFiniteError, match=r"step 2: the gradient of term bc_1 .*\[gave up after 3 "
+                                  r"consecutive rollbacks; learning rate 0.00125") as info:
+        problem.solve(8, lr=1e-2, seed=0, progress=False, on_nonfinite="rollback",
+                      callback=arm_after(net, 1))  # for good: every retry fails
+    result = info.value.result
+    assert [r["step"] for r in result.rollbacks] == [2, 2, 2]
+    assert [r["lr"] for r in result.rollbacks] == [5e-3, 2.5e-3, 1.25e-3]
+    assert all(bool(torch.isfinite(p).all()) for p in params(problem))  # last good state
+
+
+def test_rollback_after_a_nan_weight_and_after_wrecked_parameters():
+    problem = discretize(poisson_system(), PhysicsInformedNN(
+        MLP(2, 1, [8]), GridTraining(0.25), adaptive_loss=NaNWeightAt(2)))
+    with pytest.warns(RuntimeWarning, match="weight of term bc_2"):
+        result = problem.solve(5, lr=1e-2, seed=0, progress=False, on_nonfinite="rollback")
+    assert [(r["step"], r["quantity"], r["term"]) for r in result.rollbacks] == [
+        (2, "weight", "bc_2")]
+    assert [row["weights"]["bc_2"] for row in result.history] == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+    strategy, net = WreckParameter(3), MLP(2, 1, [8])
+    strategy.target = net
+    problem = discretize(poisson_system(), PhysicsInformedNN(net, GridTraining(0.25),
+                                                             adaptive_loss=strategy))
+    with pytest.warns(RuntimeWarning, match="parameters are not finite"):
+        result = problem.solve(6, lr=1e-2, seed=0, progress=False, on_nonfinite="rollback")
+    assert [(r["step"], r["quantity"]) for r in result.rollbacks] == [(3, "parameters")]
+    assert all(bool(torch.isfinite(p).all()) for p in net.parameters())
+
+
+def test_bad_on_nonfinite_arguments():
+    problem, _ = faulty_problem("value")
+    with pytest.raises(ValueError, match="on_nonfinite"):
+        problem.solve(1, progress=False, on_nonfinite="ignore")
+    with pytest.raises(ValueError, match="max_rollbacks"):
+        problem.solve(1, progress=False, on_nonfinite="rollback", max_rollbacks=0)

@@ -1,0 +1,240 @@
+"""Checkpoints and exact resume; atomic saves.
+
+A run of N steps, interrupted at step k (a callback returning True, or an exception)
+and resumed from its checkpoint to N, must equal the uninterrupted run bit for bit on
+CPU: every parameter (``torch.equal``), the history, the adaptive-loss state. The
+resumed run starts from a *fresh* problem whose networks are initialised differently,
+so nothing but the checkpoint can carry the state over.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+import torch
+
+from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, Result, discretize
+from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
+from symbolic_pinn.training import GridTraining, StochasticTraining
+
+torch.set_num_threads(1)
+
+x, y = sp.symbols("x y")
+u = sp.Function("u")
+N = 10
+
+
+def poisson_system() -> PDESystem:
+    eq = sp.Eq(u(x, y).diff(x, 2) + u(x, y).diff(y, 2), -sp.sin(sp.pi * x) * sp.sin(sp.pi * y))
+    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(1, y), 0), sp.Eq(u(x, 0), 0), sp.Eq(u(x, 1), 0)]
+    return PDESystem([eq], bcs, {x: (0, 1), y: (0, 1)}, [x, y], [u(x, y)])
+
+
+def adam_ntk_problem():
+    """Adam, NTK reweighting every 3 steps, resampled points every step."""
+    pinn = PhysicsInformedNN(MLP(2, 1, [8, 8]), StochasticTraining(16, 4),
+                             adaptive_loss=NeuralTangentKernelAdaptiveLoss(reweight_every=3))
+    return discretize(poisson_system(), pinn)
+
+
+def lbfgs_problem():
+    return discretize(poisson_system(),
+                      PhysicsInformedNN(MLP(2, 1, [8]), GridTraining(0.25)))
+
+
+ADAM = {"lr": 1e-2, "lr_schedule": lambda s: 0.95**s}
+LBFGS = {"lr": 0.5, "optimizer": "lbfgs", "optimizer_options": {"max_iter": 5},
+         "lr_schedule": lambda s: 1.0 / (1 + s)}
+
+
+def params_of(problem) -> list[torch.Tensor]:
+    return [p.detach().clone() for net in problem.nets for p in net.parameters()]
+
+
+def assert_same_run(reference, ref_result, resumed, res_result):
+    ref_params, res_params = params_of(reference), params_of(resumed)
+    assert len(ref_params) == len(res_params)
+    for a, b in zip(ref_params, res_params):
+        assert torch.equal(a, b)  # bit for bit
+    assert res_result.history == ref_result.history
+    assert [row["step"] for row in res_result.history] == list(range(N))
+    assert resumed.adaptive_loss.state_dict() == reference.adaptive_loss.state_dict()
+
+
+def uninterrupted(build, options):
+    problem = build()
+    return problem, problem.solve(N, seed=0, progress=False, **options)
+
+
+def scramble(problem):
+    """A fresh problem with other weights, and torch's random state moved on."""
+    torch.manual_seed(12345)
+    for net in problem.nets:
+        net.reset_parameters()
+    torch.rand(7)
+    return problem
+
+
+@pytest.mark.parametrize("build,options", [(adam_ntk_problem, ADAM), (lbfgs_problem, LBFGS)],
+                         ids=["adam-ntk-stochastic", "lbfgs"])
+@pytest.mark.parametrize("stop_at", [1, 4, 5])
+def test_callback_stop_then_resume_is_bit_exact(tmp_path, build, options, stop_at):
+    reference, ref_result = uninterrupted(build, options)
+    path = tmp_path / "run.ckpt"
+
+    first = build()
+    partial = first.solve(N, seed=0, progress=False, checkpoint_path=path,
+                          callback=lambda row: row["step"] == stop_at, **options)
+    assert [row["step"] for row in partial.history] == list(range(stop_at + 1))
+    assert path.exists() and not list(tmp_path.glob("*.tmp"))
+
+    second = scramble(build())
+    resumed = second.solve(N, seed=0, progress=False, resume=path, **options)
+    assert_same_run(reference, ref_result, second, resumed)
+
+
+@pytest.mark.parametrize("build,options", [(adam_ntk_problem, ADAM), (lbfgs_problem, LBFGS)],
+                         ids=["adam-ntk-stochastic", "lbfgs"])
+def test_exception_then_resume_from_periodic_checkpoint_is_bit_exact(tmp_path, build, options):
+    reference, ref_result = uninterrupted(build, options)
+    path = tmp_path / "run.ckpt"
+
+    def crash(row):
+        if row["step"] == 7:
+            raise KeyboardInterrupt  # e.g. Ctrl-C, or a machine going away
+
+    with pytest.raises(KeyboardInterrupt):
+        build().solve(N, seed=0, progress=False, checkpoint_every=3, checkpoint_path=path,
+                      callback=crash, **options)
+    saved = torch.load(path, weights_only=True)
+    assert saved["training"]["step"] == 6  # the last multiple of 3 before the crash
+
+    second = scramble(build())
+    resumed = second.solve(N, seed=0, progress=False, resume=path, **options)
+    assert_same_run(reference, ref_result, second, resumed)
+
+
+def test_resume_twice_and_from_a_saved_result(tmp_path):
+    """Chained resumes (2 + 3 + 5 steps), the middle one from ``Result.save``."""
+    reference, ref_result = uninterrupted(adam_ntk_problem, ADAM)
+    a, b = tmp_path / "a.ckpt", tmp_path / "b.pt"
+    adam_ntk_problem().solve(2, seed=0, progress=False, checkpoint_path=a, **ADAM)
+    middle = scramble(adam_ntk_problem()).solve(5, progress=False, resume=a, **ADAM)
+    middle.save(b)  # a result of solve carries its training state
+    last = scramble(adam_ntk_problem())
+    resumed = last.solve(N, progress=False, resume=b, **ADAM)
+    assert_same_run(reference, ref_result, last, resumed)
+    loaded = Result.load(b, adam_ntk_problem())
+    assert loaded.training["step"] == 5 and len(loaded.history) == 5
+
+
+def test_checkpoint_holds_the_whole_training_state(tmp_path):
+    path = tmp_path / "run.ckpt"
+    problem = adam_ntk_problem()
+    problem.solve(4, seed=0, progress=False, checkpoint_every=2, checkpoint_path=path, **ADAM)
+    state = torch.load(path, weights_only=True)
+    training = state["training"]
+    assert training["step"] == 4 and training["optimizer"] == "adam"
+    assert set(training["optimizer_state"]) == {"state", "param_groups"}
+    assert training["scheduler_state"]["last_epoch"] == 4
+    assert training["rng"]["bit_generator"] == "PCG64"
+    assert set(training["points"]) == set(problem.term_names)
+    assert state["adaptive_loss"]["updates"] == 2  # NTK updates at steps 0 and 3
+    assert len(state["history"]) == 4
+
+
+def test_resume_checks_problem_optimizer_and_schedule(tmp_path):
+    path = tmp_path / "run.ckpt"
+    adam_ntk_problem().solve(2, seed=0, progress=False, checkpoint_path=path, **ADAM)
+    with pytest.raises(ValueError, match="different problem"):
+        lbfgs_problem().solve(4, progress=False, resume=path, **LBFGS)
+    with pytest.raises(ValueError, match="optimizer"):
+        adam_ntk_problem().solve(4, progress=False, resume=path, optimizer="lbfgs")
+    with pytest.raises(ValueError, match="lr_schedule"):
+        adam_ntk_problem().solve(4, progress=False, resume=path, lr=1e-2)
+    with pytest.raises(ValueError, match="checkpoint_path"):
+        adam_ntk_problem().solve(4, progress=False, checkpoint_every=2)
+    plain = tmp_path / "plain.pt"
+    result = adam_ntk_problem().solve(1, seed=0, progress=False, **ADAM)
+    result.training = None  # as a file saved by an older version
+    result.save(plain)
+    with pytest.raises(ValueError, match="no training state"):
+        adam_ntk_problem().solve(4, progress=False, resume=plain, **ADAM)
+
+
+def test_resume_at_the_end_runs_nothing(tmp_path):
+    path = tmp_path / "run.ckpt"
+    problem = adam_ntk_problem()
+    done = problem.solve(3, seed=0, progress=False, checkpoint_path=path, **ADAM)
+    again = adam_ntk_problem()
+    result = again.solve(3, progress=False, resume=path, **ADAM)
+    assert result.history == done.history
+    for p, q in zip(params_of(problem), params_of(again)):
+        assert torch.equal(p, q)
+
+
+# -- atomic writes ---------------------------------------------------------------------------
+
+
+def test_interrupted_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "run.ckpt"
+    adam_ntk_problem().solve(2, seed=0, progress=False, checkpoint_path=path, **ADAM)
+    before = path.read_bytes()
+
+    real_save = torch.save
+
+    def interrupted_save(obj, fh, *args, **kwargs):
+        real_save({"partial": torch.zeros(1000)}, fh)  # some bytes reach the temp file
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        scramble(adam_ntk_problem()).solve(6, progress=False, resume=path, checkpoint_every=1,
+                                           checkpoint_path=path, **ADAM)
+    monkeypatch.setattr(torch, "save", real_save)
+
+    assert path.read_bytes() == before  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt"]  # no temp file left
+    state = torch.load(path, weights_only=True)
+    assert state["training"]["step"] == 2
+
+    # and the intact checkpoint still resumes exactly
+    reference, ref_result = uninterrupted(adam_ntk_problem, ADAM)
+    last = scramble(adam_ntk_problem())
+    assert_same_run(reference, ref_result, last,
+                    last.solve(N, progress=False, resume=path, **ADAM))
+
+
+def test_interrupted_result_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "result.pt"
+    result = adam_ntk_problem().solve(2, seed=0, progress=False, **ADAM)
+    result.save(path)
+    before = path.read_bytes()
+
+    def boom(obj, fh, *args, **kwargs):
+        fh.write(b"garbage")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        result.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["result.pt"]
+
+
+def test_fixed_random_points_come_from_the_checkpoint(tmp_path):
+    """Points drawn once (QuasiRandomTraining without resampling) are restored, not redrawn:
+    the resumed call's seed must not matter."""
+    from symbolic_pinn.training import QuasiRandomTraining
+
+    def build():
+        return discretize(poisson_system(), PhysicsInformedNN(
+            MLP(2, 1, [8]), QuasiRandomTraining(16, 4, resampling=False)))
+
+    reference, ref_result = uninterrupted(build, ADAM)
+    path = tmp_path / "run.ckpt"
+    build().solve(N, seed=0, progress=False, checkpoint_path=path,
+                  callback=lambda row: row["step"] == 3, **ADAM)
+    second = scramble(build())
+    resumed = second.solve(N, seed=99, progress=False, resume=path, **ADAM)
+    assert_same_run(reference, ref_result, second, resumed)
