@@ -330,14 +330,14 @@ def solve(
         raise ValueError("checkpoint_every must be a positive integer, with a checkpoint_path; "
                          f"got {checkpoint_every!r}, {checkpoint_path!r}")
     rng = np.random.default_rng(seed)
+    device = torch.device(device)
+    for net in problem.nets:  # before re-initialising: torch draws differ per dtype
+        net.to(device=device, dtype=dtype)
     if seed is not None and resume is None:  # a resumed run keeps its networks
         torch.manual_seed(seed)
         for net in problem.nets:
             if hasattr(net, "reset_parameters"):
                 net.reset_parameters()
-    device = torch.device(device)
-    for net in problem.nets:
-        net.to(device=device, dtype=dtype)
     for ident, p in list(problem.params.items()):
         moved = p.detach().to(device=device, dtype=dtype)
         problem.params[ident] = torch.nn.Parameter(moved) if p.requires_grad else moved

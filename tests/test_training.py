@@ -629,3 +629,14 @@ def test_ntk_beats_plain_over_seeds():
             errors[kind].append(relative_l1(result))
     assert max(errors["ntk"]) < 0.2, errors
     assert max(errors["ntk"]) < float(np.median(errors["plain"])), errors
+
+
+def test_same_seed_same_run_when_dtype_changes():
+    """A float32-built net solved in float64 twice with one seed gives one run."""
+    x_ = sp.Symbol("x")
+    u_ = sp.Function("u")
+    system = PDESystem([u_(x_).diff(x_, 2) + 1], [u_(0), u_(1)], {x_: (0, 1)}, [x_], [u_(x_)])
+    problem = discretize(system, PhysicsInformedNN(MLP(1, 1, [32]), GridTraining(0.1)))
+    first = problem.solve(3, seed=5, dtype=torch.float64, progress=False).history
+    second = problem.solve(3, seed=5, dtype=torch.float64, progress=False).history
+    assert first == second
