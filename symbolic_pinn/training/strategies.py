@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import qmc
 
 from ..errors import StrategyError
 from ..ir import ProblemIR, TermIR
@@ -158,7 +157,9 @@ class StochasticTraining(TrainingStrategy):
         return PointSet(out)
 
 
-_SAMPLERS = {"sobol": qmc.Sobol, "halton": qmc.Halton, "lhs": qmc.LatinHypercube}
+# scipy.stats (about 0.6 s to import) is imported when points are first drawn, not with
+# the package
+_SAMPLERS = {"sobol": "Sobol", "halton": "Halton", "lhs": "LatinHypercube"}
 
 
 class QuasiRandomTraining(TrainingStrategy):
@@ -197,7 +198,9 @@ class QuasiRandomTraining(TrainingStrategy):
             if dim == 0:
                 unit = np.zeros((n, 0))
             else:
-                engine = _SAMPLERS[self.sampler](d=dim, rng=rng)
+                from scipy.stats import qmc
+
+                engine = getattr(qmc, _SAMPLERS[self.sampler])(d=dim, rng=rng)
                 with warnings.catch_warnings():  # Sobol prefers powers of 2; any n is fine here
                     warnings.simplefilter("ignore", UserWarning)
                     unit = engine.random(n)
