@@ -23,6 +23,7 @@ from .discretize import (  # noqa: E402
 )
 from .errors import (  # noqa: E402
     CodegenError,
+    InteriorConditionWarning,
     NonFiniteError,
     ProblemError,
     StrategyError,
@@ -48,4 +49,5 @@ __all__ = [
     "TrainingError",
     "StrategyError",
     "NonFiniteError",
+    "InteriorConditionWarning",
 ]

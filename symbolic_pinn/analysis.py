@@ -11,12 +11,13 @@ value (``t = 0`` in ``u(x, 0)``) is set by the condition in the generated code.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from .errors import ProblemError, term_context
+from .errors import InteriorConditionWarning, ProblemError, term_context
 from .ir import Coordinate, DepvarIR, DerivativeNode, ProblemIR, Site, TermIR
 from .naming import Namer
 from .problem import PDESystem, Term
@@ -98,7 +99,32 @@ class _Lowerer:
         self.uses: dict[sp.Dummy, tuple[SiteKey, tuple[int, ...]]] = {}
         expr = self.lower(term.residual, {})
         self._check_symbols(expr)
+        if term.kind == "bc":
+            self._warn_interior()
         return self._build(term, expr, namer)
+
+    def _warn_interior(self) -> None:
+        """Warn when a site of a condition fixes a coordinate strictly inside its interval
+        while leaving another free (``u(0.5, t)`` on ``x in [0, 1]``): not on a face, so
+        likely a mistake, though legitimate for an interface condition. A point condition
+        (every argument a number) is not flagged."""
+        found = []
+        for (name, args), _ in self.uses.values():
+            if all(a.is_number for a in args):
+                continue
+            for slot, arg in enumerate(args):
+                var = self.declared[name].args[slot]
+                lo, hi = self.system.domains[var]
+                if arg.is_number and lo < float(arg) < hi:
+                    text = f"{name}({', '.join(_fmt(a) for a in args)}) fixes {var} = {_fmt(arg)}"
+                    if text not in found:
+                        found.append(text)
+        if found:
+            warnings.warn(
+                f"{self.where}: {'; '.join(found)}, strictly inside its domain, not on the "
+                "boundary; fine for an interface condition, otherwise check the condition "
+                "(a point condition fixing every variable is not flagged)",
+                InteriorConditionWarning, stacklevel=2)
 
     def lower(self, e: sp.Basic, subs: dict[sp.Symbol, sp.Basic]) -> sp.Basic:
         if isinstance(e, AppliedUndef):

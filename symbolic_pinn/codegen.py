@@ -143,7 +143,9 @@ def _term_context(ir: ProblemIR, term: TermIR) -> dict:
         "kind": term.kind,
         "text": term.text,
         "code": code,
-        "constant": not term.expr.free_symbols,
+        # no coordinate, network or derivative in it (a number, or parameters only):
+        # broadcast it to one value per point
+        "constant": not used & ({c.name for c in term.coordinates} | set(fns)),
         "coordinates": term.coordinates,
         "sites": [_site_context(ir, s) for s in term.sites],
         "evaluations": _evaluations(ir, term),

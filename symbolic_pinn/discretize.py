@@ -21,7 +21,7 @@ from torch import nn
 from .adaptive.base import AdaptiveLoss, Need, NonAdaptiveLoss
 from .analysis import analyze
 from .codegen import GenerationOptions, generate
-from .errors import ProblemError, TrainingError
+from .errors import ProblemError, StrategyError, TrainingError
 from .ir import ProblemIR
 from .loading import load
 from .problem import PDESystem
@@ -251,6 +251,7 @@ def _options(pinn: PhysicsInformedNN) -> GenerationOptions:
     loss = pinn.adaptive_loss
     if loss.hook not in (None, "losses", "step"):
         raise TypeError(f"{type(loss).__name__}.hook must be None, 'losses' or 'step'")
+    _check_adaptive(pinn)
     return GenerationOptions(
         hook=loss.hook or "none",
         hook_owner=type(loss).__name__,
@@ -260,6 +261,26 @@ def _options(pinn: PhysicsInformedNN) -> GenerationOptions:
         after_step=loss.wants_after_step(),
         additional_loss=pinn.additional_loss is not None,
     )
+
+
+def _check_adaptive(pinn: PhysicsInformedNN) -> None:
+    """Before any code is generated: the strategy gets the quantities it declares."""
+    loss = pinn.adaptive_loss
+    name = type(loss).__name__
+    graph_needs = sorted(n.value for n in loss.needs & {Need.RESIDUALS, Need.GRADIENTS})
+    if graph_needs and loss.hook != "losses":
+        raise StrategyError(
+            f"{name} needs {', '.join(graph_needs)}, which only the hook place 'losses' "
+            f"provides (inside the closure, before the weighted sum); its hook is "
+            f"{loss.hook!r}")
+    from .adaptive.self_adaptive import SelfAdaptiveLoss  # the adaptive package imports base
+
+    parts = getattr(loss, "strategies", (loss,))
+    if pinn.strategy.resamples and any(isinstance(p, SelfAdaptiveLoss) for p in parts):
+        raise StrategyError(
+            f"SelfAdaptiveLoss weights single training points, so it needs points that stay "
+            f"fixed; {type(pinn.strategy).__name__} draws new points every step: use "
+            "GridTraining, QuadratureTraining or QuasiRandomTraining(..., resampling=False)")
 
 
 def _layout(system: PDESystem, chain) -> tuple[tuple[nn.Module, ...], dict[str, tuple[int, int]]]:
@@ -278,6 +299,9 @@ def _layout(system: PDESystem, chain) -> tuple[tuple[nn.Module, ...], dict[str, 
         for key, net in chain.items():
             key = getattr(key, "__name__", None) or getattr(getattr(key, "func", None),
                                                            "__name__", None) or str(key)
+            if key in by_name:
+                raise ProblemError(f"networks given twice for {key} (keys name the same "
+                                   "dependent variable)")
             by_name[key] = net
         missing = [n for n in names if n not in by_name]
         extra = [k for k in by_name if k not in names]
@@ -301,13 +325,17 @@ def _check_networks(system: PDESystem, ir: ProblemIR, nets) -> None:
         served = ", ".join(f"{dv.name}" for dv in dvs)
         dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()),
                      torch.get_default_dtype())
+        was_training = net.training  # eval: the probe must not touch BatchNorm statistics
         try:
+            net.eval()
             with torch.no_grad():
                 out = net(torch.zeros(2, k, dtype=dtype))
         except Exception as exc:
             raise TrainingError(
                 f"network {i} (for {served}) fails on inputs of shape (N, {k}): {exc}"
             ) from exc
+        finally:
+            net.train(was_training)
         want = max(dv.column for dv in dvs) + 1
         if not isinstance(out, torch.Tensor) or out.shape != (2, want):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

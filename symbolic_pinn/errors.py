@@ -20,6 +20,8 @@ __all__ = [
     "StrategyError",
     "NonFiniteError",
     "NonFiniteWeightError",
+    "SymbolicPinnWarning",
+    "InteriorConditionWarning",
     "term_context",
 ]
 
@@ -68,6 +70,18 @@ class NonFiniteError(TrainingError):
 
 class NonFiniteWeightError(NonFiniteError, StrategyError):
     """An adaptive-loss strategy produced a non-finite weight (also a StrategyError)."""
+
+
+class SymbolicPinnWarning(UserWarning):
+    """Base class of the warnings symbolic_pinn issues about a likely mistake."""
+
+
+class InteriorConditionWarning(SymbolicPinnWarning):
+    """A condition fixes a coordinate strictly inside its interval (not on a face).
+
+    Legitimate for an interface condition, so it is a warning, not an error; a point
+    condition (every coordinate fixed, e.g. ``u(0.5, 0.5)``) is not flagged.
+    """
 
 
 def term_context(name: str, expr: object) -> str:

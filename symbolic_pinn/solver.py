@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .adaptive.base import Need, ReweightContext, RunSetup
-from .adaptive.kernel import ntk_diagonal
+from .adaptive.kernel import term_ntk_diagonal
 from .checkpoint import NonFiniteGuard, capture, load_checkpoint, restore_training, write_checkpoint
 from .errors import NonFiniteError, NonFiniteWeightError, StrategyError
 from .result import Result
@@ -86,11 +86,11 @@ class Run:
             if not math.isfinite(value):
                 raise NonFiniteWeightError(
                     f"{type(self.adaptive).__name__} set the weight of term {term} to "
-                    f"{value} at step {self.step}", step=self.step, term=term,
+                    f"{value} at step {self.step}{self._text(term)}", step=self.step, term=term,
                     quantity="weight", value=value)
             if value < 0:
                 raise StrategyError(f"{type(self.adaptive).__name__} set the weight of term "
-                                    f"{term} to {value} at step {self.step}")
+                                    f"{term} to {value} at step {self.step}{self._text(term)}")
             self.weights[term] = value  # in place: the closure holds this dict
         self.adaptive.weights = dict(self.weights)
         self.reweighted = self.adaptive.history_extras()
@@ -130,21 +130,33 @@ class Run:
         losses_now = {k: float(v.detach()) for k, v in losses.items()}
         for term, value in losses_now.items():
             if not math.isfinite(value):
+                hint = ("check the data of additional_loss for NaN or infinity"
+                        if term == "additional" else
+                        "lower the learning rate, or check the equation and its scaling")
                 error = NonFiniteError(
-                    f"step {self.step}: the loss of term {term} is {value}; training stopped "
-                    "(lower the learning rate, or check the equation and its scaling)",
+                    f"step {self.step}: the loss of term {term} is {value}{self._text(term)}; "
+                    f"training stopped ({hint})",
                     step=self.step, term=term, quantity="loss", value=value)
                 break
         else:
             term = self._blame_gradient()
             whose = f"of term {term}" if term is not None else "of the loss"
             error = NonFiniteError(
-                f"step {self.step}: the gradient {whose} is not finite (the losses are "
+                f"step {self.step}: the gradient {whose} is not finite"
+                f"{self._text(term) if term is not None else ''} (the losses are "
                 "finite); training stopped (lower the learning rate, or check the equation "
                 "for singular points, e.g. sqrt or log at 0)",
                 step=self.step, term=term, quantity="gradient")
         error.losses = {"loss": float(loss.detach()), "losses": losses_now}
         raise error
+
+    def _text(self, term: str) -> str:
+        """``" (term bc_1 is Eq(...))"``: the SymPy text of a term, for error messages."""
+        for t in self.problem.ir.terms:
+            if t.name == term:
+                text = str(t.text).encode("unicode_escape").decode("ascii")
+                return f" (term {term} is {text[:197] + '...' if len(text) > 200 else text})"
+        return ""
 
     def _blame_gradient(self) -> str | None:
         """The first term whose unweighted loss has a non-finite gradient (error path only)."""
@@ -221,16 +233,20 @@ class Run:
         if Need.GRADIENTS in needs:
             ctx.gradients = {}
             for term in self.term_names:  # one backward pass per term, shared by all users
+                if not losses[term].requires_grad:  # the term does not depend on θ at all
+                    ctx.gradients[term] = tuple(torch.zeros_like(p) for p in parameters)
+                    continue
                 ctx.gradients[term] = torch.autograd.grad(
                     losses[term], parameters, retain_graph=True, materialize_grads=True)
                 self.gradient_passes += 1
         if Need.NTK_DIAG in needs:
             pts = self.adaptive.kernel_points(ctx)
             chunk = getattr(self.adaptive, "chunk_size", 64)
-            ctx.ntk_points = pts
+            method = getattr(self.adaptive, "ntk_method", "auto")  # forward propagation
+            ctx.ntk_points = pts  # for MLPs (about one step), else vmap: the same values
             ctx.ntk_diagonals = {
-                term: ntk_diagonal(self.problem.module.POINT_RESIDUALS[term], self.nets,
-                                   self.params, pts[term], chunk_size=chunk)
+                term: term_ntk_diagonal(self.problem, term, pts[term], method=method,
+                                        chunk_size=chunk)
                 for term in self.term_names
             }
         return ctx
@@ -329,6 +345,22 @@ def solve(
                                          or checkpoint_every < 1 or checkpoint_path is None):
         raise ValueError("checkpoint_every must be a positive integer, with a checkpoint_path; "
                          f"got {checkpoint_every!r}, {checkpoint_path!r}")
+    # every argument is checked before the networks are moved, re-initialised or loaded
+    make_optimizer = _optimizer_factory(optimizer, lr, optimizer_options or {})
+    try:
+        lr_ok = math.isfinite(float(lr)) and float(lr) >= 0
+    except (TypeError, ValueError):
+        lr_ok = False
+    if not lr_ok:
+        raise ValueError(f"lr must be a finite non-negative number, got {lr!r}")
+    if lr_schedule is not None and not callable(lr_schedule):
+        raise ValueError(f"lr_schedule must be callable (step -> factor), got {lr_schedule!r}")
+    if on_nonfinite not in ("raise", "rollback"):
+        raise ValueError(f"on_nonfinite must be 'raise' or 'rollback', got {on_nonfinite!r}")
+    if int(max_rollbacks) != max_rollbacks or max_rollbacks < 1:
+        raise ValueError(f"max_rollbacks must be a positive integer, got {max_rollbacks!r}")
+    if resume is not None:
+        _check_resume(resume, problem, optimizer, lr_schedule)
     rng = np.random.default_rng(seed)
     device = torch.device(device)
     for net in problem.nets:  # before re-initialising: torch draws differ per dtype
@@ -341,8 +373,7 @@ def solve(
     for ident, p in list(problem.params.items()):
         moved = p.detach().to(device=device, dtype=dtype)
         problem.params[ident] = torch.nn.Parameter(moved) if p.requires_grad else moved
-    run = Run(problem, optimizer, _optimizer_factory(optimizer, lr, optimizer_options or {}),
-              rng, device, dtype)
+    run = Run(problem, optimizer, make_optimizer, rng, device, dtype)
     scheduler = (torch.optim.lr_scheduler.LambdaLR(run.optimizer, lr_schedule)
                  if lr_schedule is not None else None)
     closure = problem.module.make_closure(run)
@@ -392,6 +423,28 @@ def solve(
     if checkpoint_path is not None and saved_at != run.step:
         write_checkpoint(checkpoint_path, result, run, scheduler, optimizer)
     return result
+
+
+def _check_resume(path, problem, optimizer: str, lr_schedule) -> None:
+    """The checks of :func:`load_checkpoint` and :func:`restore_training`, made before
+    anything is loaded, so a wrong file leaves the problem untouched."""
+    from .loading import source_hash
+
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if state.get("source_hash") != source_hash(problem.source):
+        raise ValueError(f"{path} was saved from a different problem (generated code "
+                         f"{state.get('source_hash')}, this one {source_hash(problem.source)})")
+    training = state.get("training")
+    if training is None:
+        raise ValueError(f"{path} holds no training state: it cannot be resumed")
+    if training["optimizer"] != optimizer:
+        raise ValueError(f"{path} was trained with optimizer {training['optimizer']!r}; "
+                         f"resume with optimizer={training['optimizer']!r}, not {optimizer!r}")
+    if (lr_schedule is None) != (training["scheduler_state"] is None):
+        raise ValueError(
+            "the checkpoint was written by a run "
+            f"{'with' if training['scheduler_state'] is not None else 'without'} an "
+            "lr_schedule; resume with the same lr_schedule")
 
 
 def _row(run: Run) -> dict:

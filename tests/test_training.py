@@ -640,3 +640,22 @@ def test_same_seed_same_run_when_dtype_changes():
     first = problem.solve(3, seed=5, dtype=torch.float64, progress=False).history
     second = problem.solve(3, seed=5, dtype=torch.float64, progress=False).history
     assert first == second
+
+
+def test_condition_on_parameters_only_gives_one_residual_per_point():
+    """``a + 1 = 0`` involves no coordinate or network: still one value per point."""
+    x_, a_ = sp.symbols("x a")
+    u_ = sp.Function("u")
+    system = PDESystem([u_(x_).diff(x_) - a_ * u_(x_)], [u_(0) - 1, a_ + 1, sp.Integer(3)],
+                       {x_: (0, 1)}, [x_], [u_(x_)], params={a_: -0.5})
+    problem = discretize(system, PhysicsInformedNN(MLP(1, 1, [8]), GridTraining(0.25),
+                                                   param_estim=True))
+    points = torch.rand(4, 1)
+    assert torch.allclose(problem.residuals["bc_1"](points), torch.full((4,), 0.5))
+    assert torch.equal(problem.residuals["bc_2"](points), torch.full((4,), 3.0))
+    call = lambda i, inp: problem.nets[i](inp.unsqueeze(0)).squeeze(0)  # noqa: E731
+    per_point = torch.func.vmap(
+        lambda p: problem.module.POINT_RESIDUALS["bc_1"](call, p, problem.params))(points)
+    assert torch.allclose(per_point, torch.full((4,), 0.5))
+    result = problem.solve(3, seed=0, progress=False)
+    assert result.history[-1]["losses"]["bc_1"] > 0

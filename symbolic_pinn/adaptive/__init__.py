@@ -14,7 +14,7 @@ from .causal import CausalAdaptiveLoss, causal_weights
 from .compose import Compose
 from .grad_norm import GradNormAdaptiveLoss, gradient_norm
 from .gradient_scale import GradientScaleAdaptiveLoss
-from .kernel import ntk_diagonal
+from .kernel import ntk_diagonal, term_ntk_diagonal
 from .loss_balancing import ReLoBRaLoAdaptiveLoss, SoftAdaptAdaptiveLoss, scaled_softmax
 from .minimax import MiniMaxAdaptiveLoss
 from .ntk import NeuralTangentKernelAdaptiveLoss, traces_at
@@ -29,6 +29,7 @@ __all__ = [
     "Compose",
     "NeuralTangentKernelAdaptiveLoss",
     "ntk_diagonal",
+    "term_ntk_diagonal",
     "traces_at",
     "GradientScaleAdaptiveLoss",
     "GradNormAdaptiveLoss",

@@ -48,6 +48,7 @@ class Compose(AdaptiveLoss):
         self.needs = frozenset().union(*(s.needs for s in strategies))
         ntk = [s for s in strategies if Need.NTK_DIAG in s.needs]
         self.chunk_size = getattr(ntk[0], "chunk_size", 64) if ntk else 64
+        self.ntk_method = getattr(ntk[0], "ntk_method", "auto") if ntk else "auto"
 
     def initial_weights(self, term_names, kinds) -> dict:
         for s in self.strategies:

@@ -10,6 +10,10 @@ parameters. The diagonal is computed with ``torch.func.vmap(grad(...))`` over th
 generated per-point residual, in chunks, and reduced to squared norms inside the
 vmapped function, so memory grows with ``chunk_size × n_parameters``, not with
 ``N × n_parameters``.
+
+For the networks the library builds (:class:`~symbolic_pinn.networks.MLP`) the same
+diagonal is computed far faster by forward (Taylor-mode) propagation and one backward
+pass (:mod:`symbolic_pinn.fast_ntk`); :func:`term_ntk_diagonal` picks the path.
 """
 
 from __future__ import annotations
@@ -19,7 +23,12 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch.func import functional_call, grad, vmap
 
-__all__ = ["ntk_diagonal"]
+__all__ = ["NTK_METHODS", "ntk_diagonal", "term_ntk_diagonal"]
+
+#: Ways to compute NTK diagonals: ``"auto"`` (forward propagation where every network
+#: of the term is a supported MLP, else ``vmap``), ``"exact-vmap"`` (always the generic
+#: ``torch.func`` path), ``"taylor"`` (always forward propagation; an error otherwise).
+NTK_METHODS = ("auto", "exact-vmap", "taylor")
 
 
 def ntk_diagonal(
@@ -74,3 +83,42 @@ def ntk_diagonal(
 
     with torch.no_grad():  # torch.func.grad still differentiates inside
         return vmap(squared_norm, chunk_size=chunk_size)(points).detach()
+
+
+def term_ntk_diagonal(
+    problem,
+    term: str,
+    points,
+    method: str = "auto",
+    chunk_size: int | None = 64,
+) -> torch.Tensor:
+    """The diagonal of term ``term``'s kernel block at ``points``, by ``method``.
+
+    Args:
+        problem: A problem from :func:`symbolic_pinn.discretize`.
+        term: A term name.
+        points: ``(N, n_indvars)`` tensor or array.
+        method: One of :data:`NTK_METHODS`.
+        chunk_size: Points per vectorised chunk of the ``vmap`` path.
+
+    Returns:
+        A detached ``(N,)`` tensor; every method gives the same values up to rounding.
+    """
+    from ..errors import StrategyError
+
+    if method not in NTK_METHODS:
+        raise StrategyError(f"method must be one of {NTK_METHODS}, got {method!r}")
+    points = problem.as_points(term, points)
+    if method != "exact-vmap":
+        from ..fast_ntk import fast_ntk_diagonal  # imports the networks and the printer
+
+        diag = fast_ntk_diagonal(problem, term, points)
+        if diag is not None:
+            return diag
+        if method == "taylor":
+            raise StrategyError(
+                f"method='taylor' needs every network of term {term} to be a plain "
+                "symbolic_pinn.MLP with a supported activation (no hooks); use "
+                "method='auto' or 'exact-vmap'")
+    return ntk_diagonal(problem.module.POINT_RESIDUALS[term], problem.nets, problem.params,
+                        points, chunk_size=chunk_size)

@@ -5,7 +5,10 @@ For terms ``k = 1..m`` with kernel blocks ``K_kk`` the weights are
     λ_k = Σ_j Tr(K_jj) / Tr(K_kk),    Tr(K_kk) = Σ_i ‖∂r_k(x_i)/∂θ‖²,
 
 so every weighted trace ``λ_k Tr(K_kk)`` equals ``Tr(K)``. Only the kernel's diagonal
-is needed, and it is computed exactly (:func:`~symbolic_pinn.adaptive.kernel.ntk_diagonal`).
+is needed, and it is computed exactly: by forward (Taylor-mode) propagation through
+the networks and one backward pass (:mod:`symbolic_pinn.fast_ntk`) where every network
+is a supported MLP, else by ``vmap(grad)``
+(:func:`~symbolic_pinn.adaptive.kernel.ntk_diagonal`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch
 from ..errors import StrategyError
 from ..training.strategies import QuasiRandomTraining, StochasticTraining, TrainingStrategy
 from .base import AdaptiveLoss, Need, ReweightContext
-from .kernel import ntk_diagonal
+from .kernel import NTK_METHODS, term_ntk_diagonal
 
 __all__ = ["NeuralTangentKernelAdaptiveLoss", "traces_at"]
 
@@ -43,7 +46,13 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         smoothing: ``α`` of a moving average ``λ ← α λ + (1 - α) λ̂`` after the first
             update (0, the default, is Algorithm 1: no averaging).
         eps: Guard added to numerator and denominator.
-        chunk_size: Points per vectorised chunk when computing diagonals.
+        chunk_size: Points per vectorised chunk when computing diagonals (``vmap``).
+        method: How the exact diagonals are computed: ``"auto"`` (default: forward
+            propagation through the networks, one backward pass, about the cost of a
+            training step, where every network is a supported
+            :class:`~symbolic_pinn.networks.MLP`; else ``vmap``), ``"exact-vmap"``
+            (always ``torch.func.vmap(grad)``), ``"taylor"`` (always forward
+            propagation; an error for other networks). All give the same traces.
 
     Attributes:
         weights: The last weights, ``{term: λ}``.
@@ -68,8 +77,11 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         smoothing: float = 0.0,
         eps: float = 1e-12,
         chunk_size: int | None = 64,
+        method: str = "auto",
     ) -> None:
         super().__init__(reweight_every)
+        if method not in NTK_METHODS:
+            raise StrategyError(f"method must be one of {NTK_METHODS}, got {method!r}")
         if trace not in _TRACES:
             raise StrategyError(f"trace must be one of {_TRACES}, got {trace!r}")
         if not 0.0 <= smoothing < 1.0:
@@ -78,9 +90,14 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
             raise StrategyError(f"eps must be non-negative, got {eps!r}")
         self.kernel_sampler = _kernel_sampler(kernel_points, kernel_size)
         self.trace, self.smoothing, self.eps = trace, float(smoothing), float(eps)
-        self.chunk_size = chunk_size
+        self.chunk_size, self.ntk_method = chunk_size, method
         self.traces: dict[str, float] = {}
         self.updates = 0
+
+    @property
+    def method(self) -> str:
+        """How the diagonals are computed (``ntk_method``, which the trainer reads)."""
+        return self.ntk_method
 
     def initial_weights(self, term_names, kinds) -> dict:
         # A new run starts from weight 1 everywhere, so its first update is unsmoothed
@@ -123,7 +140,8 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
 
     def traces_at(self, problem, points: Mapping[str, object]) -> dict[str, float]:
         """Traces at given points with the problem's current networks (this ``trace``)."""
-        return traces_at(problem, points, trace=self.trace, chunk_size=self.chunk_size)
+        return traces_at(problem, points, trace=self.trace, chunk_size=self.chunk_size,
+                         method=self.ntk_method)
 
     def state_dict(self) -> dict:
         return {"weights": dict(self.weights), "traces": dict(self.traces),
@@ -140,6 +158,7 @@ def traces_at(
     points: Mapping[str, object],
     trace: str = "sum",
     chunk_size: int | None = 64,
+    method: str = "auto",
 ) -> dict[str, float]:
     """NTK traces ``Tr K_kk`` of the given terms at the given points.
 
@@ -147,7 +166,9 @@ def traces_at(
         problem: A problem from :func:`symbolic_pinn.discretize`.
         points: ``{term: (N, n_indvars) array}``.
         trace: ``"sum"`` or ``"mean"`` (per point).
-        chunk_size: Points per vectorised chunk.
+        chunk_size: Points per vectorised chunk (``vmap`` path).
+        method: ``"auto"``, ``"exact-vmap"`` or ``"taylor"`` (see
+            :class:`NeuralTangentKernelAdaptiveLoss`).
 
     Returns:
         ``{term: trace}`` as floats, with the problem's current networks.
@@ -156,11 +177,7 @@ def traces_at(
         raise StrategyError(f"trace must be one of {_TRACES}, got {trace!r}")
     out = {}
     for term, pts in points.items():
-        tensor = problem.as_points(term, pts)
-        diag = ntk_diagonal(
-            problem.module.POINT_RESIDUALS[term], problem.nets, problem.params, tensor,
-            chunk_size=chunk_size,
-        )
+        diag = term_ntk_diagonal(problem, term, pts, method=method, chunk_size=chunk_size)
         out[term] = _reduce(term, diag, trace)
     return out
 

@@ -1,0 +1,519 @@
+"""Exact NTK diagonals by forward (Taylor-mode) propagation through MLPs, one backward.
+
+For a term with residuals ``r_i = r(u, ∂u, ...; x_i)`` the diagonal of its kernel block
+is ``K_ii = ‖∂r_i/∂θ‖²``. The generic path (:func:`~symbolic_pinn.adaptive.kernel.
+ntk_diagonal`) differentiates the per-point residual with ``vmap(grad)``; for the
+networks this library builds (:class:`~symbolic_pinn.networks.MLP`) this module does
+the same computation for the cost of about one training step:
+
+* **Forward.** Each network evaluation carries *channels*: the value and every input
+  derivative ``∂^α h`` the term needs (a multi-index ``α`` over the network's input
+  slots, closed downwards so every lower derivative that the chain rule asks for is
+  present). A ``Linear`` layer maps every channel by the same matrix,
+  ``z_α = W a_α`` (``+ b`` on the value channel only: the bias does not depend on the
+  input). An activation maps channels by Faà di Bruno's formula,
+  ``∂^α σ(z) = Σ_π σ^(|π|)(z) Π_{B ∈ π} z_B`` over the set partitions ``π`` of the
+  derivative directions, with closed-form derivatives ``σ^(k)``. All channels of all
+  evaluations of one network go through each layer as one stacked matrix product.
+  Inputs are standardised like the generated code, ``z = (x - mean)/std``, so the
+  first-order seed of slot ``j`` is ``e_j / std_j``.
+* **Backward.** The residual is evaluated from the channel tensors with the term's own
+  printed expression, and one ordinary backward pass of ``Σ_i r_i`` gives
+  ``δ_α = ∂r_i/∂z_α`` at every layer for every sample (a row of ``z`` only reaches its
+  own residual). The per-sample gradient of layer ``W`` is ``Σ_α δ_α a_αᵀ``, so
+  ``‖∂r_i/∂W‖² = Σ_{α,β} (a_α·a_β)(δ_α·δ_β)``, a product of two small per-sample Gram
+  matrices; the bias gradient is ``Σ_{α=0 channels} δ_α``. Estimated PDE parameters
+  enter as per-sample copies, so the same backward pass gives ``∂r_i/∂p``.
+
+:func:`fast_ntk_diagonal` returns ``None`` when a network is not a plain MLP of
+supported activations (or has hooks), and callers fall back to the generic path.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .ir import ProblemIR, TermIR
+from .networks import ACTIVATIONS, MLP
+from .printing import torch_code
+
+__all__ = ["fast_ntk_diagonal", "fast_ntk_diagonals", "fast_residual", "supports"]
+
+_Multi = tuple[int, ...]  # derivative orders per input slot
+
+
+# -- activations: σ^(k)(z) for k = 0..K ----------------------------------------------------
+
+
+def _poly_derivatives(y: torch.Tensor, K: int, chain: list[float]) -> list[torch.Tensor]:
+    """σ^(k) as polynomials in y = σ(z) with dy/dz = chain(y) (tanh, sigmoid)."""
+    out, poly = [y], [0.0, 1.0]
+    for _ in range(K):
+        deriv = [i * c for i, c in enumerate(poly)][1:] or [0.0]
+        prod = [0.0] * (len(deriv) + len(chain) - 1)
+        for i, a in enumerate(deriv):
+            for j, b in enumerate(chain):
+                prod[i + j] += a * b
+        poly = prod
+        acc = torch.full_like(y, poly[-1])
+        for c in reversed(poly[:-1]):
+            acc = acc * y + c if c else acc * y
+        out.append(acc)
+    return out
+
+
+def _tanh(z: torch.Tensor, K: int) -> list[torch.Tensor]:
+    t = torch.tanh(z)
+    if K >= 4:
+        return _poly_derivatives(t, K, [1.0, 0.0, -1.0])
+    out = [t]
+    if K >= 1:
+        s = 1 - t * t
+        out.append(s)
+    if K >= 2:
+        out.append(-2 * t * s)
+    if K >= 3:
+        out.append(s * (6 * t * t - 2))
+    return out
+
+
+def _sigmoid_poly(z: torch.Tensor, K: int) -> list[torch.Tensor]:
+    return _poly_derivatives(torch.sigmoid(z), K, [0.0, 1.0, -1.0])
+
+
+def _sin(z: torch.Tensor, K: int) -> list[torch.Tensor]:
+    s = torch.sin(z)
+    c = torch.cos(z) if K >= 1 else None
+    cycle = [s, c, -s if K >= 2 else None, -c if K >= 3 else None]
+    return [cycle[k % 4] for k in range(K + 1)]
+
+
+def _silu(z: torch.Tensor, K: int) -> list[torch.Tensor]:
+    sig = _sigmoid_poly(z, K)  # (z σ)^(k) = z σ^(k) + k σ^(k-1)
+    return [z * sig[0]] + [z * sig[k] + k * sig[k - 1] for k in range(1, K + 1)]
+
+
+def _hermite(m: int, z: torch.Tensor) -> torch.Tensor:
+    """Probabilists' Hermite polynomial He_m(z)."""
+    prev, cur = torch.ones_like(z), z
+    if m == 0:
+        return prev
+    for n in range(1, m):
+        prev, cur = cur, z * cur - n * prev
+    return cur
+
+
+def _gelu(z: torch.Tensor, K: int) -> list[torch.Tensor]:
+    phi = torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    cdf = 0.5 * (1 + torch.erf(z / math.sqrt(2.0)))
+    # Φ^(k) = φ^(k-1) = (-1)^(k-1) He_(k-1)(z) φ(z); (zΦ)^(k) = z Φ^(k) + k Φ^(k-1)
+    big_phi = [cdf] + [(-1) ** (k - 1) * _hermite(k - 1, z) * phi for k in range(1, K + 1)]
+    return [z * cdf] + [z * big_phi[k] + k * big_phi[k - 1] for k in range(1, K + 1)]
+
+
+def _relu(z: torch.Tensor, K: int) -> list[torch.Tensor]:
+    out = [torch.relu(z)]
+    if K >= 1:
+        out.append((z > 0).to(z.dtype))
+    return out + [torch.zeros_like(z)] * (K - 1)
+
+
+def _softplus(beta: float, threshold: float) -> Callable:
+    def fn(z: torch.Tensor, K: int) -> list[torch.Tensor]:
+        linear = z * beta > threshold
+        value = torch.nn.functional.softplus(z, beta, threshold)
+        if K == 0:
+            return [value]
+        sig = _sigmoid_poly(beta * z, K - 1)  # softplus^(k) = β^(k-1) σ^(k-1)(βz)
+        out = [value, torch.where(linear, torch.ones_like(z), sig[0])]
+        zero = torch.zeros_like(z)
+        out += [torch.where(linear, zero, beta ** (k - 1) * sig[k - 1]) for k in range(2, K + 1)]
+        return out
+    return fn
+
+
+def _elu(alpha: float) -> Callable:
+    def fn(z: torch.Tensor, K: int) -> list[torch.Tensor]:
+        pos = z > 0
+        value = torch.nn.functional.elu(z, alpha)
+        if K == 0:
+            return [value]
+        e = alpha * torch.exp(torch.clamp(z, max=0))
+        one, zero = torch.ones_like(z), torch.zeros_like(z)
+        return [value, torch.where(pos, one, e)] + [torch.where(pos, zero, e)] * (K - 1)
+    return fn
+
+
+_SMOOTH = {nn.Tanh: _tanh, ACTIVATIONS["sin"]: _sin, nn.Sigmoid: _sigmoid_poly, nn.SiLU: _silu}
+
+
+def _activation(layer: nn.Module) -> Callable | None:
+    """The ``(z, K) -> [σ, σ', ..., σ^(K)]`` of a supported activation module, else None."""
+    kind = type(layer)
+    if kind in _SMOOTH:
+        return _SMOOTH[kind]
+    if kind is nn.GELU and layer.approximate == "none":
+        return _gelu
+    if kind is nn.ReLU:
+        return _relu
+    if kind is nn.Softplus:
+        return _softplus(float(layer.beta), float(layer.threshold))
+    if kind is nn.ELU:
+        return _elu(float(layer.alpha))
+    return None
+
+
+def _hooked(module: nn.Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks
+                or getattr(module, "_backward_hooks", None)
+                or getattr(module, "_backward_pre_hooks", None))
+
+
+def _layers(net: nn.Module) -> list[tuple[str, object]] | None:
+    """``[("linear", Linear) | ("act", fn)]`` for a plain MLP, else None."""
+    if not isinstance(net, MLP) or type(net).forward is not nn.Sequential.forward:
+        return None
+    if _hooked(net) or nn.modules.module._global_forward_hooks \
+            or nn.modules.module._global_forward_pre_hooks:
+        return None
+    out: list[tuple[str, object]] = []
+    for layer in net:
+        if _hooked(layer):
+            return None
+        if type(layer) is nn.Linear:
+            out.append(("linear", layer))
+            continue
+        fn = _activation(layer)
+        if fn is None:
+            return None
+        out.append(("act", fn))
+    return out
+
+
+def supports(net: nn.Module) -> bool:
+    """Whether the fast path handles ``net`` (a plain :class:`MLP`, supported activation).
+
+    Examples:
+        >>> supports(MLP(2, 1, [8])), supports(nn.Sequential(nn.Linear(2, 1)))
+        (True, False)
+    """
+    return _layers(net) is not None
+
+
+# -- the per-term plan (from the IR alone, cached) -----------------------------------------
+
+
+def _set_partitions(items: list[int]):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in _set_partitions(rest):
+        yield [[first], *part]
+        for i in range(len(part)):
+            yield [*part[:i], [first, *part[i]], *part[i + 1:]]
+
+
+def _closure(needed: set[_Multi], n: int) -> list[_Multi]:
+    """Every multi-index below a needed one (Faà di Bruno reads all of them)."""
+    out: set[_Multi] = {(0,) * n}
+    for alpha in needed:
+        ranges = [range(k + 1) for k in alpha]
+        stack: list[_Multi] = [()]
+        for r in ranges:
+            stack = [s + (k,) for s in stack for k in r]
+        out.update(stack)
+    return sorted(out, key=lambda a: (sum(a), tuple(-k for k in a)))
+
+
+def _rules(channels: list[_Multi]) -> list[tuple[tuple[int, float, tuple[int, ...]], ...]]:
+    """Per channel: ``(k, coefficient, block channels)`` of Faà di Bruno's formula."""
+    index = {a: i for i, a in enumerate(channels)}
+    rules = []
+    for alpha in channels:
+        directions = [slot for slot, k in enumerate(alpha) for _ in range(k)]
+        merged: dict[tuple[int, tuple[int, ...]], int] = {}
+        for part in _set_partitions(list(range(len(directions)))):
+            blocks = []
+            for block in part:
+                b = [0] * len(alpha)
+                for pos in block:
+                    b[directions[pos]] += 1
+                blocks.append(index[tuple(b)])
+            key = (len(part), tuple(sorted(blocks)))
+            merged[key] = merged.get(key, 0) + 1
+        rules.append(tuple((k, float(c), blocks) for (k, blocks), c in sorted(merged.items())))
+    return rules
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One network evaluation (a site, or the sites of a shared multi-output call)."""
+
+    net: int
+    args: tuple[str, ...]
+    scaling: tuple[tuple[float, float] | None, ...]
+    channels: tuple[_Multi, ...]
+    rules: tuple
+
+
+@dataclass(frozen=True)
+class _Plan:
+    coordinates: tuple[tuple[str, int, float | None], ...]
+    params: tuple[str, ...]
+    groups: tuple[_Group, ...]
+    values: tuple[tuple[str, int, int, int], ...]  # (identifier, group, channel, column)
+    code: object  # compiled residual expression, or None for a constant term
+    max_order: int
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(term: TermIR, scaling: tuple) -> _Plan:
+    site_of = {s.name: s for s in term.sites}
+    orders: dict[str, tuple[str, _Multi]] = {s.name: (s.name, (0,) * len(s.args))
+                                             for s in term.sites}
+    for node in term.derivatives:  # topological order: parents first
+        site, alpha = orders[node.parent]
+        alpha = tuple(k + (i == node.slot) for i, k in enumerate(alpha))
+        orders[node.name] = (site, alpha)
+    keys: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+    for s in term.sites:
+        keys.setdefault((s.net, s.args), []).append(s.name)
+    groups, where = [], {}
+    for gi, ((net, args), names) in enumerate(keys.items()):
+        needed = {alpha for _, (site, alpha) in orders.items() if site in names}
+        channels = _closure(needed, len(args))
+        index = {a: i for i, a in enumerate(channels)}
+        for name, (site, alpha) in orders.items():
+            if site in names:
+                where[name] = (gi, index[alpha], site_of[site].column)
+        cols = site_of[names[0]].columns
+        groups.append(_Group(net, args, tuple(scaling[c] for c in cols), tuple(channels),
+                             tuple(_rules(channels))))
+    used = {s.name for s in term.expr.free_symbols}
+    values = tuple((name, *where[name]) for name in orders if name in used)
+    code = None
+    if term.expr.free_symbols:
+        code = compile(torch_code(term.expr), f"<fast_ntk {term.name}>", "eval")
+    max_order = max((sum(a) for g in groups for a in g.channels), default=0)
+    return _Plan(tuple((c.name, c.column, c.value) for c in term.coordinates), term.params,
+                 tuple(groups), values, code, max_order)
+
+
+# -- forward propagation -------------------------------------------------------------------
+
+
+@dataclass
+class _Record:
+    """One Linear layer's stacked input and output channels, for the Gram matrices."""
+
+    layer: nn.Linear
+    inputs: torch.Tensor  # (M, N, in)
+    outputs: torch.Tensor  # (M, N, out)
+    value_rows: list[int]
+
+
+def _propagate(layers, groups: list[_Group], inputs: list[list[torch.Tensor | None]],
+               records: list[_Record] | None) -> list[list[torch.Tensor | None]]:
+    """Push the channels of the evaluations of one network through its layers."""
+    chans = inputs
+    for kind, obj in layers:
+        if kind == "linear":
+            layer: nn.Linear = obj  # type: ignore[assignment]
+            entries = [(g, c) for g, ch in enumerate(chans) for c, t in enumerate(ch)
+                       if t is not None]
+            stacked = torch.stack([chans[g][c] for g, c in entries])
+            out = torch.matmul(stacked, layer.weight.t())
+            trainable = layer.weight.requires_grad or (
+                layer.bias is not None and layer.bias.requires_grad)
+            if records is not None and trainable:
+                if not out.requires_grad:
+                    out.requires_grad_(True)
+                records.append(_Record(layer, stacked, out,
+                                       [m for m, (_, c) in enumerate(entries) if c == 0]))
+            rows = out.unbind(0)
+            new: list[list[torch.Tensor | None]] = [[None] * len(ch) for ch in chans]
+            for m, (g, c) in enumerate(entries):
+                z = rows[m]
+                if c == 0 and layer.bias is not None:
+                    z = z + layer.bias
+                new[g][c] = z
+            chans = new
+        else:
+            fn: Callable = obj  # type: ignore[assignment]
+            new = []
+            for g, ch in enumerate(chans):
+                rules = groups[g].rules
+                K = max((k for c, rule in enumerate(rules) if c for k, _, blocks in rule
+                         if all(ch[b] is not None for b in blocks)), default=0)
+                sig = fn(ch[0], K)
+                h: list[torch.Tensor | None] = [sig[0]]
+                for c in range(1, len(ch)):
+                    acc = None
+                    for k, coef, blocks in rules[c]:
+                        if any(ch[b] is None for b in blocks):
+                            continue
+                        term = sig[k]
+                        for b in blocks:
+                            term = term * ch[b]
+                        if coef != 1.0:
+                            term = coef * term
+                        acc = term if acc is None else acc + term
+                    h.append(acc)
+                new.append(h)
+            chans = new
+    return chans
+
+
+def _seeds(group: _Group, coords: dict[str, torch.Tensor]) -> list[torch.Tensor | None]:
+    """Input channels: the standardised inputs, ``e_j/std_j`` for ``∂/∂slot j``, zeros."""
+    cols = []
+    for name, scale in zip(group.args, group.scaling):
+        x = coords[name]
+        cols.append(x if scale is None else (x - scale[0]) / scale[1])
+    value = cols[0] if len(cols) == 1 else torch.cat(cols, dim=1)
+    n_in = len(group.args)
+    out: list[torch.Tensor | None] = [value]
+    for alpha in group.channels[1:]:
+        if sum(alpha) != 1:
+            out.append(None)
+            continue
+        slot = alpha.index(1)
+        scale = group.scaling[slot]
+        seed = torch.zeros(1, n_in, dtype=value.dtype, device=value.device)
+        seed[0, slot] = 1.0 if scale is None else 1.0 / scale[1]
+        out.append(seed.expand(value.shape[0], n_in))
+    return out
+
+
+def _evaluate(problem, term: str, points: torch.Tensor, records, per_sample: bool):
+    """The residual ``(N,)`` and the per-sample parameter leaves; None if unsupported."""
+    ir: ProblemIR = problem.ir
+    term_ir = next((t for t in ir.terms if t.name == term), None)
+    if term_ir is None:
+        raise KeyError(f"unknown term {term!r}")
+    plan = _plan(term_ir, tuple(ir.scaling))
+    nets = problem.nets
+    layers = {}
+    for g in plan.groups:
+        if g.net not in layers:
+            found = _layers(nets[g.net])
+            if found is None:
+                return None
+            layers[g.net] = found
+    n = points.shape[0]
+    dtype, device = points.dtype, points.device
+    coords = {}
+    for name, column, value in plan.coordinates:
+        col = points[:, column:column + 1]
+        coords[name] = col if value is None else torch.full_like(col, value)
+    env: dict[str, torch.Tensor] = dict(coords)
+    leaves: list[torch.Tensor] = []
+    for p in plan.params:
+        tensor = problem.params[p]
+        if per_sample and tensor.requires_grad:
+            leaf = tensor.detach().reshape(1, 1).expand(n, 1).clone().requires_grad_(True)
+            leaves.append(leaf)
+            env[p] = leaf
+        else:
+            env[p] = tensor
+    outputs: dict[int, list[list[torch.Tensor | None]]] = {}
+    for net, net_layers in layers.items():
+        idx = [i for i, g in enumerate(plan.groups) if g.net == net]
+        groups = [plan.groups[i] for i in idx]
+        chans = _propagate(net_layers, groups, [_seeds(g, coords) for g in groups], records)
+        for i, ch in zip(idx, chans):
+            outputs[i] = ch
+    for name, g, c, column in plan.values:
+        t = outputs[g][c]
+        env[name] = (torch.zeros(n, 1, dtype=dtype, device=device) if t is None
+                     else t[:, column:column + 1])
+    if plan.code is None:
+        return torch.zeros(n, dtype=dtype, device=device), leaves
+    r = eval(plan.code, {"__builtins__": {}, "torch": torch, "math": math}, env)
+    r = torch.as_tensor(r, dtype=dtype, device=device)
+    return torch.broadcast_to(r.reshape(-1, 1) if r.ndim else r, (n, 1))[:, 0], leaves
+
+
+def fast_residual(problem, term: str, points) -> torch.Tensor | None:
+    """The residual ``(N,)`` of ``term`` by forward propagation (graph attached).
+
+    Equal to ``problem.residuals[term](points)`` up to rounding; ``None`` if a network
+    of the term is not supported.
+    """
+    points = problem.as_points(term, points)
+    with torch.enable_grad():
+        out = _evaluate(problem, term, points, None, per_sample=False)
+    return None if out is None else out[0]
+
+
+def _gram(a: torch.Tensor) -> torch.Tensor:
+    """Per-sample Gram matrices ``(N, M, M)`` of stacked channels ``(M, N, w)``."""
+    t = a.transpose(0, 1)
+    return torch.bmm(t, t.transpose(1, 2))
+
+
+def fast_ntk_diagonal(problem, term: str, points) -> torch.Tensor | None:
+    """Exact ``K_ii = ‖∂r_i/∂θ‖²`` of ``term`` at ``points``, by forward propagation.
+
+    ``θ`` is every trainable tensor (as in :func:`~symbolic_pinn.adaptive.kernel.
+    ntk_diagonal`): the networks' parameters with ``requires_grad`` and the estimated
+    PDE parameters.
+
+    Args:
+        problem: A problem from :func:`symbolic_pinn.discretize`.
+        term: A term name.
+        points: ``(N, n_indvars)`` tensor or array.
+
+    Returns:
+        A detached ``(N,)`` tensor, or ``None`` when a network of the term is not a
+        plain :class:`~symbolic_pinn.networks.MLP` with a supported activation (then
+        use the generic path).
+    """
+    points = problem.as_points(term, points)
+    records: list[_Record] = []
+    with torch.enable_grad():
+        out = _evaluate(problem, term, points, records, per_sample=True)
+        if out is None:
+            return None
+        r, leaves = out
+        targets = [rec.outputs for rec in records] + leaves
+        n = points.shape[0]
+        diag = torch.zeros(n, dtype=points.dtype, device=points.device)
+        if not targets or not r.requires_grad:
+            return diag
+        grads = torch.autograd.grad(r.sum(), targets, allow_unused=True)
+    with torch.no_grad():
+        for rec, delta in zip(records, grads):
+            if delta is None:
+                continue
+            if rec.layer.weight.requires_grad:
+                if rec.inputs.shape[0] == 1:
+                    diag += rec.inputs[0].square().sum(1) * delta[0].square().sum(1)
+                else:
+                    diag += (_gram(rec.inputs) * _gram(delta)).sum((1, 2))
+            bias = rec.layer.bias
+            if bias is not None and bias.requires_grad and rec.value_rows:
+                db = delta[rec.value_rows].sum(0)
+                diag += db.square().sum(1)
+        for g in grads[len(records):]:
+            if g is not None:
+                diag += g[:, 0].square()
+    return diag.detach()
+
+
+def fast_ntk_diagonals(problem, points: dict) -> dict[str, torch.Tensor] | None:
+    """:func:`fast_ntk_diagonal` for several terms; ``None`` if any is unsupported."""
+    out = {}
+    for term, pts in points.items():
+        d = fast_ntk_diagonal(problem, term, pts)
+        if d is None:
+            return None
+        out[term] = d
+    return out

@@ -1,0 +1,450 @@
+"""More of the bad-input catalogue (see tests/test_errors.py), and no half-built state.
+
+Covers: conditions strictly inside the domain (a warning naming the term; point and
+face conditions are not flagged), strategies missing the quantities they need
+(refused at discretize, before any code is generated or trained), NaN in the data of
+parameter estimation, duplicate names, non-finite coefficients, network shapes, and
+that a failing ``discretize`` or a bad ``solve`` argument leaves the user's
+networks, system and the interpreter's module tables as they were.
+"""
+
+from __future__ import annotations
+
+import copy
+import linecache
+import math
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from symbolic_pinn import (
+    MLP,
+    CodegenError,
+    InteriorConditionWarning,
+    NonFiniteError,
+    PDESystem,
+    PhysicsInformedNN,
+    ProblemError,
+    StrategyError,
+    SymbolicPinnError,
+    TrainingError,
+    discretize,
+    symbolic_discretize,
+)
+from symbolic_pinn.adaptive import (
+    AdaptiveLoss,
+    Compose,
+    Need,
+    NeuralTangentKernelAdaptiveLoss,
+    SelfAdaptiveLoss,
+)
+from symbolic_pinn.training import GridTraining, QuasiRandomTraining, StochasticTraining
+
+torch.set_num_threads(1)
+
+x, t, a = sp.symbols("x t a")
+u, v = sp.Function("u"), sp.Function("v")
+DOMAINS = {x: (0, 1), t: (0, 1)}
+HEAT = sp.Eq(u(x, t).diff(t), u(x, t).diff(x, 2))
+
+
+def system(bcs=(), eq=HEAT, params=None) -> PDESystem:
+    return PDESystem([eq], list(bcs), DOMAINS, [x, t], [u(x, t)], params)
+
+
+def pinn(net=None, strategy=None, **kw) -> PhysicsInformedNN:
+    return PhysicsInformedNN(MLP(2, 1, [8]) if net is None else net,
+                             strategy or GridTraining(0.25), **kw)
+
+
+def check(exc_info, cls, *fragments) -> str:
+    err = exc_info.value
+    assert isinstance(err, cls) and isinstance(err, SymbolicPinnError), type(err)
+    text = str(err)
+    for fragment in fragments:
+        assert fragment in text, f"{fragment!r} not in {text!r}"
+    return text
+
+
+# -- conditions strictly inside the domain ---------------------------------------------
+
+@pytest.mark.parametrize("bc, shown", [
+    (u(0.5, t), "fixes x = 0.5"),
+    (sp.Eq(u(x, 0.5), sp.sin(x)), "fixes t = 0.5"),
+    (sp.Subs(u(x, t).diff(x), x, 0.25), "fixes x = 0.25"),
+    (u(0.5, t) - u(1, t), "fixes x = 0.5"),  # an interface-like coupling: still flagged
+])
+def test_condition_inside_the_domain_warns_with_term_and_text(bc, shown):
+    with pytest.warns(InteriorConditionWarning) as record:
+        symbolic_discretize(system([u(0, t), bc]), pinn())
+    [warning] = [w for w in record if issubclass(w.category, InteriorConditionWarning)]
+    text = str(warning.message)
+    assert "term bc_1 (" in text and str(bc) in text and shown in text
+    assert "strictly inside" in text and "bc_0" not in text
+
+
+@pytest.mark.parametrize("bc", [
+    u(0, t), u(1, t), u(x, 0), sp.Eq(u(x, 1), x),  # faces
+    u(0, t) - u(1, t),  # periodic
+    sp.Eq(u(0.5, 0.5), 1), sp.Eq(u(0.25, 0.75), u(0.5, 0.5)),  # point conditions
+    sp.Subs(u(x, t).diff(t), t, 0),  # a derivative on a face
+])
+def test_face_periodic_and_point_conditions_do_not_warn(bc):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InteriorConditionWarning)
+        symbolic_discretize(system([bc]), pinn())
+
+
+def test_equation_with_a_site_inside_the_domain_does_not_warn():
+    eq = sp.Eq(u(x, t).diff(t), u(x, t).diff(x, 2) - u(0.5, t))  # a non-local term
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InteriorConditionWarning)
+        symbolic_discretize(system([u(0, t)], eq=eq), pinn())
+
+
+def test_interior_condition_is_a_warning_so_training_runs():
+    with pytest.warns(InteriorConditionWarning):
+        prob = discretize(system([u(0.5, t)]), pinn())
+    assert len(prob.solve(1, seed=0, progress=False).history) == 1
+
+
+# -- a strategy missing the quantities it needs (refused at discretize) ----------------
+
+def custom(needs, hook):
+    class Custom(AdaptiveLoss):
+        def update(self, ctx):
+            return {}
+    Custom.needs, Custom.hook = frozenset({Need.LOSSES, *needs}), hook
+    return Custom()
+
+
+@pytest.mark.parametrize("needs, hook, shown", [
+    ({Need.RESIDUALS}, "step", "needs residuals"),
+    ({Need.GRADIENTS}, "step", "needs gradients"),
+    ({Need.RESIDUALS, Need.GRADIENTS}, None, "needs gradients, residuals"),
+])
+def test_strategy_whose_hook_place_lacks_what_it_needs(needs, hook, shown):
+    for stage in (symbolic_discretize, discretize):
+        with pytest.raises(StrategyError) as info:
+            stage(system([u(0, t)]), pinn(adaptive_loss=custom(needs, hook)))
+        check(info, StrategyError, "Custom", shown, "'losses'", repr(hook))
+
+
+def test_step_hook_with_ntk_diagonals_is_fine():
+    prob = discretize(system([u(0, t)]), pinn(adaptive_loss=custom({Need.NTK_DIAG}, "step")))
+    prob.solve(1, seed=0, progress=False)
+
+
+@pytest.mark.parametrize("strategy, loss", [
+    (StochasticTraining(16, 4), SelfAdaptiveLoss()),
+    (QuasiRandomTraining(16, 4), SelfAdaptiveLoss(terms=["bc_0"])),
+    (StochasticTraining(16, 4), Compose(SelfAdaptiveLoss(), NeuralTangentKernelAdaptiveLoss(1))),
+], ids=["stochastic", "quasi-random-resampling", "composed"])
+def test_self_adaptive_with_a_resampling_strategy(strategy, loss):
+    with pytest.raises(StrategyError) as info:
+        discretize(system([u(0, t)]), pinn(strategy=strategy, adaptive_loss=loss))
+    check(info, StrategyError, "SelfAdaptiveLoss", type(strategy).__name__, "fixed")
+
+
+# -- NaN in the data of parameter estimation -----------------------------------------
+
+DATA_X = torch.tensor([[0.2, 0.3], [0.6, 0.1], [0.4, 0.9]])
+
+
+def data_loss(inputs, targets):
+    def loss(funcs, params):
+        return ((funcs["u"](inputs) - targets) ** 2).mean()
+    return loss
+
+
+@pytest.mark.parametrize("inputs, targets", [
+    (DATA_X, torch.tensor([1.0, float("nan"), 0.0])),
+    (DATA_X, torch.tensor([1.0, float("inf"), 0.0])),
+    (torch.tensor([[0.2, float("nan")]]), torch.tensor([1.0])),
+], ids=["nan-target", "inf-target", "nan-input"])
+def test_nan_in_parameter_estimation_data(inputs, targets):
+    s = system([u(0, t)], eq=sp.Eq(u(x, t).diff(t), a * u(x, t).diff(x, 2)), params={a: 1.0})
+    prob = discretize(s, pinn(param_estim=True, additional_loss=data_loss(inputs, targets)))
+    before = [p.detach().clone() for p in prob.nets[0].parameters()]
+    with pytest.raises(NonFiniteError) as info:
+        prob.solve(3, seed=0, progress=False)
+    text = check(info, NonFiniteError, "step 0", "term additional", "additional_loss",
+                 "NaN or infinity")
+    assert (info.value.step, info.value.term, info.value.quantity) == (0, "additional", "loss")
+    assert "lower the learning rate" not in text
+    # nothing was applied: the networks are those of the seeded start, a is its guess
+    torch.manual_seed(0)
+    fresh = copy.deepcopy(prob.nets[0])
+    fresh.reset_parameters()
+    assert all(torch.equal(p, q) for p, q in zip(prob.nets[0].parameters(), fresh.parameters()))
+    assert float(prob.params["a"].detach()) == 1.0
+    assert len(before) == len(list(fresh.parameters()))
+
+
+def test_nonfinite_loss_message_names_the_term_and_its_sympy_text():
+    bc = sp.Eq(u(1, t), sp.log(t - 2 + 2 * t))  # log of a negative number at t < 2/3
+    prob = discretize(system([u(0, t), bc]), pinn())
+    with pytest.raises(NonFiniteError) as info:
+        prob.solve(2, seed=0, progress=False)
+    check(info, NonFiniteError, "step 0", "term bc_1", str(bc))
+
+
+# -- duplicate names -------------------------------------------------------------------
+
+def test_networks_given_twice_for_one_dependent_variable():
+    with pytest.raises(ProblemError) as info:
+        discretize(system([u(0, t)]), pinn({u: MLP(2, 1, [8]), "u": MLP(2, 1, [8])}))
+    check(info, ProblemError, "networks given twice for u")
+
+
+@pytest.mark.parametrize("depvars, shown", [
+    ([u(x, t), v(x, t), u(t, x)], "dependent variable u is declared twice"),
+    ([u(x, t), v(x, t), v(x, t)], "dependent variable v is declared twice"),
+])
+def test_a_dependent_variable_declared_twice_among_several(depvars, shown):
+    with pytest.raises(ProblemError) as info:
+        PDESystem([HEAT], [], DOMAINS, [x, t], depvars)
+    check(info, ProblemError, shown)
+
+
+def test_a_symbol_that_is_both_parameter_and_independent_variable_in_use():
+    with pytest.raises(ProblemError) as info:
+        PDESystem([HEAT], [], DOMAINS, [x, t], [u(x, t)], params={t: 0.5})
+    check(info, ProblemError, "parameter t", "independent variable")
+
+
+# -- non-finite coefficients and unsupported functions -------------------------------
+
+@pytest.mark.parametrize("eq, shown", [
+    (u(x, t).diff(t) - sp.Float("inf") * u(x, t), "oo"),
+    (u(x, t).diff(t) - float("-inf") * u(x, t).diff(x), "oo"),
+    (u(x, t).diff(t) - u(x, t) / sp.S(0), "zoo"),
+    (u(x, t).diff(t) - sp.nan * x, "nan"),
+])
+def test_non_finite_coefficient_in_an_equation(eq, shown):
+    with pytest.raises(CodegenError) as info:
+        symbolic_discretize(system([u(0, t)], eq=eq), pinn())
+    check(info, CodegenError, "pde_0", shown, "not finite")
+
+
+@pytest.mark.parametrize("func, name", [
+    (lambda: sp.zeta(t + 2), "zeta"),
+    (lambda: sp.polygamma(1, t + 1), "polygamma"),
+    (lambda: sp.fresnels(t), "fresnels"),
+    (lambda: sp.elliptic_k(t / 2), "elliptic_k"),
+])
+def test_more_unsupported_functions_name_the_function(func, name):
+    bc = sp.Eq(u(1, t), func())
+    with pytest.raises(CodegenError) as info:
+        symbolic_discretize(system([u(0, t), bc]), pinn())
+    check(info, CodegenError, "bc_1", str(bc), name, "no PyTorch translation")
+
+
+# -- networks, checked before training ------------------------------------------------
+
+class Vector(torch.nn.Module):
+    """Returns (N,) instead of (N, 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 1)
+
+    def forward(self, inputs):
+        return self.lin(inputs)[:, 0]
+
+
+class Broken(torch.nn.Module):
+    def forward(self, inputs):
+        raise RuntimeError("kaboom")
+
+
+@pytest.mark.parametrize("chain, shown", [
+    (Vector(), "returned (2,)"),
+    (Broken(), "kaboom"),
+    (torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Unflatten(1, (1, 1))),
+     "returned (2, 1, 1)"),
+])
+def test_more_networks_with_the_wrong_shape(chain, shown):
+    with pytest.raises(TrainingError) as info:
+        discretize(system([u(0, t)]), pinn(chain))
+    check(info, TrainingError, "network 0", "for u", shown)
+
+
+def test_shared_network_with_too_few_outputs():
+    s = PDESystem([HEAT, v(x, t).diff(x)], [], DOMAINS, [x, t], [u(x, t), v(x, t)])
+    with pytest.raises(TrainingError) as info:
+        discretize(s, pinn(MLP(2, 1, [8])))
+    check(info, TrainingError, "network 0", "for u, v", "(N, 2)")
+
+
+def test_a_list_holding_something_that_is_not_a_module():
+    s = PDESystem([HEAT, v(x, t).diff(x)], [], DOMAINS, [x, t], [u(x, t), v(x, t)])
+    with pytest.raises(ProblemError) as info:
+        discretize(s, pinn([MLP(2, 1, [8]), lambda z: z]))
+    check(info, ProblemError, "one torch.nn.Module per dependent variable")
+
+
+# -- no half-built state ---------------------------------------------------------------
+
+def module_tables():
+    generated = {k for k in sys.modules if k.startswith("symbolic_pinn.generated")}
+    lines = {k for k in linecache.cache if "symbolic_pinn generated" in k}
+    return generated, lines
+
+
+def net_state(net):
+    return {k: v.clone() for k, v in net.state_dict().items()}, net.training
+
+
+def same_state(net, state) -> bool:
+    tensors, training = state
+    now = net.state_dict()
+    return (net.training == training and set(now) == set(tensors)
+            and all(now[k].dtype == tensors[k].dtype and torch.equal(now[k], tensors[k])
+                    for k in tensors))
+
+
+def bn_net():
+    return torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4),
+                               torch.nn.Tanh(), torch.nn.Linear(4, 1))
+
+
+@pytest.mark.parametrize("make, cls", [
+    (lambda net: (system([u(0, t), sp.Eq(u(1, t), sp.zeta(t + 2))]), pinn(net)), CodegenError),
+    (lambda net: (system([u(0, t), sp.Eq(u(1, t), a)]), pinn(net)), ProblemError),
+    (lambda net: (system([u(0, t)]), pinn(net, adaptive_loss=custom({Need.GRADIENTS}, "step"))),
+     StrategyError),
+    (lambda net: (system([u(0, t)]), pinn([net, net])), ProblemError),
+    (lambda net: (system([u(0, t)]), pinn(torch.nn.Sequential(net, torch.nn.Linear(1, 2)))),
+     TrainingError),
+], ids=["codegen", "problem", "strategy", "layout", "network-shape"])
+def test_failing_discretize_leaves_nothing_behind(make, cls):
+    net = bn_net()
+    state = net_state(net)
+    s, p = make(net)
+    terms, text = s.terms, repr(s)
+    tables = module_tables()
+    with pytest.raises(cls):
+        discretize(s, p)
+    assert module_tables() == tables
+    assert same_state(net, state)  # not even the BatchNorm statistics moved
+    assert s.terms == terms and repr(s) == text
+
+
+def test_successful_discretize_does_not_touch_the_networks():
+    net = bn_net()
+    state = net_state(net)
+    discretize(system([u(0, t)]), pinn(net))
+    assert same_state(net, state)
+    net.eval()
+    state = net_state(net)
+    discretize(system([u(0, t)]), pinn(net))
+    assert same_state(net, state)
+
+
+@pytest.fixture()
+def prob_and_state():
+    s = system([u(0, t)], eq=sp.Eq(u(x, t).diff(t), a * u(x, t).diff(x, 2)), params={a: 0.7})
+    prob = discretize(s, pinn(param_estim=True))
+    return prob, net_state(prob.nets[0]), {k: v.detach().clone() for k, v in prob.params.items()}
+
+
+@pytest.mark.parametrize("options, exc", [
+    ({"optimizer": "sgd"}, "optimizer"), ({"lr": -1.0}, "lr"), ({"lr": math.nan}, "lr"),
+    ({"lr": "fast"}, "lr"), ({"on_nonfinite": "ignore"}, "on_nonfinite"),
+    ({"max_rollbacks": 0}, "max_rollbacks"), ({"lr_schedule": 0.5}, "lr_schedule"),
+    ({"iterations": -1}, "iterations"), ({"iterations": 1.5}, "iterations"),
+    ({"dtype": torch.float16}, "dtype"), ({"checkpoint_every": 2}, "checkpoint_every"),
+], ids=lambda v: str(v) if isinstance(v, str) else None)
+def test_bad_solve_argument_leaves_networks_and_parameters(prob_and_state, options, exc):
+    prob, state, params = prob_and_state
+    kwargs = {"iterations": 2, "seed": 0, "dtype": torch.float64, "progress": False, **options}
+    with pytest.raises(ValueError, match=exc):
+        prob.solve(**kwargs)
+    assert same_state(prob.nets[0], state)  # not moved to float64, not re-initialised
+    assert all(prob.params[k].dtype == v.dtype and torch.equal(prob.params[k].detach(), v)
+               for k, v in params.items())
+
+
+def test_wrong_resume_file_leaves_networks_and_parameters(tmp_path, prob_and_state):
+    prob, _, _ = prob_and_state
+    path = tmp_path / "ckpt.pt"
+    prob.solve(2, seed=1, progress=False, checkpoint_path=path)
+    state = net_state(prob.nets[0])
+    params = {k: v.detach().clone() for k, v in prob.params.items()}
+    other = discretize(system([u(1, t)]), pinn())
+    for kwargs, shown in [
+        ({"optimizer": "lbfgs"}, "optimizer='adam'"),
+        ({"lr_schedule": lambda s: 1.0}, "lr_schedule"),
+    ]:
+        with pytest.raises(ValueError, match=shown):
+            prob.solve(4, resume=path, progress=False, **kwargs)
+        assert same_state(prob.nets[0], state)
+        assert all(torch.equal(prob.params[k].detach(), v) for k, v in params.items())
+    other_state = net_state(other.nets[0])
+    with pytest.raises(ValueError, match="different problem"):
+        other.solve(4, resume=path, dtype=torch.float64, progress=False)
+    assert same_state(other.nets[0], other_state)
+    empty = tmp_path / "weights_only.pt"
+    result = prob.solve(0, progress=False)
+    result.training = None
+    result.save(empty)
+    with pytest.raises(ValueError, match="no training state"):
+        prob.solve(4, resume=empty, dtype=torch.float64, progress=False)
+    assert same_state(prob.nets[0], state)
+    # and the file itself resumes fine
+    resumed = prob.solve(4, resume=path, progress=False)
+    assert resumed.history[-1]["step"] == 3
+    assert np.isfinite(resumed.history[-1]["loss"])
+
+
+# -- nothing is written or loaded implicitly -------------------------------------------
+
+def test_discretize_and_solve_write_nothing_to_disk(tmp_path, monkeypatch):
+    """There is no on-disk cache of generated modules: only ``prob.write`` and
+    checkpoints (when asked for) touch the disk."""
+    import builtins
+    import io
+    import os
+    import pathlib
+
+    monkeypatch.chdir(tmp_path)
+    writes = []
+    real_open, real_os_open = builtins.open, os.open
+
+    def spy_open(file, mode="r", *args, **kwargs):
+        if any(flag in str(mode) for flag in "wax+"):
+            writes.append(str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    def spy_os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            writes.append(str(path))
+        return real_os_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)
+    monkeypatch.setattr(os, "open", spy_os_open)
+    monkeypatch.setattr(pathlib.Path, "write_text", lambda *a, **k: writes.append(a[0]))
+    s = system([u(0, t), sp.Eq(u(1, t), sp.sin(t))])
+    prob = discretize(s, pinn(adaptive_loss=NeuralTangentKernelAdaptiveLoss(1)))
+    prob.solve(2, seed=0, progress=False)
+    assert writes == [] and list(tmp_path.iterdir()) == []
+    prob.write(tmp_path / "mod.py")  # explicit
+    assert writes == [tmp_path / "mod.py"]
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "__import__('os').system('true')",
+                                  "../symbolic_pinn/cli.py"])
+def test_cli_never_loads_a_problem_from_a_file_or_text(name, capsys):
+    """The CLI only names built-in gallery problems: no file is read, no text evaluated."""
+    from symbolic_pinn.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["show-code", name])
+    assert info.value.code == 2
+    assert "unknown example" in capsys.readouterr().err
