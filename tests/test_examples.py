@@ -39,3 +39,66 @@ def test_custom_adaptive_loss():
     assert math.isfinite(out["error"])
     assert isinstance(out["result"].problem.adaptive_loss, module.InverseLossWeights)
     assert out["weights"]["bc_0"] != pytest.approx(1.0)  # reweighted at steps 0 and 50
+
+
+def _finite(*values):
+    return all(isinstance(v, float) and math.isfinite(v) for v in values)
+
+
+def test_poisson_sin4pi():
+    out = _load("poisson_sin4pi").main(iterations=3)
+    assert _finite(out["error_plain"], out["error_ntk"], out["error"])
+    init = out["ntk_weights_init"]
+    assert set(init) == {"pde_0", "bc_0", "bc_1"}
+    assert all(_finite(v) and v > 0 for v in init.values())
+    assert "traces" in out["result_ntk"].history[0]
+
+
+def test_wave1d():
+    out = _load("wave1d").main(iterations=2, hidden=(8, 8), points=32, bcs_points=16)
+    assert _finite(out["error_plain"], out["error_ntk"])
+    assert set(out["ntk_weights"]) == {"pde_0", "bc_0", "bc_1", "bc_2", "bc_3"}
+
+
+@pytest.mark.parametrize("name", ["helmholtz2d", "klein_gordon"])
+def test_lra_examples(name):
+    out = _load(name).main(iterations=3, hidden=(8, 8), points=16)
+    assert _finite(out["error_plain"], out["error_lra"])
+    assert set(out["lra_weights"]) == {"pde_0", "bc_0", "bc_1", "bc_2", "bc_3"}
+    assert out["lra_weights"]["bc_0"] != pytest.approx(1.0)  # reweighted at step 0
+
+
+def test_burgers1d():
+    module = _load("burgers1d")
+    import numpy as np
+    # the Cole-Hopf reference: initial data, odd symmetry, Basdevant's steepest slope
+    xs = np.linspace(-1, 1, 9)
+    assert module.reference_solution(xs, np.zeros(9)) == pytest.approx(-np.sin(np.pi * xs),
+                                                                         abs=1e-12)
+    u = module.reference_solution(xs, np.full(9, 0.5))
+    assert u == pytest.approx(-u[::-1], abs=1e-10)
+    out = module.main(iterations=2, lbfgs_iterations=1, hidden=(8,), dx=0.2, dt=0.25)
+    assert out["shock_slope"] == pytest.approx(-152.00516, abs=1e-3)
+    assert _finite(out["error_plain"], out["error_sa"])
+
+
+def test_allen_cahn():
+    module = _load("allen_cahn")
+    import numpy as np
+    x, ref = module.reference_solution(np.array([0.0, 0.5]), modes=64)
+    assert ref.shape == (2, 64)
+    assert ref[0] == pytest.approx(x**2 * np.cos(np.pi * x))
+    out = module.main(iterations=2, hidden=(8,), points=32)
+    assert _finite(out["error_plain"], out["error_causal"])
+
+
+def test_heat2d():
+    out = _load("heat2d").main(iterations=3, hidden=(8,))
+    assert _finite(out["error"])
+
+
+def test_lorenz_inverse():
+    out = _load("lorenz_inverse").main(iterations=3, lbfgs_iterations=1)
+    assert set(out["params"]) == {"sigma", "rho", "beta"}
+    assert _finite(out["error"], *out["params"].values())
+    assert isinstance(out["recovered"], bool)
