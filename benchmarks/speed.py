@@ -23,7 +23,9 @@ difference of consecutive stamps, so it covers exactly solve's loop (generated
 check) and nothing of solve's set-up. "hand" is an eager PyTorch loop written here:
 batched ``torch.autograd.grad`` on one input tensor per point set, the same network
 (a deep copy of the same initialisation), the same points and the same loss (checked:
-the two losses agree to float32 rounding before timing).
+the two losses agree to float32 rounding before timing). "taylor" is ours with
+``PhysicsInformedNN(..., derivatives="taylor")`` (each network evaluation and its input
+derivatives in one forward pass), timed the same way in the same rounds (step section only).
 
 Usage::
 
@@ -125,11 +127,12 @@ def _fixed_strategy(points: dict[str, np.ndarray]):
 
 
 def make_problem(problem: str, points, width: int = 64, depth: int = 2, adaptive=None,
-                 net: torch.nn.Module | None = None):
+                 net: torch.nn.Module | None = None, derivatives: str = "autograd"):
     from symbolic_pinn import MLP, PhysicsInformedNN, discretize
 
     net = net if net is not None else MLP(2, 1, [width] * depth)
-    pinn = PhysicsInformedNN(net, _fixed_strategy(points), adaptive_loss=adaptive)
+    pinn = PhysicsInformedNN(net, _fixed_strategy(points), adaptive_loss=adaptive,
+                             derivatives=derivatives)
     return discretize(make_system(problem), pinn)
 
 
@@ -280,8 +283,12 @@ def _summary(values: list[float]) -> dict:
 
 
 def compare_step(problem: str, n_int: int, n_bc: int, width: int, steps: int, rounds: int,
-                 depth: int = 2) -> dict:
-    """ms per training step, ours vs hand-written, interleaved by rounds."""
+                 depth: int = 2, taylor: bool = True) -> dict:
+    """ms per training step, ours vs hand-written, interleaved by rounds.
+
+    With ``taylor``, also ours with ``derivatives="taylor"`` (one forward pass per
+    network evaluation for the value and its input derivatives; the same initialisation).
+    """
     from symbolic_pinn import MLP
 
     torch.manual_seed(0)
@@ -289,6 +296,8 @@ def compare_step(problem: str, n_int: int, n_bc: int, width: int, steps: int, ro
     net = MLP(2, 1, [width] * depth)
     hand_net = plain_mlp(width, depth)
     hand_net.load_state_dict(net.state_dict())
+    taylor_prob = (make_problem(problem, points, net=copy.deepcopy(net), derivatives="taylor")
+                   if taylor else None)
     prob = make_problem(problem, points, net=net)
     loss = hand_loss_fn(problem, points, hand_net)
     ours0, hand0 = generated_loss(prob), float(loss().detach())
@@ -297,21 +306,36 @@ def compare_step(problem: str, n_int: int, n_bc: int, width: int, steps: int, ro
     mirror = mirror_loss_fn(prob, mirror_net)
     mirror_opt = torch.optim.Adam(mirror_net.parameters(), lr=1e-3)
     ours_steps(prob, 3), hand_steps(loss, opt, 3), hand_steps(mirror, mirror_opt, 3)  # warm-up
+    if taylor_prob is not None:
+        taylor0 = generated_loss(taylor_prob)
+        ours_steps(taylor_prob, 3)
     ours_ms, hand_ms, mirror_ms, ratios, overhead = [], [], [], [], []
+    taylor_ms, taylor_ratios, taylor_vs_autograd = [], [], []
     for _ in range(rounds):
         a = statistics.median(_diffs(ours_steps(prob, steps))) * 1e3
         b = statistics.median(_diffs(hand_steps(loss, opt, steps))) * 1e3
         c = statistics.median(_diffs(hand_steps(mirror, mirror_opt, steps))) * 1e3
         ours_ms.append(a), hand_ms.append(b), mirror_ms.append(c)
         ratios.append(a / b), overhead.append(a / c)
-    return {"problem": problem, "n_interior": n_int, "n_boundary_per_term": n_bc,
-            "width": width, "steps_per_round": steps,
-            "ours_ms": statistics.median(ours_ms), "hand_ms": statistics.median(hand_ms),
-            "generated_bare_ms": statistics.median(mirror_ms),
-            "ratio": _summary(ratios),
-            "ours_over_generated_bare": _summary(overhead),
-            "loss_check": {"ours": ours0, "hand": hand0,
-                           "rel_diff": abs(ours0 - hand0) / max(abs(hand0), 1e-30)}}
+        if taylor_prob is not None:
+            e = statistics.median(_diffs(ours_steps(taylor_prob, steps))) * 1e3
+            taylor_ms.append(e), taylor_ratios.append(e / b), taylor_vs_autograd.append(e / a)
+    out = {"problem": problem, "n_interior": n_int, "n_boundary_per_term": n_bc,
+           "width": width, "steps_per_round": steps,
+           "ours_ms": statistics.median(ours_ms), "hand_ms": statistics.median(hand_ms),
+           "generated_bare_ms": statistics.median(mirror_ms),
+           "ratio": _summary(ratios),
+           "ours_over_generated_bare": _summary(overhead),
+           "loss_check": {"ours": ours0, "hand": hand0,
+                          "rel_diff": abs(ours0 - hand0) / max(abs(hand0), 1e-30)}}
+    if taylor_prob is not None:
+        out.update({"taylor_ms": statistics.median(taylor_ms),
+                    "taylor_ratio": _summary(taylor_ratios),
+                    "taylor_over_autograd": _summary(taylor_vs_autograd),
+                    "taylor_loss_check": {"taylor": taylor0, "hand": hand0,
+                                          "rel_diff": abs(taylor0 - hand0) / max(abs(hand0),
+                                                                                 1e-30)}})
+    return out
 
 
 # ------------------------------------------------------------------------------ NTK
@@ -603,6 +627,11 @@ def main(argv=None) -> dict:
                 f"ratio {r['ratio']['median']:.2f} ({r['ratio']['min']:.2f}-"
                 f"{r['ratio']['max']:.2f})  bare generated {r['generated_bare_ms']:7.2f} ms, ours/bare "
                 f"{r['ours_over_generated_bare']['median']:.3f}  loss rel diff {r['loss_check']['rel_diff']:.1e}")
+            log(f"      {problem:8s} taylor {r['taylor_ms']:7.2f} ms  taylor/hand "
+                f"{r['taylor_ratio']['median']:.2f} ({r['taylor_ratio']['min']:.2f}-"
+                f"{r['taylor_ratio']['max']:.2f})  taylor/autograd "
+                f"{r['taylor_over_autograd']['median']:.2f}  loss rel diff "
+                f"{r['taylor_loss_check']['rel_diff']:.1e}")
     if "ntk" not in args.skip:
         results["ntk"] = []
         for problem in PROBLEMS:
@@ -652,13 +681,14 @@ def main(argv=None) -> dict:
         ns = (200, 800) if q else (1000, 4000, 16000, 64000)
         for n in ns:
             k = 4 if q else max(5, min(40, 80000 // n))
-            r = compare_step("poisson", n, max(1, n // 20), width, k, 2 if q else 3)
+            r = compare_step("poisson", n, max(1, n // 20), width, k, 2 if q else 3,
+                             taylor=False)
             results["scaling"]["points"].append(r)
             log(f"scale N={n:6d} ours {r['ours_ms']:8.2f} ms  hand {r['hand_ms']:8.2f} ms  "
                 f"ratio {r['ratio']['median']:.2f}")
         for w in ((16, 32) if q else (64, 128, 256, 512)):
             k = 4 if q else max(5, 40 * 64 // w)
-            r = compare_step("poisson", n_int, n_bc, w, k, 2 if q else 3)
+            r = compare_step("poisson", n_int, n_bc, w, k, 2 if q else 3, taylor=False)
             results["scaling"]["width"].append(r)
             log(f"scale width={w:4d} ours {r['ours_ms']:8.2f} ms  hand {r['hand_ms']:8.2f} ms  "
                 f"ratio {r['ratio']['median']:.2f}")

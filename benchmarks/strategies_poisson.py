@@ -37,6 +37,8 @@ STRATEGIES = {
     "plain": ("NonAdaptiveLoss()", NonAdaptiveLoss),
     "ntk": ("NeuralTangentKernelAdaptiveLoss(100)",
             lambda: NeuralTangentKernelAdaptiveLoss(100)),
+    "ntk_vmap": ("NeuralTangentKernelAdaptiveLoss(100, method='exact-vmap')",
+                 lambda: NeuralTangentKernelAdaptiveLoss(100, method="exact-vmap")),
     "gradient_scale": ("GradientScaleAdaptiveLoss(100, pde_loss_weights=1e3)",
                        lambda: GradientScaleAdaptiveLoss(100, pde_loss_weights=1e3)),
     "grad_norm": ("GradNormAdaptiveLoss(100)", lambda: GradNormAdaptiveLoss(100)),

@@ -38,6 +38,11 @@ class GenerationOptions:
         residuals: Whether the hook receives the per-point residuals.
         after_step: Whether the strategy runs after every optimizer step.
         additional_loss: Whether the closure adds the user's ``additional_loss``.
+        derivatives: How the batched residuals get input derivatives: ``"autograd"``
+            (one ``torch.autograd.grad`` call per first-order step of the derivative
+            DAG) or ``"taylor"`` (every network evaluation and its derivatives in one
+            forward pass of :func:`symbolic_pinn.jets.jet`; the networks must be
+            :class:`~symbolic_pinn.MLP` s, which ``discretize`` checks).
     """
 
     hook: str = "losses"
@@ -47,6 +52,7 @@ class GenerationOptions:
     residuals: bool = False
     after_step: bool = False
     additional_loss: bool = False
+    derivatives: str = "autograd"
 
 
 def template_dir() -> Path:
@@ -91,7 +97,11 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
         CodegenError: An expression cannot be printed (naming the term), or the
             rendered text is not valid Python.
     """
-    terms = [_term_context(ir, term) for term in ir.terms]
+    if options.derivatives not in ("autograd", "taylor"):
+        raise CodegenError(f"derivatives must be 'autograd' or 'taylor', got "
+                           f"{options.derivatives!r}")
+    taylor = options.derivatives == "taylor"
+    terms = [_term_context(ir, term, taylor) for term in ir.terms]
     source = _environment().get_template("module.py.j2").render(
         version=__version__,
         ir=ir,
@@ -129,7 +139,7 @@ def _site_context(ir: ProblemIR, site: Site) -> dict:
     }
 
 
-def _term_context(ir: ProblemIR, term: TermIR) -> dict:
+def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
     try:
         code = torch_code(term.expr)
     except CodegenError as exc:
@@ -162,7 +172,50 @@ def _term_context(ir: ProblemIR, term: TermIR) -> dict:
         ],
         "params": term.params,
         "columns": ", ".join(ir.indvar_names),
+        "taylor": taylor and bool(term.sites),
+        "jets": _jets(ir, term) if taylor else [],
     }
+
+
+def _jets(ir: ProblemIR, term: TermIR) -> list[dict]:
+    """One ``jet`` call per network evaluation: its values, multi-indices and columns."""
+    orders: dict[str, tuple[str, tuple[int, ...]]] = {
+        s.name: (s.name, (0,) * len(s.args)) for s in term.sites}
+    for node in term.derivatives:  # topological order: parents first
+        site, alpha = orders[node.parent]
+        orders[node.name] = (site, tuple(k + (i == node.slot) for i, k in enumerate(alpha)))
+    groups: dict[tuple, list[Site]] = {}
+    for site in term.sites:
+        groups.setdefault((site.net, site.args), []).append(site)
+    out = []
+    for (net, _), sites in groups.items():
+        names, alphas, columns = [], [], []
+        for site in sites:
+            chain = [site.name] + [n.name for n in term.derivatives if n.site == site.name]
+            names += chain
+            alphas += [orders[n][1] for n in chain]
+            columns += [site.column] * len(chain)
+        scale = []
+        for c in sites[0].columns:
+            s = ir.scaling[c]
+            scale.append(1.0 if s is None else 1.0 / s[1])
+        column = columns[0] if len(set(columns)) == 1 else f"({', '.join(map(str, columns))})"
+        out.append({
+            "names": ", ".join(names),
+            "single": len(names) == 1,
+            "net": net,
+            "batched_input": _site_context(ir, sites[0])["batched_input"],
+            "orders": _tuple(", ".join(_tuple(", ".join(map(str, a)), len(a)) for a in alphas),
+                             len(alphas)),
+            "scale": _tuple(", ".join(repr(float(v)) for v in scale), len(scale)),
+            "column": column,
+            "texts": ", ".join(s.text for s in sites),
+        })
+    return out
+
+
+def _tuple(inner: str, n: int) -> str:
+    return f"({inner},)" if n == 1 else f"({inner})"
 
 
 def _evaluations(ir: ProblemIR, term: TermIR) -> list[dict]:

@@ -52,6 +52,16 @@ class PhysicsInformedNN:
             mapped to mean 0 and standard deviation 1 of the uniform distribution on
             its interval), or ``{symbol: (mean, std)}``. Applied inside the generated
             residuals, so derivatives get the chain-rule factors.
+        derivatives: How the generated batched residuals (the training step) get
+            input derivatives. ``"autograd"`` (default): one network call per
+            evaluation and one ``torch.autograd.grad`` call per first-order step, any
+            ``nn.Module``. ``"taylor"``: the value and every needed derivative of an
+            evaluation in one forward pass (:func:`symbolic_pinn.jets.jet`), so the
+            loss needs a single backward pass; every network must be a plain
+            :class:`~symbolic_pinn.MLP` with a supported activation and no hooks
+            (checked when discretizing: a :class:`~symbolic_pinn.errors.ProblemError`
+            names the network otherwise; there is no per-term fallback). The per-point
+            residuals (``torch.func``) are the same on both paths.
 
     Examples:
         >>> from symbolic_pinn import MLP
@@ -73,6 +83,7 @@ class PhysicsInformedNN:
         param_estim: bool | Iterable[sp.Symbol] = False,
         additional_loss: Callable | None = None,
         input_scaling: str | Mapping[sp.Symbol, tuple[float, float]] | None = None,
+        derivatives: str = "autograd",
     ) -> None:
         if not isinstance(strategy, TrainingStrategy):
             raise TypeError(f"strategy must be a training strategy, got {type(strategy).__name__}")
@@ -86,6 +97,9 @@ class PhysicsInformedNN:
         self.chain, self.strategy, self.adaptive_loss = chain, strategy, adaptive_loss
         self.param_estim, self.additional_loss = param_estim, additional_loss
         self.input_scaling = input_scaling
+        if derivatives not in ("autograd", "taylor"):
+            raise ValueError(f"derivatives must be 'autograd' or 'taylor', got {derivatives!r}")
+        self.derivatives = derivatives
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,8 @@ def symbolic_discretize(system: PDESystem, pinn: PhysicsInformedNN) -> SymbolicD
     """
     nets, layout = _layout(system, pinn.chain)
     ir = analyze(system, layout, _scaling(system, pinn.input_scaling))
+    if getattr(pinn, "derivatives", "autograd") == "taylor":
+        _check_taylor(ir, nets)
     source = generate(ir, _options(pinn))
     return SymbolicDiscretization(
         term_names=tuple(t.name for t in ir.terms),
@@ -260,7 +276,23 @@ def _options(pinn: PhysicsInformedNN) -> GenerationOptions:
         residuals=Need.RESIDUALS in loss.needs,
         after_step=loss.wants_after_step(),
         additional_loss=pinn.additional_loss is not None,
+        derivatives=getattr(pinn, "derivatives", "autograd"),
     )
+
+
+def _check_taylor(ir: ProblemIR, nets) -> None:
+    """``derivatives="taylor"``: every network the residuals evaluate is a supported MLP."""
+    from .jets import supports
+
+    used = {s.net for t in ir.terms for s in t.sites}
+    for i, net in enumerate(nets):
+        if i in used and not supports(net):
+            served = ", ".join(dv.name for dv in ir.depvars if dv.net == i)
+            raise ProblemError(
+                f'derivatives="taylor" needs every network to be a plain symbolic_pinn.MLP '
+                f"with a supported activation (tanh, sin, sigmoid, SiLU, GELU, ReLU, "
+                f"softplus, ELU) and no hooks; network {i} (for {served}) is a "
+                f'{type(net).__name__}: use derivatives="autograd" for it')
 
 
 def _check_adaptive(pinn: PhysicsInformedNN) -> None:

@@ -1,0 +1,125 @@
+"""Value and input derivatives of an MLP in one forward pass, for the generated residuals.
+
+With ``PhysicsInformedNN(..., derivatives="taylor")`` the generated batched residuals
+call :func:`jet` once per network evaluation instead of calling the network and then
+``torch.autograd.grad`` once per first-order derivative step::
+
+    u, u_x, u_y, u_xx, u_yy = jet(nets[0], torch.cat((x, y), dim=1),
+                                  ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2)),
+                                  scale=(1.0, 1.0), column=0)
+
+The propagation is the one of :mod:`symbolic_pinn.fast_ntk` (value and derivative
+channels pushed through every ``Linear`` as one stacked matrix product, Faà di Bruno's
+formula at every activation): only the channels the requested multi-indices need are
+carried. The inputs need no ``requires_grad``; the outputs are ordinary differentiable
+functions of the networks' parameters, so ``loss.backward()`` is one backward pass
+through the forward graph (no double backward).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .fast_ntk import _closure, _layers, _propagate, _rules, seed_channels
+
+__all__ = ["jet", "supports"]
+
+
+def supports(net: nn.Module) -> bool:
+    """Whether :func:`jet` handles ``net``: a plain :class:`~symbolic_pinn.MLP` of
+    supported activations (tanh, sin, sigmoid, SiLU, GELU, ReLU, softplus, ELU), no hooks.
+
+    Examples:
+        >>> from symbolic_pinn import MLP
+        >>> supports(MLP(2, 1, [8])), supports(nn.Sequential(nn.Linear(2, 1)))
+        (True, False)
+    """
+    return _layers(net) is not None
+
+
+class _Plan:
+    __slots__ = ("channels", "picks", "rules")
+
+    def __init__(self, orders: tuple[tuple[int, ...], ...], n_in: int) -> None:
+        for alpha in orders:
+            if len(alpha) != n_in or any(k < 0 for k in alpha):
+                raise ValueError(f"jet: multi-index {alpha} does not fit {n_in} input(s)")
+        self.channels = tuple(_closure(set(orders), n_in))
+        self.rules = tuple(_rules(list(self.channels)))
+        index = {a: i for i, a in enumerate(self.channels)}
+        self.picks = tuple(index[a] for a in orders)
+
+
+@functools.lru_cache(maxsize=512)
+def _plan(orders: tuple[tuple[int, ...], ...], n_in: int) -> _Plan:
+    return _Plan(orders, n_in)
+
+
+def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
+        scale: Sequence[float] | None = None,
+        column: int | Sequence[int] | None = None) -> tuple[torch.Tensor, ...]:
+    """The network's output and its input derivatives ``∂^α net`` for each ``α`` in ``orders``.
+
+    Args:
+        net: A :class:`~symbolic_pinn.MLP` (see :func:`supports`).
+        inputs: ``(N, k)`` network inputs (standardised, if the problem standardises).
+        orders: Multi-indices ``α`` (derivative order per input column); ``(0, ..., 0)``
+            is the value.
+        scale: Per input column, the derivative of the input with respect to the
+            coordinate it comes from (``1/std`` for a standardised input; default 1):
+            derivatives are with respect to the coordinates.
+        column: Output column to return for every ``α`` (an int), one column per ``α``
+            (a sequence), or ``None`` for all outputs.
+
+    Returns:
+        One tensor per ``α``: ``(N, 1)`` for a column, else ``(N, outputs)``.
+
+    Raises:
+        TypeError: ``net`` is not a supported MLP.
+
+    Examples:
+        >>> import torch
+        >>> from symbolic_pinn import MLP
+        >>> net = MLP(1, 1, [8])
+        >>> x = torch.linspace(0, 1, 5).reshape(-1, 1)
+        >>> u, u_x = jet(net, x, ((0,), (1,)), column=0)
+        >>> xg = x.clone().requires_grad_(True)
+        >>> ref = torch.autograd.grad(net(xg).sum(), xg)[0]
+        >>> bool(torch.allclose(u_x, ref, atol=1e-6)), u.shape
+        (True, torch.Size([5, 1]))
+    """
+    layers = _layers(net)
+    if layers is None:
+        raise TypeError(
+            f"jet (derivatives=\"taylor\") needs a plain symbolic_pinn.MLP with a supported "
+            f"activation and no hooks; got {type(net).__name__}: use derivatives=\"autograd\"")
+    orders = tuple(tuple(int(k) for k in alpha) for alpha in orders)
+    n_in = inputs.shape[1]
+    plan = _plan(orders, n_in)
+    if len(plan.channels) == 1:  # the value alone: an ordinary call
+        value = net(inputs)
+        outs = [value] * len(orders)
+        if column is not None:
+            outs = [t[:, c:c + 1] for t, c in zip(
+                outs, [column] * len(orders) if isinstance(column, int) else column)]
+        return tuple(outs)
+    factors = [1.0] * n_in if scale is None else [float(s) for s in scale]
+    seeds = seed_channels(inputs, plan.channels, factors, expand=False)
+    chans = _propagate(layers, [plan], [seeds], None)[0]
+    value = chans[0]
+    outs = []
+    for i, pick in enumerate(plan.picks):
+        t = chans[pick]
+        if t is None:  # identically zero (e.g. a network without activations)
+            t = torch.zeros_like(value)
+        elif t.shape[0] != value.shape[0]:  # a constant seed row (no activation after it)
+            t = t.expand(value.shape[0], -1)
+        if column is not None:
+            c = column if isinstance(column, int) else column[i]
+            t = t[:, c:c + 1]
+        outs.append(t)
+    return tuple(outs)

@@ -1,0 +1,296 @@
+"""``derivatives="taylor"``: the training step's residuals by forward propagation.
+
+With ``PhysicsInformedNN(..., derivatives="taylor")`` the generated batched residuals get
+each network evaluation and all its input derivatives from one
+:func:`symbolic_pinn.jets.jet` call instead of ``autograd.grad`` calls. The residuals,
+the loss gradients and short training runs must equal the default autograd path's
+(1e-10 relative in float64, 1e-5 in float32).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import sympy as sp
+import torch
+from torch import nn
+
+from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+from symbolic_pinn.errors import ProblemError
+from symbolic_pinn.jets import jet, supports
+from symbolic_pinn.networks import ACTIVATIONS
+from symbolic_pinn.training import GridTraining
+
+torch.set_num_threads(1)
+
+x, y, t = sp.symbols("x y t")
+a, nu = sp.symbols("a nu")
+u, v = sp.Function("u"), sp.Function("v")
+BOX = {x: (0, 1), y: (0, 1), t: (0, 1)}
+
+
+def mlp(n_in, n_out=1, hidden=(12, 10), activation="tanh", seed=0):
+    torch.manual_seed(seed)
+    net = MLP(n_in, n_out, list(hidden), activation)
+    with torch.no_grad():  # nonzero biases
+        for layer in net:
+            if isinstance(layer, nn.Linear):
+                layer.bias.uniform_(-0.5, 0.5)
+    return net
+
+
+def pair(eqs, bcs, indvars, depvars, net, *, params=None, param_estim=False,
+         input_scaling=None, dtype=torch.float64, step=0.25):
+    """The same system twice, autograd and taylor, with equal copies of the networks."""
+    system = PDESystem(eqs, bcs, {v_: BOX[v_] for v_ in indvars}, indvars, depvars, params)
+    out = []
+    for mode in ("autograd", "taylor"):
+        nets = copy.deepcopy(net)
+        nets = nets.to(dtype) if isinstance(nets, nn.Module) else [n.to(dtype) for n in nets]
+        pinn = PhysicsInformedNN(nets, GridTraining(step), param_estim=param_estim,
+                                 input_scaling=input_scaling, derivatives=mode)
+        out.append(discretize(system, pinn))
+    return out
+
+
+def points(problem, n=23, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(n, len(problem.ir.indvars), generator=gen,
+                      dtype=problem.dtype) * 0.98 + 0.01
+
+
+def tol(problem):
+    return 1e-10 if problem.dtype == torch.float64 else 1e-5
+
+
+def thetas(problem):
+    return [p for net in problem.nets for p in net.parameters()] + [
+        p for p in problem.params.values() if p.requires_grad]
+
+
+def check(auto, taylor, n=23):
+    """Residuals per term, then the gradient of Σ mean(r²) w.r.t. every trainable tensor."""
+    rtol = tol(auto)
+    pts = {term: points(auto, n, seed=i) for i, term in enumerate(auto.term_names)}
+    loss_a = loss_t = 0.0
+    for term in auto.term_names:
+        ra, rt = auto.residuals[term](pts[term]), taylor.residuals[term](pts[term])
+        assert rt.shape == ra.shape == (n,)
+        scale = float(ra.detach().abs().max()) + 1.0
+        torch.testing.assert_close(rt.detach(), ra.detach(), rtol=rtol, atol=rtol * scale,
+                                   msg=lambda m, term=term: f"{term}: {m}")
+        loss_a = loss_a + ra.square().mean()
+        loss_t = loss_t + rt.square().mean()
+    ga = torch.autograd.grad(loss_a, thetas(auto), allow_unused=True)
+    gt = torch.autograd.grad(loss_t, thetas(taylor), allow_unused=True)
+    for i, (g1, g2) in enumerate(zip(ga, gt)):
+        assert (g1 is None) == (g2 is None), i
+        if g1 is not None:
+            scale = float(g1.abs().max()) + 1.0
+            torch.testing.assert_close(g2, g1, rtol=rtol, atol=rtol * scale,
+                                       msg=lambda m, i=i: f"gradient {i}: {m}")
+
+
+# -- the problems -------------------------------------------------------------------------
+
+
+def poisson(dtype=torch.float64, **kw):
+    eq = sp.Eq(u(x, y).diff(x, 2) + u(x, y).diff(y, 2), -sp.sin(sp.pi * x) * sp.sin(sp.pi * y))
+    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(1, y), 0), sp.Eq(u(x, 0), 0), sp.Eq(u(x, 1), 0)]
+    return pair([eq], bcs, [x, y], [u(x, y)], mlp(2), dtype=dtype, **kw)
+
+
+def wave(dtype=torch.float64, **kw):
+    eq = sp.Eq(u(x, t).diff(t, 2), 4 * u(x, t).diff(x, 2))
+    bcs = [sp.Eq(u(x, 0), sp.sin(sp.pi * x)), sp.Eq(u(x, t).diff(t).subs(t, 0), 0),
+           sp.Eq(u(0, t), 0), sp.Eq(u(1, t), 0)]
+    return pair([eq], bcs, [x, t], [u(x, t)], mlp(2), dtype=dtype, **kw)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_poisson(dtype):
+    check(*poisson(dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_wave_with_subs_condition(dtype):
+    auto, taylor = wave(dtype)
+    assert [n.name for n in taylor.ir.terms[2].derivatives] == ["u_t"]  # u_t(x, 0)
+    check(auto, taylor)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_mixed_and_third_derivatives(dtype):
+    eqs = [u(x, y).diff(x, y) - x * y,
+           u(x, y).diff(x, 2, y) + u(x, y).diff(y, 3) - sp.cos(x),
+           u(x, y).diff(x, y) * u(x, y).diff(x, 2) + sp.exp(u(x, y))]
+    check(*pair(eqs, [sp.Eq(u(x, y).diff(x, y).subs(x, 0), 1)], [x, y], [u(x, y)], mlp(2),
+                dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_nonlinear_terms(dtype):
+    eqs = [u(x, t).diff(t) + u(x, t) * u(x, t).diff(x) - 0.01 * u(x, t).diff(x, 2),
+           sp.sin(u(x, t)) * u(x, t).diff(x) ** 2 + x * t * u(x, t) ** 3]
+    check(*pair(eqs, [sp.Eq(u(x, 0), -sp.sin(sp.pi * x))], [x, t], [u(x, t)], mlp(2),
+                dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_input_standardization(dtype):
+    check(*wave(dtype, input_scaling="standardize"))
+    check(*poisson(dtype, input_scaling={x: (0.3, 2.5), y: (-1.0, 0.2)}))
+
+
+def test_shared_two_output_net():
+    eqs = [u(x, t).diff(t) + v(x, t).diff(x), v(x, t).diff(t) + u(x, t) * u(x, t).diff(x, 2)]
+    bcs = [sp.Eq(u(0, t) - v(1, t), 0), sp.Eq(u(x, 0) + v(x, 0).diff(x), x)]
+    auto, taylor = pair(eqs, bcs, [x, t], [u(x, t), v(x, t)], mlp(2, 2))
+    # one jet call serves u and v where they share the network's inputs
+    assert "column=(" in taylor.source
+    check(auto, taylor)
+
+
+def test_separate_networks():
+    eqs = [u(x, t).diff(t) - v(x, t).diff(x, 2) + u(x, t), v(x, t).diff(t) + u(x, t).diff(x)]
+    auto, taylor = pair(eqs, [sp.Eq(u(0, t) + v(1, t), 0)], [x, t], [u(x, t), v(x, t)],
+                        [mlp(2, seed=1), mlp(2, hidden=(9,), seed=2)])
+    check(auto, taylor)
+
+
+def test_periodic_and_robin_conditions():
+    bcs = [sp.Eq(u(x, t).diff(x).subs(x, 0) + 2 * u(0, t), t),  # Robin
+           sp.Eq(u(0, t) - u(1, t), 0),  # periodic: two sites of one net
+           sp.Eq(u(x, t).diff(x).subs(x, 0) - u(x, t).diff(x).subs(x, 1), 0),
+           sp.Eq(u(sp.Rational(1, 2), sp.Rational(1, 4)), 1)]  # a point
+    check(*pair([u(x, t).diff(t) - u(x, t).diff(x, 2)], bcs, [x, t], [u(x, t)], mlp(2),
+                input_scaling="standardize"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_estimated_parameters(dtype):
+    eqs = [sp.Eq(u(x, y).diff(x, 2) + a * u(x, y).diff(y, 2), sp.sin(x)),
+           a * nu * u(x, y) ** 2 + sp.exp(nu) * u(x, y).diff(x)]
+    bcs = [sp.Eq(u(0, y), 0), sp.Eq(a * y, 1)]  # the last: no network
+    auto, taylor = pair(eqs, bcs, [x, y], [u(x, y)], mlp(2), params={a: 1.3, nu: 0.4},
+                        param_estim=True, dtype=dtype)
+    assert all(p.requires_grad for p in taylor.params.values())
+    check(auto, taylor)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_every_activation(activation):
+    eqs = [u(x, y).diff(x, 2) + u(x, y).diff(y, 2) + u(x, y).diff(x) * u(x, y)]
+    net = mlp(2, activation=activation, hidden=(10, 10))
+    assert supports(net)
+    check(*pair(eqs, [sp.Eq(u(0, y), 0)], [x, y], [u(x, y)], net))
+
+
+# -- training ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer, dtype, rel", [
+    ("adam", torch.float32, 1e-4),
+    ("lbfgs", torch.float64, 1e-8),  # many evaluations a step: float32 rounding would grow
+])
+def test_training_history_matches_autograd(optimizer, dtype, rel):
+    eqs = [u(x, t).diff(t) + u(x, t) * u(x, t).diff(x) - 0.05 * u(x, t).diff(x, 2)]
+    bcs = [sp.Eq(u(x, 0), -sp.sin(sp.pi * x)), sp.Eq(u(0, t), 0),
+           sp.Eq(u(x, t).diff(x).subs(x, 1), 0)]
+    auto, taylor = pair(eqs, bcs, [x, t], [u(x, t)], mlp(2), dtype=dtype, step=0.1)
+    iters = 3 if optimizer == "lbfgs" else 25
+    runs = [p.solve(iterations=iters, seed=0, optimizer=optimizer, lr=1e-2, dtype=dtype).history
+            for p in (auto, taylor)]
+    ha, ht = runs
+    assert len(ha) == len(ht) == iters
+    for ra, rt in zip(ha, ht):
+        assert rt["loss"] == pytest.approx(ra["loss"], rel=rel, abs=rel * 1e-3)
+        for term, value in ra["losses"].items():
+            assert rt["losses"][term] == pytest.approx(value, rel=rel, abs=rel * 1e-3)
+    for pa, pt in zip(auto.nets[0].parameters(), taylor.nets[0].parameters()):
+        torch.testing.assert_close(pt, pa, rtol=rel, atol=rel * 0.1)
+
+
+# -- the generated text ---------------------------------------------------------------------
+
+
+def test_option_in_source():
+    auto, taylor = poisson()
+    assert 'derivatives="taylor"' in taylor.source
+    assert "from symbolic_pinn.jets import jet" in taylor.source
+    assert "u, u_y, u_x, u_yy, u_xx = jet(nets[0], torch.cat((x, y), dim=1), " \
+        "((0, 0), (0, 1), (1, 0), (0, 2), (2, 0)), scale=(1.0, 1.0), column=0)" in taylor.source
+    assert "requires_grad_(True)" not in taylor.source.split("def point_residual")[0]
+    assert "autograd.grad" not in taylor.source
+    assert "jet(" not in auto.source and 'derivatives="taylor"' not in auto.source
+    assert "d(u, x)" in auto.source
+    # the per-point residuals (torch.func) are the same text on both paths
+    point = [s.split("\n\n\n")[0] for s in taylor.source.split("def point_residual")[1:]]
+    assert point == [s.split("\n\n\n")[0] for s in auto.source.split("def point_residual")[1:]]
+
+
+def test_standardized_scale_factors_in_source():
+    _, taylor = wave(input_scaling="standardize")
+    factor = 1.0 / ((1 - 0) / math.sqrt(12))  # 1/std of the uniform distribution on [0, 1]
+    assert f"scale=({factor!r}, {factor!r})" in taylor.source
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def _system():
+    return PDESystem([u(x).diff(x, 2) + 1], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+
+
+def test_unknown_mode_is_rejected():
+    with pytest.raises(ValueError, match="derivatives must be 'autograd' or 'taylor'"):
+        PhysicsInformedNN(MLP(1, 1, [4]), GridTraining(0.1), derivatives="forward")
+
+
+def _hooked_mlp():
+    net = MLP(1, 1, [8])
+    net.register_forward_hook(lambda *args: None)
+    return net
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)),
+    _hooked_mlp,
+], ids=["sequential", "hooked-mlp"])
+def test_unsupported_network_is_rejected(make):
+    net = make()
+    with pytest.raises(ProblemError, match=r'derivatives="taylor".*network 0 \(for u\)'):
+        discretize(_system(), PhysicsInformedNN(net, GridTraining(0.1), derivatives="taylor"))
+    # the default path takes any module
+    discretize(_system(), PhysicsInformedNN(net, GridTraining(0.1)))
+
+
+def test_jet_rejects_unsupported_network_at_call_time():
+    with pytest.raises(TypeError, match="plain symbolic_pinn.MLP"):
+        jet(nn.Linear(1, 1), torch.zeros(3, 1), ((0,),))
+    with pytest.raises(ValueError, match="does not fit 1 input"):
+        jet(MLP(1, 1, [4]), torch.zeros(3, 1), ((0, 1),))
+
+
+def test_jet_matches_autograd_directly():
+    net = mlp(2, 3, hidden=(8, 8), activation="sin").double()
+    X = torch.rand(11, 2, dtype=torch.float64)
+    u0, u_x, u_xy = jet(net, X, ((0, 0), (1, 0), (1, 1)), scale=(2.0, 0.5), column=(0, 2, 1))
+    xs = X.clone().requires_grad_(True)
+    out = net(xs)  # scale: d(input)/d(coordinate) per column, a chain-rule factor
+    g = torch.autograd.grad(out[:, 2].sum(), xs, create_graph=True)[0]
+    g1 = torch.autograd.grad(out[:, 1].sum(), xs, create_graph=True)[0]
+    ref_xy = torch.autograd.grad(g1[:, 0].sum(), xs)[0][:, 1]
+    torch.testing.assert_close(u_x[:, 0], 2.0 * g[:, 0].detach())
+    torch.testing.assert_close(u_xy[:, 0], 2.0 * 0.5 * ref_xy)
+    torch.testing.assert_close(u0[:, 0], out[:, 0].detach())
+    assert u0.shape == (11, 1)
+
+
+def test_network_without_hidden_layers():
+    """A linear MLP: first derivatives are constants, second derivatives zero."""
+    eqs = [u(x, t).diff(t) + u(x, t).diff(x, 2), u(x, t).diff(x)]
+    check(*pair(eqs, [sp.Eq(u(x, t).diff(x).subs(x, 0), 1)], [x, t], [u(x, t)],
+                mlp(2, hidden=())))
