@@ -20,18 +20,16 @@ Usage::
 
 Prints one row per run and a summary (median, min, max) per configuration.
 
-Measured (torch 2.13.0+cpu, float32, 1 thread; relative L1, seeds 0 / 1 / 2)::
+Measured (torch 2.13.0+cpu, float32, 1 thread, the default forward-propagation NTK path;
+relative L1, seeds 0 / 1 / 2)::
 
     lr    plain                  NTK smoothing=0        NTK smoothing=0.9
-    0.03  0.141 / 0.363 / 0.123  0.046 / 0.056 / 0.050  0.210 / 0.086 / 0.188
-    0.05  0.150 / 0.391 / 0.391  0.062 / 0.100 / 0.106  0.078 / 0.176 / 0.527
-    0.1   5.597 / 0.896 / 0.143  1.000 / 0.105 / 0.977  0.188 / 0.249 / 1.417
+    0.03  0.141 / 0.363 / 0.123  0.023 / 0.054 / 0.155  0.376 / 0.213 / 0.026
 
-At lr 0.1 (seeds 3-7 as well) Adam is unstable for every variant (plain passes 2/8
-seeds, NTK unsmoothed 1/8, smoothed 3/8). Unsmoothed NTK weights blew up on 4/8 seeds
-(λ_pde = 293, 9.5e6, 5.5e8, 9.2e9: a saturated network's PDE trace collapses towards 0);
-smoothed weights never exceeded 8 after the first update. At lr 0.03-0.05 unsmoothed
-NTK is the most accurate; smoothing 0.9 with updates every 100 steps adapts too slowly.
+At lr 0.1 (seeds 0-7) Adam is unstable for every variant: plain passes 2/8 seeds, NTK
+unsmoothed 4/8, smoothed 3/8. Unsmoothed NTK weights blew up on 2/8 seeds (λ_pde = 3.3e5
+and 1.6e7: a saturated network's PDE trace collapses towards 0); smoothed weights never
+exceeded 8.
 """
 
 from __future__ import annotations
