@@ -18,7 +18,7 @@ import torch
 from .adaptive.base import Need, ReweightContext, RunSetup
 from .adaptive.kernel import term_ntk_diagonal
 from .checkpoint import NonFiniteGuard, capture, load_checkpoint, restore_training, write_checkpoint
-from .errors import NonFiniteError, NonFiniteWeightError, StrategyError
+from .errors import NonFiniteError, NonFiniteWeightError, StrategyError, term_context
 from .result import Result
 from .tensorboard_logging import open_logger
 
@@ -151,11 +151,10 @@ class Run:
         raise error
 
     def _text(self, term: str) -> str:
-        """``" (term bc_1 is Eq(...))"``: the SymPy text of a term, for error messages."""
+        """``" (term bc_1 (Eq(...)))"``: the term with its SymPy text, for error messages."""
         for t in self.problem.ir.terms:
             if t.name == term:
-                text = str(t.text).encode("unicode_escape").decode("ascii")
-                return f" (term {term} is {text[:197] + '...' if len(text) > 200 else text})"
+                return f" ({term_context(term, t.text)})"
         return ""
 
     def _blame_gradient(self) -> str | None:
