@@ -13,12 +13,12 @@ import math
 import pytest
 import sympy as sp
 import torch
+from neuralpde_poisson import poisson_system
 from torch import nn
 
 from symbolic_pinn import (
     MLP,
     NonFiniteError,
-    PDESystem,
     PhysicsInformedNN,
     StrategyError,
     TrainingError,
@@ -31,12 +31,6 @@ torch.set_num_threads(1)
 
 x, y = sp.symbols("x y")
 u = sp.Function("u")
-
-
-def poisson_system() -> PDESystem:
-    eq = sp.Eq(u(x, y).diff(x, 2) + u(x, y).diff(y, 2), -sp.sin(sp.pi * x) * sp.sin(sp.pi * y))
-    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(1, y), 0), sp.Eq(u(x, 0), 0), sp.Eq(u(x, 1), 0)]
-    return PDESystem([eq], bcs, {x: (0, 1), y: (0, 1)}, [x, y], [u(x, y)])
 
 
 class PoisonGrad(torch.autograd.Function):

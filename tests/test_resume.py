@@ -12,8 +12,9 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 import torch
+from neuralpde_poisson import poisson_system
 
-from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, Result, discretize
+from symbolic_pinn import MLP, PhysicsInformedNN, Result, discretize
 from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
 from symbolic_pinn.training import GridTraining, StochasticTraining
 
@@ -22,12 +23,6 @@ torch.set_num_threads(1)
 x, y = sp.symbols("x y")
 u = sp.Function("u")
 N = 10
-
-
-def poisson_system() -> PDESystem:
-    eq = sp.Eq(u(x, y).diff(x, 2) + u(x, y).diff(y, 2), -sp.sin(sp.pi * x) * sp.sin(sp.pi * y))
-    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(1, y), 0), sp.Eq(u(x, 0), 0), sp.Eq(u(x, 1), 0)]
-    return PDESystem([eq], bcs, {x: (0, 1), y: (0, 1)}, [x, y], [u(x, y)])
 
 
 def adam_ntk_problem():

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from neuralpde_poisson import poisson_system, relative_l1
 
-from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, StrategyError, discretize
+from symbolic_pinn import MLP, PhysicsInformedNN, StrategyError, discretize
 from symbolic_pinn.adaptive import Compose, ReweightContext
 from symbolic_pinn.adaptive.grad_norm import GradNormAdaptiveLoss, gradient_norm
 from symbolic_pinn.adaptive.gradient_scale import GradientScaleAdaptiveLoss
@@ -28,13 +29,6 @@ x, y = sp.symbols("x y")
 u = sp.Function("u")
 TERMS = ("pde_0", "bc_0", "bc_1", "bc_2", "bc_3")
 BCS = TERMS[1:]
-
-
-def poisson_system() -> PDESystem:
-    """NeuralPDE's adaptive-loss problem: Δu = -sin(πx) sin(πy), u = 0 on the edges."""
-    eq = sp.Eq(u(x, y).diff(x, 2) + u(x, y).diff(y, 2), -sp.sin(sp.pi * x) * sp.sin(sp.pi * y))
-    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(1, y), 0), sp.Eq(u(x, 0), 0), sp.Eq(u(x, 1), 0)]
-    return PDESystem([eq], bcs, {x: (0, 1), y: (0, 1)}, [x, y], [u(x, y)])
 
 
 def make_problem(adaptive_loss, strategy=None, hidden=(8, 8)):
@@ -423,14 +417,6 @@ def test_solve_twice_gives_the_same_run():
 
 
 # -- NeuralPDE's adaptive-loss test -----------------------------------------------------
-
-
-def relative_l1(result) -> float:
-    g = np.linspace(0.0, 1.0, 101)
-    xx, yy = np.meshgrid(g, g, indexing="ij")
-    pred = result.predict({x: xx, y: yy})["u"]
-    exact = np.sin(np.pi * xx) * np.sin(np.pi * yy) / (2 * np.pi**2)
-    return float(np.abs(pred - exact).sum() / np.abs(exact).sum())
 
 
 @pytest.mark.parametrize(

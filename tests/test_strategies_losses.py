@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from neuralpde_poisson import poisson_system, relative_l1
 
 from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, Result, StrategyError, discretize
 from symbolic_pinn.adaptive import Compose, NonAdaptiveLoss, ReweightContext
@@ -219,21 +220,6 @@ def test_softadapt_restarts_with_each_run():
 
 
 # -- NeuralPDE's adaptive-loss test ------------------------------------------------------
-
-
-def poisson_system() -> PDESystem:
-    """Δu = -sin(πx) sin(πy) on [0, 1]², u = 0 on the edges."""
-    eq = sp.Eq(u(x, y).diff(x, 2) + u(x, y).diff(y, 2), -sp.sin(sp.pi * x) * sp.sin(sp.pi * y))
-    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(1, y), 0), sp.Eq(u(x, 0), 0), sp.Eq(u(x, 1), 0)]
-    return PDESystem([eq], bcs, {x: (0, 1), y: (0, 1)}, [x, y], [u(x, y)])
-
-
-def relative_l1(result) -> float:
-    g = np.linspace(0.0, 1.0, 101)
-    xx, yy = np.meshgrid(g, g, indexing="ij")
-    pred = result.predict({x: xx, y: yy})["u"]
-    exact = np.sin(np.pi * xx) * np.sin(np.pi * yy) / (2 * np.pi**2)
-    return float(np.abs(pred - exact).sum() / np.abs(exact).sum())
 
 
 def neuralpde_poisson(strategy, seed: int) -> tuple[float, Result]:

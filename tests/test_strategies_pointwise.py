@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from neuralpde_poisson import poisson_system
+from neuralpde_poisson import relative_l1 as relative_l1_poisson
 
 from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, StrategyError, discretize
 from symbolic_pinn.adaptive import Compose, NeuralTangentKernelAdaptiveLoss, RunSetup
@@ -27,13 +29,6 @@ x, y, t = sp.symbols("x y t")
 u = sp.Function("u")
 
 
-def poisson_system() -> PDESystem:
-    """Δu = -sin(πx) sin(πy) on the unit square, u = 0 on the edges."""
-    eq = sp.Eq(u(x, y).diff(x, 2) + u(x, y).diff(y, 2), -sp.sin(sp.pi * x) * sp.sin(sp.pi * y))
-    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(1, y), 0), sp.Eq(u(x, 0), 0), sp.Eq(u(x, 1), 0)]
-    return PDESystem([eq], bcs, {x: (0, 1), y: (0, 1)}, [x, y], [u(x, y)])
-
-
 def heat_system() -> PDESystem:
     """u_t = 0.1 u_xx on (0, 1) x (0, 1), u(0, x) = sin(πx), u = 0 at x = 0 and x = 1."""
     eq = sp.Eq(u(t, x).diff(t), sp.Rational(1, 10) * u(t, x).diff(x, 2))
@@ -44,14 +39,6 @@ def heat_system() -> PDESystem:
 def build(system, strategy, loss, hidden=(8,)):
     return discretize(system, PhysicsInformedNN(MLP(2, 1, list(hidden)), strategy,
                                                 adaptive_loss=loss))
-
-
-def relative_l1_poisson(result) -> float:
-    g = np.linspace(0.0, 1.0, 101)
-    xx, yy = np.meshgrid(g, g, indexing="ij")
-    pred = result.predict({x: xx, y: yy})["u"]
-    exact = np.sin(np.pi * xx) * np.sin(np.pi * yy) / (2 * np.pi**2)
-    return float(np.abs(pred - exact).sum() / np.abs(exact).sum())
 
 
 def residuals_now(problem, points) -> dict[str, torch.Tensor]:

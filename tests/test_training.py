@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from neuralpde_poisson import poisson_system, relative_l1
 from torch import nn
 
 from symbolic_pinn import (
@@ -44,29 +45,10 @@ u = sp.Function("u")
 TERMS = ("pde_0", "bc_0", "bc_1", "bc_2", "bc_3")
 
 
-def poisson_system() -> PDESystem:
-    """NeuralPDE's adaptive-loss problem: Δu = -sin(πx) sin(πy), u = 0 on the edges."""
-    eq = sp.Eq(u(x, y).diff(x, 2) + u(x, y).diff(y, 2), -sp.sin(sp.pi * x) * sp.sin(sp.pi * y))
-    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(1, y), 0), sp.Eq(u(x, 0), 0), sp.Eq(u(x, 1), 0)]
-    return PDESystem([eq], bcs, {x: (0, 1), y: (0, 1)}, [x, y], [u(x, y)])
-
-
 def poisson(strategy, adaptive_loss=None, hidden=(8,), **kwargs):
     pinn = PhysicsInformedNN(MLP(2, 1, list(hidden)), strategy, adaptive_loss=adaptive_loss,
                              **kwargs)
     return discretize(poisson_system(), pinn)
-
-
-def exact_poisson(xx, yy):
-    return np.sin(np.pi * xx) * np.sin(np.pi * yy) / (2 * np.pi**2)
-
-
-def relative_l1(result) -> float:
-    g = np.linspace(0.0, 1.0, 101)
-    xx, yy = np.meshgrid(g, g, indexing="ij")
-    pred = result.predict({x: xx, y: yy})["u"]
-    exact = exact_poisson(xx, yy)
-    return float(np.abs(pred - exact).sum() / np.abs(exact).sum())
 
 
 class Recorder(AdaptiveLoss):

@@ -1,0 +1,26 @@
+"""NeuralPDE's adaptive-loss test problem and metric, shared by the training tests.
+
+The system is the library's own ``gallery.poisson2d`` (``Δu = -sin(πx) sin(πy)`` on the
+unit square, zero on the edges); the metric is NeuralPDE's relative L1 error on the
+101 x 101 grid (pass mark < 0.4).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from symbolic_pinn import PDESystem, gallery
+
+
+def poisson_system() -> PDESystem:
+    """NeuralPDE's adaptive-loss problem (``gallery.poisson2d``)."""
+    return gallery.poisson2d().system
+
+
+def relative_l1(result) -> float:
+    """``Σ|u - u_exact| / Σ|u_exact|`` on the 101 x 101 grid of [0, 1]²."""
+    g = np.linspace(0.0, 1.0, 101)
+    xx, yy = np.meshgrid(g, g, indexing="ij")
+    pred = result.predict({"x": xx, "y": yy})["u"]
+    exact = gallery.poisson2d().exact(xx, yy)
+    return float(np.abs(pred - exact).sum() / np.abs(exact).sum())
