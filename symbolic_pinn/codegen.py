@@ -43,6 +43,8 @@ class GenerationOptions:
             DAG) or ``"taylor"`` (every network evaluation and its derivatives in one
             forward pass of :func:`symbolic_pinn.jets.jet`; the networks must be
             :class:`~symbolic_pinn.MLP` s, which ``discretize`` checks).
+        compile: Whether ``all_residuals`` (every term's batched residual, one loss
+            evaluation) is wrapped in ``torch.compile``; needs ``"taylor"``.
     """
 
     hook: str = "losses"
@@ -53,6 +55,7 @@ class GenerationOptions:
     after_step: bool = False
     additional_loss: bool = False
     derivatives: str = "autograd"
+    compile: bool = False
 
 
 def template_dir() -> Path:
@@ -100,6 +103,9 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
     if options.derivatives not in ("autograd", "taylor"):
         raise CodegenError(f"derivatives must be 'autograd' or 'taylor', got "
                            f"{options.derivatives!r}")
+    if options.compile and options.derivatives != "taylor":
+        raise CodegenError("compile=True needs derivatives='taylor': torch.compile cannot "
+                           "differentiate through nested autograd.grad calls")
     taylor = options.derivatives == "taylor"
     terms = [_term_context(ir, term, taylor) for term in ir.terms]
     source = _environment().get_template("module.py.j2").render(

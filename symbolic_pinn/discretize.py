@@ -53,15 +53,22 @@ class PhysicsInformedNN:
             its interval), or ``{symbol: (mean, std)}``. Applied inside the generated
             residuals, so derivatives get the chain-rule factors.
         derivatives: How the generated batched residuals (the training step) get
-            input derivatives. ``"autograd"`` (default): one network call per
-            evaluation and one ``torch.autograd.grad`` call per first-order step, any
-            ``nn.Module``. ``"taylor"``: the value and every needed derivative of an
-            evaluation in one forward pass (:func:`symbolic_pinn.jets.jet`), so the
+            input derivatives. ``"taylor"``: the value and every needed derivative of
+            an evaluation in one forward pass (:func:`symbolic_pinn.jets.jet`), so the
             loss needs a single backward pass; every network must be a plain
             :class:`~symbolic_pinn.MLP` with a supported activation and no hooks
             (checked when discretizing: a :class:`~symbolic_pinn.errors.ProblemError`
-            names the network otherwise; there is no per-term fallback). The per-point
-            residuals (``torch.func``) are the same on both paths.
+            names the network otherwise; there is no per-term fallback).
+            ``"autograd"``: one network call per evaluation and one
+            ``torch.autograd.grad`` call per first-order step, any ``nn.Module``.
+            ``"auto"`` (default): ``"taylor"`` when every network the residuals
+            evaluate supports it, else ``"autograd"``. The per-point residuals
+            (``torch.func``) are the same on both paths.
+        compile: Run all batched residuals of a loss evaluation as one graph compiled
+            by ``torch.compile`` (compiled at the first step, which then takes seconds;
+            it pays off over long runs, see ``docs/performance.md``). Needs the
+            ``"taylor"`` path: ``torch.compile`` cannot differentiate through the nested
+            ``autograd.grad`` calls of the other one.
 
     Examples:
         >>> from symbolic_pinn import MLP
@@ -83,7 +90,8 @@ class PhysicsInformedNN:
         param_estim: bool | Iterable[sp.Symbol] = False,
         additional_loss: Callable | None = None,
         input_scaling: str | Mapping[sp.Symbol, tuple[float, float]] | None = None,
-        derivatives: str = "autograd",
+        derivatives: str = "auto",
+        compile: bool = False,
     ) -> None:
         if not isinstance(strategy, TrainingStrategy):
             raise TypeError(f"strategy must be a training strategy, got {type(strategy).__name__}")
@@ -97,9 +105,12 @@ class PhysicsInformedNN:
         self.chain, self.strategy, self.adaptive_loss = chain, strategy, adaptive_loss
         self.param_estim, self.additional_loss = param_estim, additional_loss
         self.input_scaling = input_scaling
-        if derivatives not in ("autograd", "taylor"):
-            raise ValueError(f"derivatives must be 'autograd' or 'taylor', got {derivatives!r}")
-        self.derivatives = derivatives
+        if derivatives not in ("auto", "autograd", "taylor"):
+            raise ValueError(
+                f"derivatives must be 'auto', 'autograd' or 'taylor', got {derivatives!r}")
+        if not isinstance(compile, bool):
+            raise TypeError(f"compile must be True or False, got {compile!r}")
+        self.derivatives, self.compile = derivatives, compile
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,8 @@ class SymbolicDiscretization:
         derivatives: ``{term: [derivative names in computation order]}``.
         ir: The full intermediate representation.
         source: The generated module's source.
+        options: The generation options, with ``derivatives`` resolved to
+            ``"autograd"`` or ``"taylor"``.
     """
 
     term_names: tuple[str, ...]
@@ -119,6 +132,7 @@ class SymbolicDiscretization:
     derivatives: dict[str, list[str]]
     ir: ProblemIR
     source: str
+    options: GenerationOptions
 
 
 def symbolic_discretize(system: PDESystem, pinn: PhysicsInformedNN) -> SymbolicDiscretization:
@@ -136,15 +150,15 @@ def symbolic_discretize(system: PDESystem, pinn: PhysicsInformedNN) -> SymbolicD
     """
     nets, layout = _layout(system, pinn.chain)
     ir = analyze(system, layout, _scaling(system, pinn.input_scaling))
-    if getattr(pinn, "derivatives", "autograd") == "taylor":
-        _check_taylor(ir, nets)
-    source = generate(ir, _options(pinn))
+    options = _options(pinn, _derivatives(pinn, ir, nets))
+    source = generate(ir, options)
     return SymbolicDiscretization(
         term_names=tuple(t.name for t in ir.terms),
         residuals={t.name: t.expr for t in ir.terms},
         derivatives={t.name: [n.name for n in t.derivatives] for t in ir.terms},
         ir=ir,
         source=source,
+        options=options,
     )
 
 
@@ -263,7 +277,7 @@ class DiscretizedProblem:
         return f"DiscretizedProblem(terms={self.term_names})"
 
 
-def _options(pinn: PhysicsInformedNN) -> GenerationOptions:
+def _options(pinn: PhysicsInformedNN, derivatives: str) -> GenerationOptions:
     loss = pinn.adaptive_loss
     if loss.hook not in (None, "losses", "step"):
         raise TypeError(f"{type(loss).__name__}.hook must be None, 'losses' or 'step'")
@@ -276,23 +290,39 @@ def _options(pinn: PhysicsInformedNN) -> GenerationOptions:
         residuals=Need.RESIDUALS in loss.needs,
         after_step=loss.wants_after_step(),
         additional_loss=pinn.additional_loss is not None,
-        derivatives=getattr(pinn, "derivatives", "autograd"),
+        derivatives=derivatives,
+        compile=pinn.compile,
     )
 
 
-def _check_taylor(ir: ProblemIR, nets) -> None:
-    """``derivatives="taylor"``: every network the residuals evaluate is a supported MLP."""
+def _derivatives(pinn: PhysicsInformedNN, ir: ProblemIR, nets) -> str:
+    """Resolve ``pinn.derivatives`` to ``"autograd"`` or ``"taylor"``.
+
+    ``"taylor"`` (asked for, or needed by ``compile=True``) requires every network the
+    residuals evaluate to be a supported MLP; a ProblemError names the first that is not.
+    """
     from .jets import supports
 
     used = {s.net for t in ir.terms for s in t.sites}
-    for i, net in enumerate(nets):
-        if i in used and not supports(net):
-            served = ", ".join(dv.name for dv in ir.depvars if dv.net == i)
+    unsupported = [i for i, net in enumerate(nets) if i in used and not supports(net)]
+    if pinn.derivatives == "autograd":
+        if pinn.compile:
             raise ProblemError(
-                f'derivatives="taylor" needs every network to be a plain symbolic_pinn.MLP '
-                f"with a supported activation (tanh, sin, sigmoid, SiLU, GELU, ReLU, "
-                f"softplus, ELU) and no hooks; network {i} (for {served}) is a "
-                f'{type(net).__name__}: use derivatives="autograd" for it')
+                'compile=True needs derivatives="taylor" (or "auto"): torch.compile cannot '
+                'differentiate through the nested autograd.grad calls of derivatives="autograd"')
+        return "autograd"
+    if not unsupported:
+        return "taylor"
+    if pinn.derivatives == "auto" and not pinn.compile:
+        return "autograd"
+    i = unsupported[0]
+    served = ", ".join(dv.name for dv in ir.depvars if dv.net == i)
+    asked = "compile=True" if pinn.compile else 'derivatives="taylor"'
+    raise ProblemError(
+        f"{asked} needs every network to be a plain symbolic_pinn.MLP with a supported "
+        f"activation (tanh, sin, sigmoid, SiLU, GELU, ReLU, softplus, ELU) and no hooks; "
+        f"network {i} (for {served}) is a {type(nets[i]).__name__}: use "
+        f'derivatives="autograd"' + (" without compile" if pinn.compile else "") + " for it")
 
 
 def _check_adaptive(pinn: PhysicsInformedNN) -> None:

@@ -352,8 +352,9 @@ def _propagate(layers, groups: list[_Group], inputs: list[list[torch.Tensor | No
             new = []
             for g, ch in enumerate(chans):
                 rules = groups[g].rules
-                K = max((k for c, rule in enumerate(rules) if c for k, _, blocks in rule
-                         if all(ch[b] is not None for b in blocks)), default=0)
+                live = [k for c, rule in enumerate(rules) if c for k, _, blocks in rule
+                        if all(ch[b] is not None for b in blocks)]
+                K = max(live) if live else 0  # (no max(default=): torch.compile traces this)
                 sig = fn(ch[0], K)
                 h: list[torch.Tensor | None] = [sig[0]]
                 for c in range(1, len(ch)):

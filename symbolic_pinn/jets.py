@@ -99,7 +99,9 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
             f"activation and no hooks; got {type(net).__name__}: use derivatives=\"autograd\"")
     orders = tuple(tuple(int(k) for k in alpha) for alpha in orders)
     n_in = inputs.shape[1]
-    plan = _plan(orders, n_in)
+    # Under torch.compile the plan is built once at tracing time (dynamo does not trace
+    # through the lru_cache wrapper); eagerly it comes from the cache.
+    plan = _Plan(orders, n_in) if torch.compiler.is_compiling() else _plan(orders, n_in)
     if len(plan.channels) == 1:  # the value alone: an ordinary call
         value = net(inputs)
         outs = [value] * len(orders)

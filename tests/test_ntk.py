@@ -50,8 +50,9 @@ def make_problem(strategy=None, adaptive_loss=None, *, with_param=False, param_e
                  hidden=(8, 8), seed=0):
     torch.manual_seed(seed)
     net = MLP(2, 1, list(hidden)).double()
-    pinn = PhysicsInformedNN(net, strategy or GridTraining(0.25),
-                             adaptive_loss=adaptive_loss, param_estim=param_estim)
+    # autograd: the explicit-Jacobian tests call RESIDUALS with functional networks
+    pinn = PhysicsInformedNN(net, strategy or GridTraining(0.25), adaptive_loss=adaptive_loss,
+                             param_estim=param_estim, derivatives="autograd")
     problem = discretize(poisson_system(with_param), pinn)
     for ident, p in list(problem.params.items()):  # PDE parameters in float64 too
         moved = p.detach().double()

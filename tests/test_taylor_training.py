@@ -245,7 +245,7 @@ def _system():
 
 
 def test_unknown_mode_is_rejected():
-    with pytest.raises(ValueError, match="derivatives must be 'autograd' or 'taylor'"):
+    with pytest.raises(ValueError, match="derivatives must be 'auto', 'autograd' or 'taylor'"):
         PhysicsInformedNN(MLP(1, 1, [4]), GridTraining(0.1), derivatives="forward")
 
 

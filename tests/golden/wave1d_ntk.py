@@ -161,23 +161,30 @@ POINT_RESIDUALS = {"pde_0": point_residual_pde_0, "bc_0": point_residual_bc_0, "
 EVALUATE = {"u": evaluate_u, }
 
 
+def all_residuals(nets, points, params):
+    """Every term's batched residual at its points: one evaluation of the loss."""
+    return {
+        "pde_0": residual_pde_0(nets, points["pde_0"], params),
+        "bc_0": residual_bc_0(nets, points["bc_0"], params),
+        "bc_1": residual_bc_1(nets, points["bc_1"], params),
+        "bc_2": residual_bc_2(nets, points["bc_2"], params),
+        "bc_3": residual_bc_3(nets, points["bc_3"], params),
+    }
+
+
 def make_closure(run):
     """The training closure; the optimizer may call it several times per step (L-BFGS does)."""
     nets, params, points, weights = run.nets, run.params, run.points, run.weights
 
     def closure():
         run.optimizer.zero_grad(set_to_none=True)
-        r_pde_0 = residual_pde_0(nets, points["pde_0"], params)
-        r_bc_0 = residual_bc_0(nets, points["bc_0"], params)
-        r_bc_1 = residual_bc_1(nets, points["bc_1"], params)
-        r_bc_2 = residual_bc_2(nets, points["bc_2"], params)
-        r_bc_3 = residual_bc_3(nets, points["bc_3"], params)
+        residuals = all_residuals(nets, points, params)
         losses = {
-            "pde_0": torch.mean(r_pde_0**2),
-            "bc_0": torch.mean(r_bc_0**2),
-            "bc_1": torch.mean(r_bc_1**2),
-            "bc_2": torch.mean(r_bc_2**2),
-            "bc_3": torch.mean(r_bc_3**2),
+            "pde_0": torch.mean(residuals["pde_0"]**2),
+            "bc_0": torch.mean(residuals["bc_0"]**2),
+            "bc_1": torch.mean(residuals["bc_1"]**2),
+            "bc_2": torch.mean(residuals["bc_2"]**2),
+            "bc_3": torch.mean(residuals["bc_3"]**2),
         }
         # Adaptive-loss hook (NeuralTangentKernelAdaptiveLoss): on its reweight steps it sets `weights`
         # here, before they are applied; it runs once per optimizer step.

@@ -1,0 +1,98 @@
+"""``compile=True``: the residuals of a loss evaluation as one ``torch.compile`` graph.
+
+The compiled ``all_residuals`` must give the residuals and loss gradients of the eager
+(taylor) path and of the autograd path: 1e-10 relative in float64, 1e-5 in float32.
+Compiling takes seconds (tens of seconds on a busy 2-core machine), so each dtype is
+compiled once, in one test.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import sympy as sp
+import torch
+
+from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+from symbolic_pinn.errors import ProblemError
+from symbolic_pinn.training import GridTraining, StochasticTraining
+
+x, y = sp.symbols("x y")
+a = sp.Symbol("a")
+u = sp.Function("u")
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                                reason="torch.compile (TorchInductor) needs a C compiler on CPU")
+
+
+def system() -> PDESystem:
+    """Nonlinear, an estimated parameter, a derivative condition, one non-unit interval."""
+    eq = sp.Eq(-(u(x, y).diff(x, 2) + a * u(x, y).diff(y, 2)) + u(x, y) * u(x, y).diff(x),
+               sp.sin(x))
+    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(x, 0).diff(x), 0)]
+    return PDESystem([eq], bcs, {x: (0, 1), y: (0, 2)}, [x, y], [u(x, y)], {a: 1.5})
+
+
+def problems(dtype, **kw):
+    """The system discretized three ways with one network: autograd, taylor, compiled."""
+    torch.manual_seed(0)
+    net = MLP(2, 1, [16, 16]).to(dtype)
+    out = {}
+    for name, opts in {"autograd": {"derivatives": "autograd"}, "taylor": {},
+                       "compiled": {"compile": True}}.items():
+        pinn = PhysicsInformedNN(net, StochasticTraining(64), param_estim=True,
+                                 input_scaling="standardize", **opts, **kw)
+        out[name] = discretize(system(), pinn)
+    return net, out
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_compiled_residuals_and_gradients_equal_the_eager_paths(dtype):
+    net, probs = problems(dtype)
+    assert probs["taylor"].symbolic.options.derivatives == "taylor"  # what "auto" chose
+    assert "all_residuals = torch.compile(all_residuals)" in probs["compiled"].source
+    assert "torch.compile" not in probs["taylor"].source
+    gen = torch.Generator().manual_seed(1)
+    pts = {t: torch.rand(64, 2, generator=gen, dtype=dtype) * torch.tensor([1.0, 2.0],
+                                                                          dtype=dtype)
+           for t in probs["taylor"].term_names}
+    rtol = 1e-10 if dtype == torch.float64 else 1e-5
+    thetas = list(net.parameters())
+    results = {}
+    for name, prob in probs.items():
+        r = prob.module.all_residuals(prob.nets, pts, prob.params)
+        loss = sum(v.square().mean() for v in r.values())
+        param = prob.params["a"]
+        results[name] = (r, torch.autograd.grad(loss, thetas + [param]))
+    ref_r, ref_g = results["autograd"]
+    for name in ("taylor", "compiled"):
+        r, g = results[name]
+        for term in ref_r:
+            scale = float(ref_r[term].detach().abs().max()) + 1.0
+            torch.testing.assert_close(r[term].detach(), ref_r[term].detach(), rtol=rtol,
+                                       atol=rtol * scale, msg=lambda m: f"{name} {term}: {m}")
+        for i, (g1, g2) in enumerate(zip(ref_g, g)):
+            scale = float(g1.abs().max()) + 1.0
+            torch.testing.assert_close(g2, g1, rtol=rtol, atol=rtol * scale,
+                                       msg=lambda m: f"{name} gradient {i}: {m}")
+    # training runs the compiled graph (new points of the same shape: no recompile)
+    result = probs["compiled"].solve(3, seed=2, progress=False)
+    assert len(result.history) == 3 and all(torch.isfinite(torch.tensor(
+        [h["loss"] for h in result.history])))
+
+
+def test_compile_needs_the_taylor_path():
+    torch.manual_seed(0)
+    with pytest.raises(ProblemError, match=r'compile=True needs derivatives="taylor"'):
+        discretize(system(), PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5),
+                                               derivatives="autograd", compile=True))
+    seq = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    with pytest.raises(ProblemError, match=r"compile=True needs every network.*network 0 "
+                                           r"\(for u\) is a Sequential"):
+        discretize(system(), PhysicsInformedNN(seq, GridTraining(0.5), compile=True))
+    # without compile, "auto" falls back to autograd for a network jet cannot propagate
+    prob = discretize(system(), PhysicsInformedNN(seq, GridTraining(0.5)))
+    assert prob.symbolic.options.derivatives == "autograd" and "jet(" not in prob.source
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5), compile="yes")
