@@ -71,11 +71,12 @@ def test_compiled_residuals_and_gradients_equal_the_eager_paths(dtype):
         for term in ref_r:
             scale = float(ref_r[term].detach().abs().max()) + 1.0
             torch.testing.assert_close(r[term].detach(), ref_r[term].detach(), rtol=rtol,
-                                       atol=rtol * scale, msg=lambda m: f"{name} {term}: {m}")
+                                       atol=rtol * scale,
+                                       msg=lambda m, name=name, term=term: f"{name} {term}: {m}")
         for i, (g1, g2) in enumerate(zip(ref_g, g)):
             scale = float(g1.abs().max()) + 1.0
             torch.testing.assert_close(g2, g1, rtol=rtol, atol=rtol * scale,
-                                       msg=lambda m: f"{name} gradient {i}: {m}")
+                                       msg=lambda m, name=name, i=i: f"{name} gradient {i}: {m}")
     # training runs the compiled graph (new points of the same shape: no recompile)
     result = probs["compiled"].solve(3, seed=2, progress=False)
     assert len(result.history) == 3 and all(torch.isfinite(torch.tensor(
