@@ -184,7 +184,9 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
 
 
 def _jets(ir: ProblemIR, term: TermIR) -> list[dict]:
-    """One ``jet`` call per network evaluation: its values, multi-indices and columns."""
+    """One ``jet`` call per network evaluation: the values and derivatives the residual
+    uses, their multi-indices and output columns (intermediate derivatives of the DAG are
+    propagated inside ``jet`` but not returned)."""
     orders: dict[str, tuple[str, tuple[int, ...]]] = {
         s.name: (s.name, (0,) * len(s.args)) for s in term.sites}
     for node in term.derivatives:  # topological order: parents first
@@ -193,14 +195,18 @@ def _jets(ir: ProblemIR, term: TermIR) -> list[dict]:
     groups: dict[tuple, list[Site]] = {}
     for site in term.sites:
         groups.setdefault((site.net, site.args), []).append(site)
+    used = {str(sym) for sym in term.expr.free_symbols}  # jet returns only what is used
     out = []
     for (net, _), sites in groups.items():
         names, alphas, columns = [], [], []
         for site in sites:
             chain = [site.name] + [n.name for n in term.derivatives if n.site == site.name]
+            chain = [name for name in chain if name in used]
             names += chain
             alphas += [orders[n][1] for n in chain]
             columns += [site.column] * len(chain)
+        if not names:
+            continue
         scale = []
         for c in sites[0].columns:
             s = ir.scaling[c]

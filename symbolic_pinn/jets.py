@@ -4,9 +4,8 @@ With ``PhysicsInformedNN(..., derivatives="taylor")`` the generated batched resi
 call :func:`jet` once per network evaluation instead of calling the network and then
 ``torch.autograd.grad`` once per first-order derivative step::
 
-    u, u_x, u_y, u_xx, u_yy = jet(nets[0], torch.cat((x, y), dim=1),
-                                  ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2)),
-                                  scale=(1.0, 1.0), column=0)
+    u_xx, u_yy = jet(nets[0], torch.cat((x, y), dim=1), ((2, 0), (0, 2)),
+                     scale=(1.0, 1.0), column=0)
 
 The propagation is the one of :mod:`symbolic_pinn.fast_ntk` (value and derivative
 channels pushed through every ``Linear`` as one stacked matrix product, Faà di Bruno's
