@@ -17,20 +17,22 @@ Problems (float32, CPU, Adam lr 1e-3, equal weights, fixed points):
   u(±1, t) = 0: a nonlinear coupling of the value and its derivatives.
 
 What "ours" means: ``solve(problem, iterations=K, progress=False, callback=stamp)``
-with a callback that only records ``time.perf_counter()``. The per-step time is the
-difference of consecutive stamps, so it covers exactly solve's loop (generated
-``train_step`` and closure, ``Run`` bookkeeping, the history row with its finiteness
-check) and nothing of solve's set-up. "hand" is an eager PyTorch loop written here:
-batched ``torch.autograd.grad`` on one input tensor per point set, the same network
-(a deep copy of the same initialisation), the same points and the same loss (checked:
-the two losses agree to float32 rounding before timing). "taylor" is ours with
-``PhysicsInformedNN(..., derivatives="taylor")`` (each network evaluation and its input
-derivatives in one forward pass), timed the same way in the same rounds (step section only).
+with a callback that only records ``time.perf_counter()``, with the library's defaults
+(``derivatives="auto"``, which takes the forward-propagated taylor path for these MLPs).
+The per-step time is the difference of consecutive stamps, so it covers exactly solve's
+loop (generated ``train_step`` and closure, ``Run`` bookkeeping, the history row with its
+finiteness check) and nothing of solve's set-up. "autograd" is the same with
+``derivatives="autograd"`` (nested ``torch.autograd.grad``, the path for any module),
+"compiled" with ``compile=True`` (``torch.compile`` of the residuals; its compile time is
+reported apart). "hand" is an eager PyTorch loop written here: batched
+``torch.autograd.grad`` on one input tensor per point set, the same network (a deep copy
+of the same initialisation), the same points and the same loss (checked: the losses agree
+to float32 rounding before timing).
 
 Usage::
 
     python benchmarks/speed.py --quick            # about 10 s (smoke test)
-    python benchmarks/speed.py --out speed.json   # the full run (about 8 minutes)
+    python benchmarks/speed.py --out speed.json   # the full run (about 10 minutes)
     python benchmarks/speed.py --profile          # torch.profiler table of our step
 """
 
@@ -127,12 +129,12 @@ def _fixed_strategy(points: dict[str, np.ndarray]):
 
 
 def make_problem(problem: str, points, width: int = 64, depth: int = 2, adaptive=None,
-                 net: torch.nn.Module | None = None, derivatives: str = "autograd"):
+                 net: torch.nn.Module | None = None, **options):
+    """``options``: ``PhysicsInformedNN`` keywords (``derivatives``, ``compile``)."""
     from symbolic_pinn import MLP, PhysicsInformedNN, discretize
 
     net = net if net is not None else MLP(2, 1, [width] * depth)
-    pinn = PhysicsInformedNN(net, _fixed_strategy(points), adaptive_loss=adaptive,
-                             derivatives=derivatives)
+    pinn = PhysicsInformedNN(net, _fixed_strategy(points), adaptive_loss=adaptive, **options)
     return discretize(make_system(problem), pinn)
 
 
@@ -277,17 +279,25 @@ def _diffs(stamps: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(stamps)]
 
 
+def _fmt(summary: dict) -> str:
+    return f"{summary['median']:.2f} ({summary['min']:.2f}-{summary['max']:.2f})"
+
+
 def _summary(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values),
             "rounds": len(values)}
 
 
 def compare_step(problem: str, n_int: int, n_bc: int, width: int, steps: int, rounds: int,
-                 depth: int = 2, taylor: bool = True) -> dict:
+                 depth: int = 2, variants: tuple[str, ...] = ("autograd",)) -> dict:
     """ms per training step, ours vs hand-written, interleaved by rounds.
 
-    With ``taylor``, also ours with ``derivatives="taylor"`` (one forward pass per
-    network evaluation for the value and its input derivatives; the same initialisation).
+    "ours" is the library's default (``derivatives="auto"``: the forward-propagated
+    taylor path for these MLPs). ``variants`` adds ``"autograd"`` (``derivatives=
+    "autograd"``: nested ``autograd.grad``) and ``"compiled"`` (``compile=True``; its
+    first step, which compiles, is timed separately as ``compile_s``). Every variant
+    trains a copy of the same initialisation on the same points, and its loss is checked
+    against the hand-written one before timing.
     """
     from symbolic_pinn import MLP
 
@@ -296,45 +306,38 @@ def compare_step(problem: str, n_int: int, n_bc: int, width: int, steps: int, ro
     net = MLP(2, 1, [width] * depth)
     hand_net = plain_mlp(width, depth)
     hand_net.load_state_dict(net.state_dict())
-    taylor_prob = (make_problem(problem, points, net=copy.deepcopy(net), derivatives="taylor")
-                   if taylor else None)
-    prob = make_problem(problem, points, net=net)
+    options = {"ours": {}, "autograd": {"derivatives": "autograd"},
+               "compiled": {"compile": True}}
+    probs = {name: make_problem(problem, points, net=copy.deepcopy(net), **options[name])
+             for name in ("ours", *variants)}
     loss = hand_loss_fn(problem, points, hand_net)
-    ours0, hand0 = generated_loss(prob), float(loss().detach())
+    hand0 = float(loss().detach())
     opt = torch.optim.Adam(hand_net.parameters(), lr=1e-3)
     mirror_net = copy.deepcopy(net)
-    mirror = mirror_loss_fn(prob, mirror_net)
+    mirror = mirror_loss_fn(probs["ours"], mirror_net)
     mirror_opt = torch.optim.Adam(mirror_net.parameters(), lr=1e-3)
-    ours_steps(prob, 3), hand_steps(loss, opt, 3), hand_steps(mirror, mirror_opt, 3)  # warm-up
-    if taylor_prob is not None:
-        taylor0 = generated_loss(taylor_prob)
-        ours_steps(taylor_prob, 3)
-    ours_ms, hand_ms, mirror_ms, ratios, overhead = [], [], [], [], []
-    taylor_ms, taylor_ratios, taylor_vs_autograd = [], [], []
-    for _ in range(rounds):
-        a = statistics.median(_diffs(ours_steps(prob, steps))) * 1e3
-        b = statistics.median(_diffs(hand_steps(loss, opt, steps))) * 1e3
-        c = statistics.median(_diffs(hand_steps(mirror, mirror_opt, steps))) * 1e3
-        ours_ms.append(a), hand_ms.append(b), mirror_ms.append(c)
-        ratios.append(a / b), overhead.append(a / c)
-        if taylor_prob is not None:
-            e = statistics.median(_diffs(ours_steps(taylor_prob, steps))) * 1e3
-            taylor_ms.append(e), taylor_ratios.append(e / b), taylor_vs_autograd.append(e / a)
     out = {"problem": problem, "n_interior": n_int, "n_boundary_per_term": n_bc,
-           "width": width, "steps_per_round": steps,
-           "ours_ms": statistics.median(ours_ms), "hand_ms": statistics.median(hand_ms),
-           "generated_bare_ms": statistics.median(mirror_ms),
-           "ratio": _summary(ratios),
-           "ours_over_generated_bare": _summary(overhead),
-           "loss_check": {"ours": ours0, "hand": hand0,
-                          "rel_diff": abs(ours0 - hand0) / max(abs(hand0), 1e-30)}}
-    if taylor_prob is not None:
-        out.update({"taylor_ms": statistics.median(taylor_ms),
-                    "taylor_ratio": _summary(taylor_ratios),
-                    "taylor_over_autograd": _summary(taylor_vs_autograd),
-                    "taylor_loss_check": {"taylor": taylor0, "hand": hand0,
-                                          "rel_diff": abs(taylor0 - hand0) / max(abs(hand0),
-                                                                                 1e-30)}})
+           "width": width, "steps_per_round": steps, "loss_check": {}}
+    for name, prob in probs.items():
+        value = generated_loss(prob)
+        out["loss_check"][name] = abs(value - hand0) / max(abs(hand0), 1e-30)
+        start = time.perf_counter()
+        stamps = ours_steps(prob, 3)  # warm-up (and, compiled, the compilation)
+        if name == "compiled":
+            out["compile_s"] = stamps[0] - start
+    hand_steps(loss, opt, 3), hand_steps(mirror, mirror_opt, 3)
+    ms = {name: [] for name in (*probs, "hand", "bare")}
+    for _ in range(rounds):
+        for name, prob in probs.items():
+            ms[name].append(statistics.median(_diffs(ours_steps(prob, steps))) * 1e3)
+        ms["hand"].append(statistics.median(_diffs(hand_steps(loss, opt, steps))) * 1e3)
+        ms["bare"].append(statistics.median(_diffs(hand_steps(mirror, mirror_opt, steps))) * 1e3)
+    out.update({f"{name}_ms": statistics.median(v) for name, v in ms.items()})
+    out["ratio"] = _summary([a / b for a, b in zip(ms["ours"], ms["hand"])])
+    out["ours_over_generated_bare"] = _summary([a / b for a, b in zip(ms["ours"], ms["bare"])])
+    for name in variants:
+        out[f"{name}_ratio"] = _summary([a / b for a, b in zip(ms[name], ms["hand"])])
+        out[f"{name}_over_ours"] = _summary([a / b for a, b in zip(ms[name], ms["ours"])])
     return out
 
 
@@ -497,8 +500,9 @@ def _child(kind: str, problem: str, steps: int, n_int: int, n_bc: int) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     points = make_points(problem, n_int, n_bc)
-    if kind == "ours":
-        prob = make_problem(problem, points)
+    if kind in ("ours", "autograd"):
+        prob = make_problem(problem, points,
+                            **({"derivatives": "autograd"} if kind == "autograd" else {}))
         prob.solve(iterations=steps, progress=False)
     else:
         net = plain_mlp()
@@ -528,7 +532,7 @@ def measure_memory(problems, steps: int, n_int: int, n_bc: int) -> list[dict]:
     out = []
     for problem in problems:
         row = {"problem": problem}
-        for kind in ("hand", "ours"):
+        for kind in ("hand", "ours", "autograd"):
             res = subprocess.run(
                 [sys.executable, __file__, "--_child", kind, "--_problem", problem,
                  "--_steps", str(steps), "--_n", str(n_int), "--_nbc", str(n_bc)],
@@ -536,6 +540,7 @@ def measure_memory(problems, steps: int, n_int: int, n_bc: int) -> list[dict]:
             row[f"{kind}_peak_rss_mb"] = json.loads(res.stdout.strip().splitlines()[-1])[
                 "peak_rss_mb"]
         row["ratio"] = row["ours_peak_rss_mb"] / row["hand_peak_rss_mb"]
+        row["autograd_ratio"] = row["autograd_peak_rss_mb"] / row["hand_peak_rss_mb"]
         out.append(row)
     return out
 
@@ -590,6 +595,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--profile", action="store_true", help="profile our Poisson step and exit")
     ap.add_argument("--skip", nargs="*", default=[],
                     choices=["step", "ntk", "adaptive", "memory", "import", "scaling"])
+    ap.add_argument("--no-compile", action="store_true",
+                    help="leave out the compile=True variant of the step section")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     ap.add_argument("--_problem", help=argparse.SUPPRESS)
     ap.add_argument("--_steps", type=int, help=argparse.SUPPRESS)
@@ -620,18 +627,18 @@ def main(argv=None) -> dict:
 
     if "step" not in args.skip:
         results["step"] = []
+        variants = ("autograd",) if q or args.no_compile else ("autograd", "compiled")
         for problem in PROBLEMS:
-            r = compare_step(problem, n_int, n_bc, width, steps, rounds)
+            r = compare_step(problem, n_int, n_bc, width, steps, rounds, variants=variants)
             results["step"].append(r)
             log(f"step  {problem:8s} ours {r['ours_ms']:7.2f} ms  hand {r['hand_ms']:7.2f} ms  "
-                f"ratio {r['ratio']['median']:.2f} ({r['ratio']['min']:.2f}-"
-                f"{r['ratio']['max']:.2f})  bare generated {r['generated_bare_ms']:7.2f} ms, ours/bare "
-                f"{r['ours_over_generated_bare']['median']:.3f}  loss rel diff {r['loss_check']['rel_diff']:.1e}")
-            log(f"      {problem:8s} taylor {r['taylor_ms']:7.2f} ms  taylor/hand "
-                f"{r['taylor_ratio']['median']:.2f} ({r['taylor_ratio']['min']:.2f}-"
-                f"{r['taylor_ratio']['max']:.2f})  taylor/autograd "
-                f"{r['taylor_over_autograd']['median']:.2f}  loss rel diff "
-                f"{r['taylor_loss_check']['rel_diff']:.1e}")
+                f"ours/hand {_fmt(r['ratio'])}  ours/bare "
+                f"{r['ours_over_generated_bare']['median']:.3f}  loss rel diffs "
+                + " ".join(f"{k} {v:.1e}" for k, v in r["loss_check"].items()))
+            for name in variants:
+                log(f"      {problem:8s} {name} {r[name + '_ms']:7.2f} ms  {name}/hand "
+                    f"{_fmt(r[name + '_ratio'])}  {name}/ours {_fmt(r[name + '_over_ours'])}"
+                    + (f"  compile {r['compile_s']:.1f} s" if name == "compiled" else ""))
     if "ntk" not in args.skip:
         results["ntk"] = []
         for problem in PROBLEMS:
@@ -670,7 +677,8 @@ def main(argv=None) -> dict:
                                            n_int, n_bc)
         for r in results["memory"]:
             log(f"mem   {r['problem']:8s} hand {r['hand_peak_rss_mb']:.0f} MB  ours "
-                f"{r['ours_peak_rss_mb']:.0f} MB  ratio {r['ratio']:.2f}")
+                f"{r['ours_peak_rss_mb']:.0f} MB  ratio {r['ratio']:.2f}  autograd "
+                f"{r['autograd_peak_rss_mb']:.0f} MB  ratio {r['autograd_ratio']:.2f}")
     if "import" not in args.skip:
         r = results["import"] = measure_import(1 if q else 7)
         log(f"import torch {r['torch_s']:.2f} s  symbolic_pinn {r['symbolic_pinn_s']:.2f} s  "
@@ -681,17 +689,18 @@ def main(argv=None) -> dict:
         ns = (200, 800) if q else (1000, 4000, 16000, 64000)
         for n in ns:
             k = 4 if q else max(5, min(40, 80000 // n))
-            r = compare_step("poisson", n, max(1, n // 20), width, k, 2 if q else 3,
-                             taylor=False)
+            r = compare_step("poisson", n, max(1, n // 20), width, k, 2 if q else 3)
             results["scaling"]["points"].append(r)
             log(f"scale N={n:6d} ours {r['ours_ms']:8.2f} ms  hand {r['hand_ms']:8.2f} ms  "
-                f"ratio {r['ratio']['median']:.2f}")
+                f"ratio {r['ratio']['median']:.2f}  autograd/hand "
+                f"{r['autograd_ratio']['median']:.2f}")
         for w in ((16, 32) if q else (64, 128, 256, 512)):
             k = 4 if q else max(5, 40 * 64 // w)
-            r = compare_step("poisson", n_int, n_bc, w, k, 2 if q else 3, taylor=False)
+            r = compare_step("poisson", n_int, n_bc, w, k, 2 if q else 3)
             results["scaling"]["width"].append(r)
             log(f"scale width={w:4d} ours {r['ours_ms']:8.2f} ms  hand {r['hand_ms']:8.2f} ms  "
-                f"ratio {r['ratio']['median']:.2f}")
+                f"ratio {r['ratio']['median']:.2f}  autograd/hand "
+                f"{r['autograd_ratio']['median']:.2f}")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)
