@@ -257,7 +257,9 @@ def _optimizer_factory(name: str, lr: float, options: Mapping) -> Callable:
     if name == "lbfgs":
         opts = {"max_iter": 20, "line_search_fn": "strong_wolfe", **options}
         return lambda params: torch.optim.LBFGS(params, lr=lr, **opts)
-    raise ValueError(f"optimizer must be 'adam' or 'lbfgs', got {name!r}")
+    if name == "sgd":
+        return lambda params: torch.optim.SGD(params, lr=lr, **options)
+    raise ValueError(f"optimizer must be 'adam', 'lbfgs' or 'sgd', got {name!r}")
 
 
 def solve(
@@ -288,7 +290,8 @@ def solve(
         iterations: Optimizer steps (an L-BFGS step runs up to ``max_iter`` evaluations
             and counts as one).
         lr: Learning rate.
-        optimizer: ``"adam"`` (default) or ``"lbfgs"``.
+        optimizer: ``"adam"`` (default), ``"lbfgs"`` or ``"sgd"`` (``torch.optim.SGD``:
+            plain full-batch gradient descent unless ``optimizer_options`` adds momentum).
         optimizer_options: Extra keyword arguments for the torch optimizer.
         lr_schedule: ``step -> factor`` multiplying ``lr`` (``torch.optim.lr_scheduler.
             LambdaLR``), e.g. ``lambda s: 0.9 ** (s / 1000)``.

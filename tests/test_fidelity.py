@@ -22,7 +22,8 @@ def test_fidelity_smoke_two_rows(tmp_path):
     out, raw = tmp_path / "fidelity.md", tmp_path / "fidelity.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "fidelity.py"), "--budget", "smoke",
-         "--rows", "poisson_sin4pi,klein_gordon", "--out", str(out), "--json", str(raw)],
+         "--rows", "poisson_sin4pi,poisson_sin4pi_gd,klein_gordon", "--out", str(out),
+         "--json", str(raw)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -36,6 +37,8 @@ def test_fidelity_smoke_two_rows(tmp_path):
     run = [r for r in main_rows if r[-1] == "smoke"]
     assert {(r[0], r[1]) for r in run} == {
         ("1D Poisson u = sin(4πx)", "plain"), ("1D Poisson u = sin(4πx)", "NTK"),
+        ("1D Poisson u = sin(4πx), gradient descent", "plain"),
+        ("1D Poisson u = sin(4πx), gradient descent", "NTK"),
         ("Klein–Gordon (cubic)", "plain"), ("Klein–Gordon (cubic)", "GradientScale (LRA)")}
     for r in run:
         assert r[4].startswith("s0: ")  # every seed's value

@@ -229,6 +229,24 @@ def test_lbfgs_steps_and_decreases_the_loss():
     assert all(b <= a * (1 + 1e-9) for a, b in zip(losses, losses[1:]))  # strong Wolfe
 
 
+def test_sgd_is_plain_gradient_descent():
+    """optimizer="sgd": each step moves the parameters by -lr times the loss gradient."""
+    problem = poisson(GridTraining(0.25), hidden=(6,))
+    result = problem.solve(1, lr=1e-2, optimizer="sgd", seed=0, dtype=torch.float64,
+                           progress=False)
+    assert len(result.history) == 1
+    params = [p.detach().clone() for p in problem.nets[0].parameters()]
+    # the next step's gradient by hand, on the same grid and parameters
+    points = {t: torch.as_tensor(v, dtype=torch.float64)
+              for t, v in problem.strategy.sample(problem.ir, None).points.items()}
+    total = sum((problem.module.RESIDUALS[t](problem.nets, points[t], problem.params) ** 2)
+                .mean() for t in problem.term_names)
+    grads = torch.autograd.grad(total, list(problem.nets[0].parameters()))
+    problem.solve(1, lr=1e-2, optimizer="sgd", dtype=torch.float64, progress=False)
+    for p, before, g in zip(problem.nets[0].parameters(), params, grads):
+        torch.testing.assert_close(p.detach(), before - 1e-2 * g, rtol=1e-12, atol=1e-14)
+
+
 def test_lr_schedule_is_applied():
     factors = []
 
@@ -254,8 +272,8 @@ def test_lr_schedule_is_applied():
 
 def test_unknown_optimizer_and_bad_arguments():
     problem = poisson(GridTraining(0.5))
-    with pytest.raises(ValueError, match="optimizer"):
-        problem.solve(1, optimizer="sgd", progress=False)
+    with pytest.raises(ValueError, match="optimizer must be 'adam', 'lbfgs' or 'sgd'"):
+        problem.solve(1, optimizer="rmsprop", progress=False)
     with pytest.raises(ValueError, match="dtype"):
         problem.solve(1, dtype=torch.float16, progress=False)
     with pytest.raises(ValueError, match="iterations"):
