@@ -1,7 +1,8 @@
 """Value and input derivatives of an MLP in one forward pass, for the generated residuals.
 
-With ``PhysicsInformedNN(..., derivatives="taylor")`` the generated batched residuals
-call :func:`jet` once per network evaluation instead of calling the network and then
+With the taylor derivatives (``PhysicsInformedNN(..., derivatives="auto")``, the default,
+for MLPs, or ``derivatives="taylor"``) the generated batched residuals call :func:`jet`
+once per network evaluation instead of calling the network and then
 ``torch.autograd.grad`` once per first-order derivative step::
 
     u_xx, u_yy = jet(nets[0], torch.cat((x, y), dim=1), ((2, 0), (0, 2)),

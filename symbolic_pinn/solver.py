@@ -291,7 +291,8 @@ def solve(
             and counts as one).
         lr: Learning rate.
         optimizer: ``"adam"`` (default), ``"lbfgs"`` or ``"sgd"`` (``torch.optim.SGD``:
-            plain full-batch gradient descent unless ``optimizer_options`` adds momentum).
+            plain gradient descent, full-batch with fixed points; momentum and the like
+            through ``optimizer_options``).
         optimizer_options: Extra keyword arguments for the torch optimizer.
         lr_schedule: ``step -> factor`` multiplying ``lr`` (``torch.optim.lr_scheduler.
             LambdaLR``), e.g. ``lambda s: 0.9 ** (s / 1000)``.
