@@ -354,7 +354,7 @@ def prob_and_state():
 
 
 @pytest.mark.parametrize("options, exc", [
-    ({"optimizer": "sgd"}, "optimizer"), ({"lr": -1.0}, "lr"), ({"lr": math.nan}, "lr"),
+    ({"optimizer": "rmsprop"}, "optimizer"), ({"lr": -1.0}, "lr"), ({"lr": math.nan}, "lr"),
     ({"lr": "fast"}, "lr"), ({"on_nonfinite": "ignore"}, "on_nonfinite"),
     ({"max_rollbacks": 0}, "max_rollbacks"), ({"lr_schedule": 0.5}, "lr_schedule"),
     ({"iterations": -1}, "iterations"), ({"iterations": 1.5}, "iterations"),
