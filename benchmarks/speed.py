@@ -31,9 +31,10 @@ to float32 rounding before timing).
 
 Usage::
 
-    python benchmarks/speed.py --quick            # about 10 s (smoke test)
-    python benchmarks/speed.py --out speed.json   # the full run (about 10 minutes)
+    python benchmarks/speed.py --quick            # about 30 s (smoke test)
+    python benchmarks/speed.py --out speed.json   # the full run (about 12 minutes)
     python benchmarks/speed.py --profile          # torch.profiler table of our step
+    python benchmarks/speed.py --profile autograd # ... of the derivatives="autograd" step
 """
 
 from __future__ import annotations
@@ -566,7 +567,7 @@ def measure_import(repeats: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- profile
-def profile(problem: str, steps: int) -> None:
+def profile(problem: str, steps: int, derivatives: str = "auto") -> None:
     import cProfile
     import pstats
 
@@ -574,7 +575,7 @@ def profile(problem: str, steps: int) -> None:
     from torch.profiler import profile as tprofile
 
     points = make_points(problem, 2000, 100)
-    prob = make_problem(problem, points)
+    prob = make_problem(problem, points, derivatives=derivatives)
     ours_steps(prob, 5)
     with tprofile(activities=[ProfilerActivity.CPU]) as prof:
         ours_steps(prob, steps)
@@ -592,7 +593,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="a tiny run (about 10 s)")
     ap.add_argument("--out", help="write the results as JSON to this file")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    ap.add_argument("--profile", action="store_true", help="profile our Poisson step and exit")
+    ap.add_argument("--profile", nargs="?", const="auto", choices=["auto", "autograd", "taylor"],
+                    help="profile our Poisson step (with these derivatives) and exit")
     ap.add_argument("--skip", nargs="*", default=[],
                     choices=["step", "ntk", "adaptive", "memory", "import", "scaling"])
     ap.add_argument("--no-compile", action="store_true",
@@ -608,7 +610,7 @@ def main(argv=None) -> dict:
         _child(args._child, args._problem, args._steps, args._n, args._nbc)
         return {}
     if args.profile:
-        profile("poisson", 50)
+        profile("poisson", 50, args.profile)
         return {}
     q = args.quick
     n_int, n_bc, width = (200, 20, 16) if q else (2000, 100, 64)
