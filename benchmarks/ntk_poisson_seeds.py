@@ -20,8 +20,9 @@ Usage::
 
 Prints one row per run and a summary (median, min, max) per configuration.
 
-Measured (torch 2.13.0+cpu, float32, 1 thread, the default forward-propagation NTK path;
-relative L1, seeds 0 / 1 / 2)::
+Measured (torch 2.13.0+cpu, float32, 1 thread, the forward-propagation NTK path, training
+residuals with ``derivatives="autograd"`` (the default then; the taylor default moves single
+seeds, see the README); relative L1, seeds 0 / 1 / 2)::
 
     lr    plain                  NTK smoothing=0        NTK smoothing=0.9
     0.03  0.141 / 0.363 / 0.123  0.023 / 0.054 / 0.155  0.376 / 0.213 / 0.026
