@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
-from neuralpde_poisson import poisson_system, relative_l1
+from neuralpde_poisson import poisson_system
+from neuralpde_poisson import train as neuralpde_train
 
 from symbolic_pinn import MLP, PhysicsInformedNN, StrategyError, discretize
 from symbolic_pinn.adaptive import Compose, ReweightContext
@@ -427,24 +428,15 @@ GRADIENT_STRATEGIES = {
 }
 
 
-def neuralpde_poisson(loss, seed, iterations=2000, lr=0.03):
-    """2D Poisson, MLP(2,1,[40,40]) tanh, StochasticTraining(256), Adam; relative L1."""
-    problem = discretize(poisson_system(), PhysicsInformedNN(MLP(2, 1, [40, 40], "tanh"),
-                                                             StochasticTraining(256),
-                                                             adaptive_loss=loss))
-    result = problem.solve(iterations, lr=lr, seed=seed, progress=False)
-    return relative_l1(result), result
-
-
 @pytest.mark.parametrize("name", sorted(GRADIENT_STRATEGIES))
-def test_gradient_strategies_train_neuralpde_poisson(name):
+def test_gradient_strategies_train_neuralpde_train(name):
     """NeuralPDE's problem at a stable learning rate: Adam(0.01) x 1000, seed 0 (not
     picked), relative L1 < 0.3. Measured with the default (taylor) path, seeds 0 / 1 / 2:
     GradientScale 0.141 / 0.214 / 0.343, GradNorm 0.214 / 0.080 / 0.178, MiniMax 0.077 /
     0.098 / 0.099 (plain 0.197 / 0.385 / 0.261).
     """
     loss = GRADIENT_STRATEGIES[name]()
-    err, result = neuralpde_poisson(loss, seed=0, iterations=1000, lr=0.01)
+    err, result = neuralpde_train(loss, seed=0, iterations=1000, lr=0.01)
     assert err < 0.3, f"relative L1 error {err:.3f}"
     if isinstance(loss, MiniMaxAdaptiveLoss):
         assert loss.updates == 10
@@ -462,5 +454,5 @@ def test_neuralpde_adaptive_loss_poisson_seeds(name):
     0.690 / 0.165 / 0.222, GradNorm 0.202 / 0.555 / 0.288, MiniMax 0.070 / 0.121 / 0.240;
     autograd: 0.164 / 0.060 / 2.396, 0.128 / 0.064 / 0.120, 0.041 / 0.843 / 0.384.
     """
-    errors = [neuralpde_poisson(GRADIENT_STRATEGIES[name](), seed)[0] for seed in (0, 1, 2)]
+    errors = [neuralpde_train(GRADIENT_STRATEGIES[name](), seed)[0] for seed in (0, 1, 2)]
     assert float(np.median(errors)) < 0.4, errors

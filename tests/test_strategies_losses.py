@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
-from neuralpde_poisson import poisson_system, relative_l1
+from neuralpde_poisson import poisson_system
+from neuralpde_poisson import train as neuralpde_train
 
 from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, Result, StrategyError, discretize
 from symbolic_pinn.adaptive import Compose, NonAdaptiveLoss, ReweightContext
@@ -223,10 +224,7 @@ def test_softadapt_restarts_with_each_run():
 
 
 def neuralpde_poisson(strategy, seed: int) -> tuple[float, Result]:
-    problem = discretize(poisson_system(), PhysicsInformedNN(
-        MLP(2, 1, [40, 40], "tanh"), StochasticTraining(256), adaptive_loss=strategy))
-    result = problem.solve(2000, lr=0.03, seed=seed, progress=False, log_every=100)
-    return relative_l1(result), result
+    return neuralpde_train(strategy, seed, log_every=100)
 
 
 STRATEGIES = {"relobralo": ReLoBRaLoAdaptiveLoss, "softadapt": SoftAdaptAdaptiveLoss}
