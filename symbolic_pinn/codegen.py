@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import sympy as sp
+
 from . import __version__
 from .errors import CodegenError
 from .ir import ProblemIR, Site, TermIR
@@ -146,8 +148,10 @@ def _site_context(ir: ProblemIR, site: Site) -> dict:
 
 
 def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
+    jets, expr = _jets(ir, term) if taylor else ([], term.expr)
     try:
         code = torch_code(term.expr)
+        batched_code = code if expr is term.expr else torch_code(expr)
     except CodegenError as exc:
         raise CodegenError(f"term {term.name} ({_comment(term.text)}): {exc}") from None
     used = {s.name for s in term.expr.free_symbols}
@@ -159,6 +163,7 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
         "kind": term.kind,
         "text": term.text,
         "code": code,
+        "batched_code": batched_code,  # with taylor, may read combined channels
         # no coordinate, network or derivative in it (a number, or parameters only):
         # broadcast it to one value per point
         "constant": not used & ({c.name for c in term.coordinates} | set(fns)),
@@ -179,14 +184,19 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
         "params": term.params,
         "columns": ", ".join(ir.indvar_names),
         "taylor": taylor and bool(term.sites),
-        "jets": _jets(ir, term) if taylor else [],
+        "jets": jets,
     }
 
 
-def _jets(ir: ProblemIR, term: TermIR) -> list[dict]:
+def _jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
     """One ``jet`` call per network evaluation: the values and derivatives the residual
     uses, their multi-indices and output columns (intermediate derivatives of the DAG are
-    propagated inside ``jet`` but not returned)."""
+    propagated inside ``jet`` but not returned), and the residual to print with them.
+
+    Where the residual is linear, with constant coefficients, in two or more top-order
+    derivatives of one site (``-u_xx - u_yy``, ``u_tt - 4*u_xx``), the jet returns their
+    combination from one channel and the residual reads that (see :func:`_combine`).
+    """
     orders: dict[str, tuple[str, tuple[int, ...]]] = {
         s.name: (s.name, (0,) * len(s.args)) for s in term.sites}
     for node in term.derivatives:  # topological order: parents first
@@ -196,15 +206,22 @@ def _jets(ir: ProblemIR, term: TermIR) -> list[dict]:
     for site in term.sites:
         groups.setdefault((site.net, site.args), []).append(site)
     used = {str(sym) for sym in term.expr.free_symbols}  # jet returns only what is used
+    expr, combos = _combine(term, orders, used)
+    folded = {n for _, members, _ in combos.values() for _, n in members}
     out = []
     for (net, _), sites in groups.items():
-        names, alphas, columns = [], [], []
+        names, alphas, columns, texts = [], [], [], [s.text for s in sites]
         for site in sites:
             chain = [site.name] + [n.name for n in term.derivatives if n.site == site.name]
             chain = [name for name in chain if name in used]
-            names += chain
-            alphas += [orders[n][1] for n in chain]
-            columns += [site.column] * len(chain)
+            alphas += [orders[n][1] for n in chain if n not in folded]
+            names += [n for n in chain if n not in folded]
+            for name, (owner, members, text) in combos.items():
+                if owner == site.name:
+                    names.append(name)
+                    alphas.append(tuple((c, orders[n][1]) for c, n in members))
+                    texts.append(f"{name} = {text}")
+            columns += [site.column] * (len(names) - len(columns))
         if not names:
             continue
         scale = []
@@ -217,13 +234,50 @@ def _jets(ir: ProblemIR, term: TermIR) -> list[dict]:
             "single": len(names) == 1,
             "net": net,
             "batched_input": _site_context(ir, sites[0])["batched_input"],
-            "orders": _tuple(", ".join(_tuple(", ".join(map(str, a)), len(a)) for a in alphas),
-                             len(alphas)),
+            "orders": _tuple(", ".join(_alpha(a) for a in alphas), len(alphas)),
             "scale": _tuple(", ".join(repr(float(v)) for v in scale), len(scale)),
             "column": column,
-            "texts": ", ".join(s.text for s in sites),
+            "texts": "; ".join(texts),
         })
-    return out
+    return out, expr
+
+
+def _alpha(alpha) -> str:
+    if alpha and not isinstance(alpha[0], int):  # a combination ((c, alpha), ...)
+        return _tuple(", ".join(f"({c!r}, {_alpha(a)})" for c, a in alpha), len(alpha))
+    return _tuple(", ".join(map(str, alpha)), len(alpha))
+
+
+def _combine(term: TermIR, orders: dict, used: set[str]) -> tuple[sp.Expr, dict]:
+    """Fold, per site, the top-order derivatives the residual holds linearly with constant
+    coefficients into one combined channel: ``-u_xx - u_yy`` becomes ``u_comb``, carried
+    through the network as one channel instead of two (the forward Laplacian).
+
+    Returns the residual over the combined symbols and, per combination, ``{name: (site,
+    ((c, derivative), ...), text)}``.
+    """
+    expr, combos = term.expr, {}
+    taken = {c.name for c in term.coordinates} | set(term.params) | set(orders)
+    namer = Namer(taken | {s.fn for s in term.sites} | {n.fn for n in term.derivatives})
+    for site in term.sites:
+        mine = {n: a for n, (s, a) in orders.items() if s == site.name and n in used}
+        picked = []
+        for name, alpha in mine.items():
+            below = any(b != alpha and all(x <= y for x, y in zip(alpha, b))
+                        for b in mine.values())  # another derivative needs it anyway
+            if sum(alpha) < 2 or below:
+                continue
+            coef = sp.diff(expr, sp.Symbol(name))
+            if coef.is_number and coef.is_extended_real and coef != 0:
+                picked.append((coef, name))
+        if len(picked) < 2:
+            continue
+        picked.sort(key=lambda cn: tuple(-k for k in mine[cn[1]]))  # u_xx before u_yy
+        name = namer.claim(f"{site.name}_comb")
+        text = str(sp.Add(*(c * sp.Symbol(n) for c, n in picked)))
+        expr = expr.subs({sp.Symbol(n): 0 for _, n in picked}) + sp.Symbol(name)
+        combos[name] = (site.name, tuple((float(c), n) for c, n in picked), text)
+    return expr, combos
 
 
 def _tuple(inner: str, n: int) -> str:

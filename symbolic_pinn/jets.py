@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .fast_ntk import _closure, _layers, _propagate, _rules, seed_channels
+from .fast_ntk import _closure, _layers, _propagate, _rules, _set_partitions, seed_channels
 
 __all__ = ["jet", "supports"]
 
@@ -44,18 +44,63 @@ def supports(net: nn.Module) -> bool:
 class _Plan:
     __slots__ = ("channels", "picks", "rules")
 
-    def __init__(self, orders: tuple[tuple[int, ...], ...], n_in: int) -> None:
+    def __init__(self, orders: tuple, n_in: int) -> None:
+        multis, combos = [], []
         for alpha in orders:
-            if len(alpha) != n_in or any(k < 0 for k in alpha):
-                raise ValueError(f"jet: multi-index {alpha} does not fit {n_in} input(s)")
-        self.channels = tuple(_closure(set(orders), n_in))
-        self.rules = tuple(_rules(list(self.channels)))
-        index = {a: i for i, a in enumerate(self.channels)}
+            if _is_combination(alpha):
+                for _, member in alpha:
+                    _check(member, n_in, combined=True)
+                    # the combined channel reads every multi-index strictly below a member
+                    multis += [tuple(k - (i == j) for i, k in enumerate(member))
+                               for j, kj in enumerate(member) if kj]
+                combos.append(alpha)
+            else:
+                _check(alpha, n_in)
+                multis.append(alpha)
+        combos = list(dict.fromkeys(combos))  # each combination is carried once
+        channels = _closure(set(multis), n_in)
+        index = {a: i for i, a in enumerate(channels)}
+        self.rules = tuple(_rules(channels)) + tuple(
+            _combination_rule(combo, index, len(channels) + i) for i, combo in enumerate(combos))
+        self.channels = tuple(channels) + tuple(combos)
+        index.update({combo: len(channels) + i for i, combo in enumerate(combos)})
         self.picks = tuple(index[a] for a in orders)
 
 
+def _is_combination(alpha) -> bool:
+    return bool(alpha) and not isinstance(alpha[0], int)
+
+
+def _check(alpha, n_in: int, combined: bool = False) -> None:
+    if len(alpha) != n_in or any(k < 0 for k in alpha) or (combined and not any(alpha)):
+        raise ValueError(f"jet: multi-index {alpha} does not fit {n_in} input(s)"
+                         + (" (or is the value, which a combination cannot hold)"
+                            if combined else ""))
+
+
+def _combination_rule(combo, index: dict, me: int) -> tuple:
+    """Faà di Bruno's rule of ``Σ c_α ∂^α``: the one-block terms ``σ'(z) c_α z_α`` of the
+    members add up to ``σ'(z) z_me`` (``W`` is linear, so ``z_me = Σ c_α z_α``); the other
+    terms read channels strictly below a member, which the plan carries."""
+    merged: dict[tuple[int, tuple[int, ...]], float] = {(1, (me,)): 1.0}
+    for coef, alpha in combo:
+        directions = [slot for slot, k in enumerate(alpha) for _ in range(k)]
+        for part in _set_partitions(list(range(len(directions)))):
+            if len(part) == 1:
+                continue
+            blocks = []
+            for block in part:
+                b = [0] * len(alpha)
+                for pos in block:
+                    b[directions[pos]] += 1
+                blocks.append(index[tuple(b)])
+            key = (len(part), tuple(sorted(blocks)))
+            merged[key] = merged.get(key, 0.0) + coef
+    return tuple((k, c, blocks) for (k, blocks), c in sorted(merged.items()) if c != 0.0)
+
+
 @functools.lru_cache(maxsize=512)
-def _plan(orders: tuple[tuple[int, ...], ...], n_in: int) -> _Plan:
+def _plan(orders: tuple, n_in: int) -> _Plan:
     return _Plan(orders, n_in)
 
 
@@ -68,7 +113,10 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
         net: A :class:`~symbolic_pinn.MLP` (see :func:`supports`).
         inputs: ``(N, k)`` network inputs (standardised, if the problem standardises).
         orders: Multi-indices ``α`` (derivative order per input column); ``(0, ..., 0)``
-            is the value.
+            is the value. An entry may also be a linear combination
+            ``((c_1, α_1), (c_2, α_2), ...)`` of derivatives (no value among them), which
+            returns ``Σ c_k ∂^α_k net`` from one channel: a Laplacian
+            ``((1.0, (2, 0)), (1.0, (0, 2)))`` costs one channel instead of two.
         scale: Per input column, the derivative of the input with respect to the
             coordinate it comes from (``1/std`` for a standardised input; default 1):
             derivatives are with respect to the coordinates.
@@ -91,13 +139,18 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
         >>> ref = torch.autograd.grad(net(xg).sum(), xg)[0]
         >>> bool(torch.allclose(u_x, ref, atol=1e-6)), u.shape
         (True, torch.Size([5, 1]))
+        >>> net2 = MLP(2, 1, [8]).double()
+        >>> xy = torch.rand(4, 2, dtype=torch.float64)
+        >>> u_xx, u_yy, lap = jet(net2, xy, ((2, 0), (0, 2), ((1.0, (2, 0)), (1.0, (0, 2)))))
+        >>> bool(torch.allclose(lap, u_xx + u_yy, rtol=1e-12))
+        True
     """
     layers = _layers(net)
     if layers is None:
         raise TypeError(
             f"jet (derivatives=\"taylor\") needs a plain symbolic_pinn.MLP with a supported "
             f"activation and no hooks; got {type(net).__name__}: use derivatives=\"autograd\"")
-    orders = tuple(tuple(int(k) for k in alpha) for alpha in orders)
+    orders = tuple(_normalised(alpha) for alpha in orders)
     n_in = inputs.shape[1]
     # Under torch.compile the plan is built once at tracing time (dynamo does not trace
     # through the lru_cache wrapper); eagerly it comes from the cache.
@@ -110,7 +163,7 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
                 outs, [column] * len(orders) if isinstance(column, int) else column)]
         return tuple(outs)
     factors = [1.0] * n_in if scale is None else [float(s) for s in scale]
-    seeds = seed_channels(inputs, plan.channels, factors, expand=False)
+    seeds = _seeds(inputs, plan.channels, factors)
     chans = _propagate(layers, [plan], [seeds], None)[0]
     value = chans[0]
     outs = []
@@ -125,3 +178,27 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
             t = t[:, c:c + 1]
         outs.append(t)
     return tuple(outs)
+
+
+def _normalised(alpha):
+    if _is_combination(alpha):
+        return tuple((float(c), tuple(int(k) for k in member)) for c, member in alpha)
+    return tuple(int(k) for k in alpha)
+
+
+def _seeds(inputs: torch.Tensor, channels: tuple, factors: list[float]) -> list:
+    """Input channels: those of the multi-indices, then per combination ``Σ c_α seed_α``
+    (a ``(1, k)`` row from its first-order members, ``None`` (zero) if it has none)."""
+    combos = [a for a in channels if _is_combination(a)]
+    seeds = seed_channels(inputs, channels[:len(channels) - len(combos)], factors, expand=False)
+    for combo in combos:
+        row = None
+        for coef, alpha in combo:
+            if sum(alpha) == 1:
+                slot = alpha.index(1)
+                if row is None:
+                    row = torch.zeros(1, inputs.shape[1], dtype=inputs.dtype,
+                                      device=inputs.device)
+                row[0, slot] += coef * factors[slot]
+        seeds.append(row)
+    return seeds

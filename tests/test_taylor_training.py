@@ -220,9 +220,12 @@ def test_option_in_source():
     auto, taylor = poisson()
     assert 'derivatives="taylor"' in taylor.source
     assert "from symbolic_pinn.jets import jet" in taylor.source
-    # only what the residual uses is returned (u, u_x, u_y are propagated inside jet)
-    assert "u_yy, u_xx = jet(nets[0], torch.cat((x, y), dim=1), " \
-        "((0, 2), (2, 0)), scale=(1.0, 1.0), column=0)" in taylor.source
+    # only what the residual uses is returned (u, u_x, u_y are propagated inside jet),
+    # and u_xx + u_yy comes from one combined channel
+    assert "u_comb = jet(nets[0], torch.cat((x, y), dim=1), " \
+        "(((1.0, (2, 0)), (1.0, (0, 2))),), scale=(1.0, 1.0), column=0)[0]  " \
+        "# u(x, y); u_comb = u_xx + u_yy" in taylor.source
+    assert "return u_comb + torch.sin(math.pi*x)*torch.sin(math.pi*y)" in taylor.source
     assert "requires_grad_(True)" not in taylor.source.split("def point_residual")[0]
     assert "autograd.grad" not in taylor.source
     assert "jet(" not in auto.source and 'derivatives="taylor"' not in auto.source
@@ -230,6 +233,44 @@ def test_option_in_source():
     # the per-point residuals (torch.func) are the same text on both paths
     point = [s.split("\n\n\n")[0] for s in taylor.source.split("def point_residual")[1:]]
     assert point == [s.split("\n\n\n")[0] for s in auto.source.split("def point_residual")[1:]]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_combined_channels(dtype):
+    """Top-order derivatives held linearly with constant coefficients share one channel;
+    anything else keeps its own (and every variant agrees with autograd)."""
+    combined = [u(x, y).diff(x, 2) + 3 * u(x, y).diff(y, 2) + u(x, y) * u(x, y).diff(x),
+                sp.Eq(u(x, y).diff(y, 2), 2 * (u(x, y).diff(x, 2) - sp.pi))]
+    separate = [u(x, y).diff(x, 2) ** 2 + u(x, y).diff(y, 2),  # not linear
+                x * u(x, y).diff(x, 2) + u(x, y).diff(y, 2),  # coefficient varies
+                u(x, y).diff(x, 2) * u(x, y).diff(y, 2)]
+    below = [u(x, y).diff(x, 2) + u(x, y).diff(y, 2) + u(x, y).diff(x, 2, y)]  # u_xx needed
+    auto, taylor = pair(combined + separate + below, [sp.Eq(u(0, y), 0)], [x, y],
+                        [u(x, y)], mlp(2), dtype=dtype)
+    lines = {name: taylor.source.split(f"def residual_{name}(")[1].split("\n\n\n")[0]
+             for name in taylor.term_names}
+    assert "u_comb = u_xx + 3*u_yy" in lines["pde_0"]
+    assert "((1.0, (2, 0)), (3.0, (0, 2)))" in lines["pde_0"]
+    assert "return u*u_x + u_comb" in lines["pde_0"]
+    assert "u_comb = -2*u_xx + u_yy" in lines["pde_1"]
+    for name in ("pde_2", "pde_3", "pde_4"):
+        assert "u_comb" not in lines[name], name
+    assert "u_comb = u_xxy + u_yy" in lines["pde_5"] and "u_xx, u_comb = jet(" in lines["pde_5"]
+    check(auto, taylor)
+
+
+def test_jet_combination_matches_its_members():
+    net = mlp(3, 2, hidden=(8, 8)).double()
+    X = torch.rand(9, 3, dtype=torch.float64)
+    members = ((2, 0, 0), (0, 1, 1), (0, 0, 3), (1, 0, 0))
+    combo = tuple(zip((1.5, -2.0, 0.25, 3.0), members))
+    *parts, both = jet(net, X, (*members, combo), scale=(2.0, 0.5, 1.0))
+    want = sum(c * p for c, p in zip((1.5, -2.0, 0.25, 3.0), parts))
+    torch.testing.assert_close(both, want, rtol=1e-12, atol=1e-12)
+    alone, = jet(net, X, (combo,), scale=(2.0, 0.5, 1.0))  # members not requested
+    torch.testing.assert_close(alone, want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="combination cannot hold"):
+        jet(net, X, (((1.0, (0, 0, 0)), (1.0, (2, 0, 0))),))
 
 
 def test_standardized_scale_factors_in_source():

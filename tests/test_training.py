@@ -592,21 +592,23 @@ def test_save_and_load_estimated_parameters(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "adaptive_loss",
-    [NonAdaptiveLoss, lambda: NeuralTangentKernelAdaptiveLoss(reweight_every=100)],
+    "adaptive_loss, lr",
+    [(NonAdaptiveLoss, 0.003), (lambda: NeuralTangentKernelAdaptiveLoss(reweight_every=100), 0.03)],
     ids=["nonadaptive", "ntk"],
 )
-def test_neuralpde_adaptive_loss_poisson(adaptive_loss):
-    """2D Poisson, MLP(2,1,[40,40]) tanh, StochasticTraining(256), Adam(0.03) x 2000.
+def test_neuralpde_adaptive_loss_poisson(adaptive_loss, lr):
+    """2D Poisson, MLP(2,1,[40,40]) tanh, StochasticTraining(256), Adam x 2000.
 
-    Relative L1 error on the 101 x 101 grid must be < 0.4 (NeuralPDE's threshold). Seed 0
-    is not hand-picked; benchmarks/ntk_poisson_seeds.py measures seeds 0, 1, 2.
+    Relative L1 error on the 101 x 101 grid must be < 0.4 (NeuralPDE's threshold). NTK
+    weights run at NeuralPDE's lr 0.03 (seeds 0-5 all pass, README). Plain weights are
+    chaotic at lr 0.03 (they pass 3 of seeds 0-5) and run at lr 0.003 here, where seeds
+    0-5 all pass (0.072-0.299). Seed 0 is not hand-picked.
     """
     loss = adaptive_loss()
     problem = discretize(poisson_system(), PhysicsInformedNN(MLP(2, 1, [40, 40], "tanh"),
                                                              StochasticTraining(256),
                                                              adaptive_loss=loss))
-    result = problem.solve(2000, lr=0.03, seed=0, progress=False)
+    result = problem.solve(2000, lr=lr, seed=0, progress=False)
     err = relative_l1(result)
     assert err < 0.4, f"relative L1 error {err:.3f}"
     if isinstance(loss, NeuralTangentKernelAdaptiveLoss):
