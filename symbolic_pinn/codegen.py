@@ -17,6 +17,7 @@ import jinja2
 import sympy as sp
 
 from . import __version__
+from .channels import combine_top_order, derivative_orders
 from .errors import CodegenError
 from .ir import ProblemIR, Site, TermIR
 from .naming import Namer
@@ -195,18 +196,15 @@ def _jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
 
     Where the residual is linear, with constant coefficients, in two or more top-order
     derivatives of one site (``-u_xx - u_yy``, ``u_tt - 4*u_xx``), the jet returns their
-    combination from one channel and the residual reads that (see :func:`_combine`).
+    combination from one channel and the residual reads that
+    (:func:`symbolic_pinn.channels.combine_top_order`).
     """
-    orders: dict[str, tuple[str, tuple[int, ...]]] = {
-        s.name: (s.name, (0,) * len(s.args)) for s in term.sites}
-    for node in term.derivatives:  # topological order: parents first
-        site, alpha = orders[node.parent]
-        orders[node.name] = (site, tuple(k + (i == node.slot) for i, k in enumerate(alpha)))
+    orders = derivative_orders(term)
     groups: dict[tuple, list[Site]] = {}
     for site in term.sites:
         groups.setdefault((site.net, site.args), []).append(site)
     used = {str(sym) for sym in term.expr.free_symbols}  # jet returns only what is used
-    expr, combos = _combine(term, orders, used)
+    expr, combos = combine_top_order(term, orders, used)
     folded = {n for _, members, _ in combos.values() for _, n in members}
     out = []
     for (net, _), sites in groups.items():
@@ -246,38 +244,6 @@ def _alpha(alpha) -> str:
     if alpha and not isinstance(alpha[0], int):  # a combination ((c, alpha), ...)
         return _tuple(", ".join(f"({c!r}, {_alpha(a)})" for c, a in alpha), len(alpha))
     return _tuple(", ".join(map(str, alpha)), len(alpha))
-
-
-def _combine(term: TermIR, orders: dict, used: set[str]) -> tuple[sp.Expr, dict]:
-    """Fold, per site, the top-order derivatives the residual holds linearly with constant
-    coefficients into one combined channel: ``-u_xx - u_yy`` becomes ``u_comb``, carried
-    through the network as one channel instead of two (the forward Laplacian).
-
-    Returns the residual over the combined symbols and, per combination, ``{name: (site,
-    ((c, derivative), ...), text)}``.
-    """
-    expr, combos = term.expr, {}
-    taken = {c.name for c in term.coordinates} | set(term.params) | set(orders)
-    namer = Namer(taken | {s.fn for s in term.sites} | {n.fn for n in term.derivatives})
-    for site in term.sites:
-        mine = {n: a for n, (s, a) in orders.items() if s == site.name and n in used}
-        picked = []
-        for name, alpha in mine.items():
-            below = any(b != alpha and all(x <= y for x, y in zip(alpha, b))
-                        for b in mine.values())  # another derivative needs it anyway
-            if sum(alpha) < 2 or below:
-                continue
-            coef = sp.diff(expr, sp.Symbol(name))
-            if coef.is_number and coef.is_extended_real and coef != 0:
-                picked.append((coef, name))
-        if len(picked) < 2:
-            continue
-        picked.sort(key=lambda cn: tuple(-k for k in mine[cn[1]]))  # u_xx before u_yy
-        name = namer.claim(f"{site.name}_comb")
-        text = str(sp.Add(*(c * sp.Symbol(n) for c, n in picked)))
-        expr = expr.subs({sp.Symbol(n): 0 for _, n in picked}) + sp.Symbol(name)
-        combos[name] = (site.name, tuple((float(c), n) for c, n in picked), text)
-    return expr, combos
 
 
 def _tuple(inner: str, n: int) -> str:

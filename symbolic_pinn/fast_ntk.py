@@ -39,13 +39,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .channels import combine_top_order, derivative_orders, plan_channels, seed_channels
 from .ir import ProblemIR, TermIR
 from .networks import ACTIVATIONS, MLP
 from .printing import torch_code
 
 __all__ = ["fast_ntk_diagonal", "fast_ntk_diagonals", "fast_residual", "supports"]
-
-_Multi = tuple[int, ...]  # derivative orders per input slot
 
 
 # -- activations: σ^(k)(z) for k = 0..K ----------------------------------------------------
@@ -209,49 +208,6 @@ def supports(net: nn.Module) -> bool:
 # -- the per-term plan (from the IR alone, cached) -----------------------------------------
 
 
-def _set_partitions(items: list[int]):
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for part in _set_partitions(rest):
-        yield [[first], *part]
-        for i in range(len(part)):
-            yield [*part[:i], [first, *part[i]], *part[i + 1:]]
-
-
-def _closure(needed: set[_Multi], n: int) -> list[_Multi]:
-    """Every multi-index below a needed one (Faà di Bruno reads all of them)."""
-    out: set[_Multi] = {(0,) * n}
-    for alpha in needed:
-        ranges = [range(k + 1) for k in alpha]
-        stack: list[_Multi] = [()]
-        for r in ranges:
-            stack = [s + (k,) for s in stack for k in r]
-        out.update(stack)
-    return sorted(out, key=lambda a: (sum(a), tuple(-k for k in a)))
-
-
-def _rules(channels: list[_Multi]) -> list[tuple[tuple[int, float, tuple[int, ...]], ...]]:
-    """Per channel: ``(k, coefficient, block channels)`` of Faà di Bruno's formula."""
-    index = {a: i for i, a in enumerate(channels)}
-    rules = []
-    for alpha in channels:
-        directions = [slot for slot, k in enumerate(alpha) for _ in range(k)]
-        merged: dict[tuple[int, tuple[int, ...]], int] = {}
-        for part in _set_partitions(list(range(len(directions)))):
-            blocks = []
-            for block in part:
-                b = [0] * len(alpha)
-                for pos in block:
-                    b[directions[pos]] += 1
-                blocks.append(index[tuple(b)])
-            key = (len(part), tuple(sorted(blocks)))
-            merged[key] = merged.get(key, 0) + 1
-        rules.append(tuple((k, float(c), blocks) for (k, blocks), c in sorted(merged.items())))
-    return rules
-
-
 @dataclass(frozen=True)
 class _Group:
     """One network evaluation (a site, or the sites of a shared multi-output call)."""
@@ -259,7 +215,7 @@ class _Group:
     net: int
     args: tuple[str, ...]
     scaling: tuple[tuple[float, float] | None, ...]
-    channels: tuple[_Multi, ...]
+    channels: tuple  # multi-indices, then combinations
     rules: tuple
 
 
@@ -270,40 +226,37 @@ class _Plan:
     groups: tuple[_Group, ...]
     values: tuple[tuple[str, int, int, int], ...]  # (identifier, group, channel, column)
     code: object  # compiled residual expression, or None for a constant term
-    max_order: int
 
 
 @functools.lru_cache(maxsize=256)
 def _plan(term: TermIR, scaling: tuple) -> _Plan:
+    """The channels of each network evaluation: those the generated ``jet`` calls carry,
+    combinations of top-order derivatives included (:mod:`symbolic_pinn.channels`)."""
     site_of = {s.name: s for s in term.sites}
-    orders: dict[str, tuple[str, _Multi]] = {s.name: (s.name, (0,) * len(s.args))
-                                             for s in term.sites}
-    for node in term.derivatives:  # topological order: parents first
-        site, alpha = orders[node.parent]
-        alpha = tuple(k + (i == node.slot) for i, k in enumerate(alpha))
-        orders[node.name] = (site, alpha)
+    orders = derivative_orders(term)
+    used = {s.name for s in term.expr.free_symbols}
+    expr, combos = combine_top_order(term, orders, used)
+    folded = {n for _, members, _ in combos.values() for _, n in members}
     keys: dict[tuple[int, tuple[str, ...]], list[str]] = {}
     for s in term.sites:
         keys.setdefault((s.net, s.args), []).append(s.name)
     groups, where = [], {}
     for gi, ((net, args), names) in enumerate(keys.items()):
-        needed = {alpha for _, (site, alpha) in orders.items() if site in names}
-        channels = _closure(needed, len(args))
-        index = {a: i for i, a in enumerate(channels)}
-        for name, (site, alpha) in orders.items():
-            if site in names:
-                where[name] = (gi, index[alpha], site_of[site].column)
+        wanted = [(n, alpha, site) for n, (site, alpha) in orders.items()
+                  if site in names and n in used and n not in folded]
+        wanted += [(n, tuple((c, orders[m][1]) for c, m in members), site)
+                   for n, (site, members, _) in combos.items() if site in names]
+        channels, rules, picks = plan_channels([alpha for _, alpha, _ in wanted], len(args))
+        for (name, _, site), pick in zip(wanted, picks):
+            where[name] = (gi, pick, site_of[site].column)
         cols = site_of[names[0]].columns
-        groups.append(_Group(net, args, tuple(scaling[c] for c in cols), tuple(channels),
-                             tuple(_rules(channels))))
-    used = {s.name for s in term.expr.free_symbols}
-    values = tuple((name, *where[name]) for name in orders if name in used)
+        groups.append(_Group(net, args, tuple(scaling[c] for c in cols), channels, rules))
+    values = tuple((name, *where[name]) for name in where)
     code = None
-    if term.expr.free_symbols:
-        code = compile(torch_code(term.expr), f"<fast_ntk {term.name}>", "eval")
-    max_order = max((sum(a) for g in groups for a in g.channels), default=0)
+    if expr.free_symbols:
+        code = compile(torch_code(expr), f"<fast_ntk {term.name}>", "eval")
     return _Plan(tuple((c.name, c.column, c.value) for c in term.coordinates), term.params,
-                 tuple(groups), values, code, max_order)
+                 tuple(groups), values, code)
 
 
 # -- forward propagation -------------------------------------------------------------------
@@ -400,28 +353,6 @@ def _linear_channels(layer: nn.Linear, chans):
     for g, c in full:  # one product per channel: stacking would copy them all
         new[g][c] = torch.matmul(chans[g][c], weight_t)
     return new
-
-
-def seed_channels(value: torch.Tensor, channels, factors,
-                  expand: bool = True) -> list[torch.Tensor | None]:
-    """Input channels of one evaluation: ``value`` (N, k), then per multi-index of
-    ``channels`` the seed ``factors[j] e_j`` for ``∂/∂slot j`` and ``None`` (zero) above.
-
-    ``factors[j]`` is ``d(input j)/d(coordinate)``: 1 for a raw input, ``1/std`` for a
-    standardised one. Shared with :mod:`symbolic_pinn.jets`. With ``expand=False``
-    the seeds stay ``(1, k)`` rows (the training path broadcasts them).
-    """
-    n_in = value.shape[1]
-    out: list[torch.Tensor | None] = [value]
-    for alpha in channels[1:]:
-        if sum(alpha) != 1:
-            out.append(None)
-            continue
-        slot = alpha.index(1)
-        seed = torch.zeros(1, n_in, dtype=value.dtype, device=value.device)
-        seed[0, slot] = factors[slot]
-        out.append(seed.expand(value.shape[0], n_in) if expand else seed)
-    return out
 
 
 def _seeds(group: _Group, coords: dict[str, torch.Tensor]) -> list[torch.Tensor | None]:

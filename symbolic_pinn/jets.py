@@ -24,7 +24,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .fast_ntk import _closure, _layers, _propagate, _rules, _set_partitions, seed_channels
+from .channels import is_combination, plan_channels, seed_channels
+from .fast_ntk import _layers, _propagate
 
 __all__ = ["jet", "supports"]
 
@@ -45,58 +46,7 @@ class _Plan:
     __slots__ = ("channels", "picks", "rules")
 
     def __init__(self, orders: tuple, n_in: int) -> None:
-        multis, combos = [], []
-        for alpha in orders:
-            if _is_combination(alpha):
-                for _, member in alpha:
-                    _check(member, n_in, combined=True)
-                    # the combined channel reads every multi-index strictly below a member
-                    multis += [tuple(k - (i == j) for i, k in enumerate(member))
-                               for j, kj in enumerate(member) if kj]
-                combos.append(alpha)
-            else:
-                _check(alpha, n_in)
-                multis.append(alpha)
-        combos = list(dict.fromkeys(combos))  # each combination is carried once
-        channels = _closure(set(multis), n_in)
-        index = {a: i for i, a in enumerate(channels)}
-        self.rules = tuple(_rules(channels)) + tuple(
-            _combination_rule(combo, index, len(channels) + i) for i, combo in enumerate(combos))
-        self.channels = tuple(channels) + tuple(combos)
-        index.update({combo: len(channels) + i for i, combo in enumerate(combos)})
-        self.picks = tuple(index[a] for a in orders)
-
-
-def _is_combination(alpha) -> bool:
-    return bool(alpha) and not isinstance(alpha[0], int)
-
-
-def _check(alpha, n_in: int, combined: bool = False) -> None:
-    if len(alpha) != n_in or any(k < 0 for k in alpha) or (combined and not any(alpha)):
-        raise ValueError(f"jet: multi-index {alpha} does not fit {n_in} input(s)"
-                         + (" (or is the value, which a combination cannot hold)"
-                            if combined else ""))
-
-
-def _combination_rule(combo, index: dict, me: int) -> tuple:
-    """Faà di Bruno's rule of ``Σ c_α ∂^α``: the one-block terms ``σ'(z) c_α z_α`` of the
-    members add up to ``σ'(z) z_me`` (``W`` is linear, so ``z_me = Σ c_α z_α``); the other
-    terms read channels strictly below a member, which the plan carries."""
-    merged: dict[tuple[int, tuple[int, ...]], float] = {(1, (me,)): 1.0}
-    for coef, alpha in combo:
-        directions = [slot for slot, k in enumerate(alpha) for _ in range(k)]
-        for part in _set_partitions(list(range(len(directions)))):
-            if len(part) == 1:
-                continue
-            blocks = []
-            for block in part:
-                b = [0] * len(alpha)
-                for pos in block:
-                    b[directions[pos]] += 1
-                blocks.append(index[tuple(b)])
-            key = (len(part), tuple(sorted(blocks)))
-            merged[key] = merged.get(key, 0.0) + coef
-    return tuple((k, c, blocks) for (k, blocks), c in sorted(merged.items()) if c != 0.0)
+        self.channels, self.rules, self.picks = plan_channels(orders, n_in)
 
 
 @functools.lru_cache(maxsize=512)
@@ -163,7 +113,7 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
                 outs, [column] * len(orders) if isinstance(column, int) else column)]
         return tuple(outs)
     factors = [1.0] * n_in if scale is None else [float(s) for s in scale]
-    seeds = _seeds(inputs, plan.channels, factors)
+    seeds = seed_channels(inputs, plan.channels, factors, expand=False)
     chans = _propagate(layers, [plan], [seeds], None)[0]
     value = chans[0]
     outs = []
@@ -181,24 +131,6 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
 
 
 def _normalised(alpha):
-    if _is_combination(alpha):
+    if is_combination(alpha):
         return tuple((float(c), tuple(int(k) for k in member)) for c, member in alpha)
     return tuple(int(k) for k in alpha)
-
-
-def _seeds(inputs: torch.Tensor, channels: tuple, factors: list[float]) -> list:
-    """Input channels: those of the multi-indices, then per combination ``Σ c_α seed_α``
-    (a ``(1, k)`` row from its first-order members, ``None`` (zero) if it has none)."""
-    combos = [a for a in channels if _is_combination(a)]
-    seeds = seed_channels(inputs, channels[:len(channels) - len(combos)], factors, expand=False)
-    for combo in combos:
-        row = None
-        for coef, alpha in combo:
-            if sum(alpha) == 1:
-                slot = alpha.index(1)
-                if row is None:
-                    row = torch.zeros(1, inputs.shape[1], dtype=inputs.dtype,
-                                      device=inputs.device)
-                row[0, slot] += coef * factors[slot]
-        seeds.append(row)
-    return seeds

@@ -23,7 +23,7 @@ from symbolic_pinn.adaptive import (
     traces_at,
 )
 from symbolic_pinn.adaptive.kernel import NTK_METHODS
-from symbolic_pinn.fast_ntk import fast_ntk_diagonal, fast_residual, supports
+from symbolic_pinn.fast_ntk import _plan, fast_ntk_diagonal, fast_residual, supports
 from symbolic_pinn.networks import ACTIVATIONS
 from symbolic_pinn.training import GridTraining, StochasticTraining
 
@@ -107,7 +107,13 @@ def wave(dtype=torch.float64, **kw):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_poisson_2d(dtype):
-    check(poisson(dtype))
+    problem = poisson(dtype)
+    # u_xx + u_yy travels as one combined channel, as in the generated jet call
+    plan = _plan(problem.ir.terms[0], tuple(problem.ir.scaling))
+    assert plan.groups[0].channels == ((0, 0), (1, 0), (0, 1),
+                                       ((1.0, (2, 0)), (1.0, (0, 2))))
+    assert "(((1.0, (2, 0)), (1.0, (0, 2))),)" in problem.source
+    check(problem)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

@@ -1,0 +1,195 @@
+"""The channels of forward (Taylor-mode) propagation through an MLP.
+
+Shared by the generated residuals' :func:`~symbolic_pinn.jets.jet` calls and the NTK
+diagonals of :mod:`symbolic_pinn.fast_ntk`, so both carry the same channels:
+
+* A channel is a multi-index ``α`` (the derivative ``∂^α`` of a layer's values with
+  respect to the network inputs, one order per input slot), or a linear combination
+  ``((c_1, α_1), (c_2, α_2), ...)`` of derivatives (never the value).
+* :func:`plan_channels` closes a set of requested channels downwards (every multi-index
+  that Faà di Bruno's formula reads) and gives each channel its rule at an activation,
+  ``∂^α σ(z) = Σ_π σ^(|π|)(z) Π_{B ∈ π} z_B`` over the set partitions ``π`` of the
+  derivative directions, as ``(k, coefficient, block channels)`` triples.
+* A combination's rule is the sum of its members' rules, whose one-block terms
+  ``σ'(z) c_α z_α`` add up to ``σ'(z) z_comb`` (a ``Linear`` layer is linear:
+  ``z_comb = Σ c_α z_α``). So ``-u_xx - u_yy`` travels as one channel, not two (the
+  forward Laplacian); :func:`combine_top_order` finds such combinations in a residual.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+import torch
+
+from .ir import TermIR
+from .naming import Namer
+
+__all__ = ["plan_channels", "seed_channels", "derivative_orders", "combine_top_order",
+           "is_combination"]
+
+Multi = tuple[int, ...]  # derivative orders per input slot
+Rule = tuple[tuple[int, float, tuple[int, ...]], ...]
+
+
+def is_combination(channel) -> bool:
+    """Whether a channel is a combination ``((c, α), ...)`` rather than a multi-index."""
+    return bool(channel) and not isinstance(channel[0], int)
+
+
+def _set_partitions(items: list[int]):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in _set_partitions(rest):
+        yield [[first], *part]
+        for i in range(len(part)):
+            yield [*part[:i], [first, *part[i]], *part[i + 1:]]
+
+
+def _closure(needed: set[Multi], n: int) -> list[Multi]:
+    """Every multi-index below a needed one, lower orders first."""
+    out: set[Multi] = {(0,) * n}
+    for alpha in needed:
+        stack: list[Multi] = [()]
+        for k in alpha:
+            stack = [s + (j,) for s in stack for j in range(k + 1)]
+        out.update(stack)
+    return sorted(out, key=lambda a: (sum(a), tuple(-k for k in a)))
+
+
+def _faa_di_bruno(alpha: Multi, index: dict, coef: float, merged: dict, skip_one: bool):
+    """Add ``coef`` times the terms of ``∂^α σ(z)`` to ``merged`` ({(k, blocks): c})."""
+    directions = [slot for slot, k in enumerate(alpha) for _ in range(k)]
+    for part in _set_partitions(list(range(len(directions)))):
+        if skip_one and len(part) == 1:
+            continue
+        blocks = []
+        for block in part:
+            b = [0] * len(alpha)
+            for pos in block:
+                b[directions[pos]] += 1
+            blocks.append(index[tuple(b)])
+        key = (len(part), tuple(sorted(blocks)))
+        merged[key] = merged.get(key, 0.0) + coef
+
+
+def _check(alpha, n_in: int, member: bool = False) -> None:
+    if len(alpha) != n_in or any(k < 0 for k in alpha) or (member and not any(alpha)):
+        raise ValueError(f"jet: multi-index {alpha} does not fit {n_in} input(s)"
+                         + (" (or is the value, which a combination cannot hold)"
+                            if member else ""))
+
+
+def plan_channels(requests, n_in: int) -> tuple[tuple, tuple[Rule, ...], tuple[int, ...]]:
+    """The channels that ``requests`` (multi-indices and combinations) need.
+
+    Returns ``(channels, rules, picks)``: the multi-indices in an order where each rule
+    reads only earlier channels, then the combinations; per channel its activation rule;
+    per request its channel's position.
+
+    Examples:
+        >>> channels, rules, picks = plan_channels([((1.0, (2, 0)), (1.0, (0, 2)))], 2)
+        >>> channels
+        ((0, 0), (1, 0), (0, 1), ((1.0, (2, 0)), (1.0, (0, 2))))
+        >>> rules[3]  # σ'(z) z_lap + σ''(z) (z_x² + z_y²)
+        ((1, 1.0, (3,)), (2, 1.0, (1, 1)), (2, 1.0, (2, 2)))
+    """
+    multis, combos = [], []
+    for alpha in requests:
+        if is_combination(alpha):
+            for _, member in alpha:
+                _check(member, n_in, member=True)
+                # the combination reads every multi-index strictly below a member
+                multis += [tuple(k - (i == j) for i, k in enumerate(member))
+                           for j, kj in enumerate(member) if kj]
+            combos.append(alpha)
+        else:
+            _check(alpha, n_in)
+            multis.append(alpha)
+    combos = list(dict.fromkeys(combos))  # each combination is carried once
+    channels = _closure(set(multis), n_in)
+    index = {a: i for i, a in enumerate(channels)}
+    rules = []
+    for alpha in channels:
+        merged: dict = {}
+        _faa_di_bruno(alpha, index, 1.0, merged, skip_one=False)
+        rules.append(tuple((k, c, b) for (k, b), c in sorted(merged.items())))
+    for i, combo in enumerate(combos):
+        me = len(channels) + i
+        merged = {(1, (me,)): 1.0}
+        for coef, alpha in combo:
+            _faa_di_bruno(alpha, index, coef, merged, skip_one=True)
+        rules.append(tuple((k, c, b) for (k, b), c in sorted(merged.items()) if c != 0.0))
+        index[combo] = me
+    return tuple(channels) + tuple(combos), tuple(rules), tuple(index[a] for a in requests)
+
+
+def seed_channels(value: torch.Tensor, channels, factors,
+                  expand: bool = True) -> list[torch.Tensor | None]:
+    """Input channels of one evaluation: ``value`` (N, k), then per channel the seed
+    ``factors[j] e_j`` of ``∂/∂slot j``, ``Σ c factors[j] e_j`` over a combination's
+    first-order members, and ``None`` (zero) for higher orders.
+
+    ``factors[j]`` is ``d(input j)/d(coordinate)``: 1 for a raw input, ``1/std`` for a
+    standardised one. With ``expand=False`` the seeds stay ``(1, k)`` rows (the training
+    path broadcasts them).
+    """
+    n_in = value.shape[1]
+    out: list[torch.Tensor | None] = [value]
+    for channel in channels[1:]:
+        terms = channel if is_combination(channel) else ((1.0, channel),)
+        seed = None
+        for coef, alpha in terms:
+            if sum(alpha) == 1:
+                if seed is None:
+                    seed = torch.zeros(1, n_in, dtype=value.dtype, device=value.device)
+                slot = alpha.index(1)
+                seed[0, slot] += coef * factors[slot]
+        out.append(seed.expand(value.shape[0], n_in) if expand and seed is not None
+                   else seed)
+    return out
+
+
+def derivative_orders(term: TermIR) -> dict[str, tuple[str, Multi]]:
+    """``{name: (site, α)}`` for every site value and derivative node of a term."""
+    orders = {s.name: (s.name, (0,) * len(s.args)) for s in term.sites}
+    for node in term.derivatives:  # topological order: parents first
+        site, alpha = orders[node.parent]
+        orders[node.name] = (site, tuple(k + (i == node.slot) for i, k in enumerate(alpha)))
+    return orders
+
+
+def combine_top_order(term: TermIR, orders: dict, used: set[str]) -> tuple[sp.Expr, dict]:
+    """Fold, per site, the top-order derivatives the residual holds linearly with constant
+    coefficients into one combined channel: ``-u_xx - u_yy`` becomes ``u_comb``.
+
+    A derivative qualifies when it has order ≥ 2, no other derivative the residual uses
+    lies above it (then its channel is carried anyway), and the residual's partial
+    derivative with respect to it is a nonzero real number. At least two must qualify.
+
+    Returns the residual over the combined symbols and, per combination,
+    ``{name: (site, ((c, derivative), ...), text)}``.
+    """
+    expr, combos = term.expr, {}
+    taken = {c.name for c in term.coordinates} | set(term.params) | set(orders)
+    namer = Namer(taken | {s.fn for s in term.sites} | {n.fn for n in term.derivatives})
+    for site in term.sites:
+        mine = {n: a for n, (s, a) in orders.items() if s == site.name and n in used}
+        picked = []
+        for name, alpha in mine.items():
+            below = any(b != alpha and all(x <= y for x, y in zip(alpha, b))
+                        for b in mine.values())
+            if sum(alpha) < 2 or below:
+                continue
+            coef = sp.diff(expr, sp.Symbol(name))
+            if coef.is_number and coef.is_extended_real and coef != 0:
+                picked.append((coef, name))
+        if len(picked) < 2:
+            continue
+        picked.sort(key=lambda cn: tuple(-k for k in mine[cn[1]]))  # u_xx before u_yy
+        name = namer.claim(f"{site.name}_comb")
+        text = str(sp.Add(*(c * sp.Symbol(n) for c, n in picked)))
+        expr = expr.subs({sp.Symbol(n): 0 for _, n in picked}) + sp.Symbol(name)
+        combos[name] = (site.name, tuple((float(c), n) for c, n in picked), text)
+    return expr, combos
