@@ -293,7 +293,9 @@ def solve(
         optimizer: ``"adam"`` (default), ``"lbfgs"`` or ``"sgd"`` (``torch.optim.SGD``:
             plain gradient descent, full-batch with fixed points; momentum and the like
             through ``optimizer_options``).
-        optimizer_options: Extra keyword arguments for the torch optimizer.
+        optimizer_options: Extra keyword arguments for the torch optimizer. A problem
+            discretized with ``compile=True`` gets Adam's fused kernel
+            (``{"fused": True}``) unless these say otherwise.
         lr_schedule: ``step -> factor`` multiplying ``lr`` (``torch.optim.lr_scheduler.
             LambdaLR``), e.g. ``lambda s: 0.9 ** (s / 1000)``.
         seed: Seeds sampling and re-initialises every network that has a
@@ -349,7 +351,10 @@ def solve(
         raise ValueError("checkpoint_every must be a positive integer, with a checkpoint_path; "
                          f"got {checkpoint_every!r}, {checkpoint_path!r}")
     # every argument is checked before the networks are moved, re-initialised or loaded
-    make_optimizer = _optimizer_factory(optimizer, lr, optimizer_options or {})
+    optimizer_options = dict(optimizer_options or {})
+    if optimizer == "adam" and getattr(problem.symbolic.options, "compile", False):
+        optimizer_options.setdefault("fused", True)  # one kernel per step (docs/performance.md)
+    make_optimizer = _optimizer_factory(optimizer, lr, optimizer_options)
     try:
         lr_ok = math.isfinite(float(lr)) and float(lr) >= 0
     except (TypeError, ValueError):

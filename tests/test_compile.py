@@ -77,8 +77,21 @@ def test_compiled_residuals_and_gradients_equal_the_eager_paths(dtype):
             scale = float(g1.abs().max()) + 1.0
             torch.testing.assert_close(g2, g1, rtol=rtol, atol=rtol * scale,
                                        msg=lambda m, name=name, i=i: f"{name} gradient {i}: {m}")
-    # training runs the compiled graph (new points of the same shape: no recompile)
-    result = probs["compiled"].solve(3, seed=2, progress=False)
+    # training runs the compiled graph (new points of the same shape: no recompile), with
+    # Adam's fused kernel unless the options say otherwise
+    made = []
+
+    class Spy(torch.optim.Adam):
+        def __init__(self, params, **options):
+            made.append(options)
+            super().__init__(params, **options)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.optim, "Adam", Spy)
+        result = probs["compiled"].solve(3, seed=2, progress=False)
+        probs["compiled"].solve(1, progress=False, optimizer_options={"fused": False})
+        probs["taylor"].solve(1, progress=False)
+    assert [m.get("fused") for m in made] == [True, False, None]
     assert len(result.history) == 3 and all(torch.isfinite(torch.tensor(
         [h["loss"] for h in result.history])))
 
