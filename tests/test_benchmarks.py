@@ -67,3 +67,17 @@ def test_peers_quick_reports_missing_libraries(tmp_path):
             assert results["time_ratios"][f"ours/{name}"]["median"] > 0
         else:
             assert results["time_ratios"][f"ours/{name}"] is None
+
+
+def test_combined_channels_runs():
+    """``benchmarks/combined_channels.py``: both variants build (the assertion inside checks
+    that only the combined one has a ``u_comb`` jet) and are timed; no timing assertion."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "combined_channels.py"), "--no-compile",
+         "--rounds", "1", "--steps", "12", "--problems", "poisson", "burgers"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert [ln.split()[:2] for ln in lines] == [["poisson", "eager"], ["burgers", "eager"]]
+    assert all("combined / separate" in ln for ln in lines)
