@@ -17,7 +17,7 @@ import jinja2
 import sympy as sp
 
 from . import __version__
-from .channels import combine_top_order, derivative_orders
+from .channels import combine_top_order, derivative_orders, is_combination
 from .errors import CodegenError
 from .ir import ProblemIR, Site, TermIR
 from .naming import Namer
@@ -208,7 +208,7 @@ def _jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
     folded = {n for _, members, _ in combos.values() for _, n in members}
     out = []
     for (net, _), sites in groups.items():
-        names, alphas, columns, texts = [], [], [], [s.text for s in sites]
+        names, alphas, columns, texts = [], [], [], [", ".join(s.text for s in sites)]
         for site in sites:
             chain = [site.name] + [n.name for n in term.derivatives if n.site == site.name]
             chain = [name for name in chain if name in used]
@@ -241,7 +241,7 @@ def _jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
 
 
 def _alpha(alpha) -> str:
-    if alpha and not isinstance(alpha[0], int):  # a combination ((c, alpha), ...)
+    if is_combination(alpha):  # ((c, alpha), ...)
         return _tuple(", ".join(f"({c!r}, {_alpha(a)})" for c, a in alpha), len(alpha))
     return _tuple(", ".join(map(str, alpha)), len(alpha))
 
