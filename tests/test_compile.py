@@ -27,8 +27,9 @@ pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc
 
 
 def system() -> PDESystem:
-    """Nonlinear, an estimated parameter, a derivative condition, one non-unit interval."""
-    eq = sp.Eq(-(u(x, y).diff(x, 2) + a * u(x, y).diff(y, 2)) + u(x, y) * u(x, y).diff(x),
+    """Nonlinear, an estimated parameter, a derivative condition, one non-unit interval, and
+    a combined channel (u_xx + 2*u_yy)."""
+    eq = sp.Eq(-(u(x, y).diff(x, 2) + 2 * u(x, y).diff(y, 2)) + a * u(x, y) * u(x, y).diff(x),
                sp.sin(x))
     bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(x, 0).diff(x), 0)]
     return PDESystem([eq], bcs, {x: (0, 1), y: (0, 2)}, [x, y], [u(x, y)], {a: 1.5})
@@ -53,6 +54,7 @@ def test_compiled_residuals_and_gradients_equal_the_eager_paths(dtype):
     assert probs["taylor"].symbolic.options.derivatives == "taylor"  # what "auto" chose
     assert "all_residuals = torch.compile(all_residuals)" in probs["compiled"].source
     assert "torch.compile" not in probs["taylor"].source
+    assert "u_comb = jet(" in probs["compiled"].source  # the combination, compiled
     gen = torch.Generator().manual_seed(1)
     pts = {t: torch.rand(64, 2, generator=gen, dtype=dtype) * torch.tensor([1.0, 2.0],
                                                                           dtype=dtype)
