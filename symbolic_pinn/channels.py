@@ -164,9 +164,10 @@ def combine_top_order(term: TermIR, orders: dict, used: set[str]) -> tuple[sp.Ex
     """Fold, per site, the top-order derivatives the residual holds linearly with constant
     coefficients into one combined channel: ``-u_xx - u_yy`` becomes ``u_comb``.
 
-    A derivative qualifies when it has order ≥ 2, no other derivative the residual uses
-    lies above it (then its channel is carried anyway), and the residual's partial
-    derivative with respect to it is a nonzero real number. At least two must qualify.
+    A derivative qualifies when it has order ≥ 2, no other derivative the residual takes
+    from the same network call lies at or above it (then its channel is carried anyway),
+    and the residual's partial derivative with respect to it is a nonzero real number. At
+    least two must qualify.
 
     Returns the residual over the combined symbols and, per combination,
     ``{name: (site, ((c, derivative), ...), text)}``.
@@ -174,12 +175,15 @@ def combine_top_order(term: TermIR, orders: dict, used: set[str]) -> tuple[sp.Ex
     expr, combos = term.expr, {}
     taken = {c.name for c in term.coordinates} | set(term.params) | set(orders)
     namer = Namer(taken | {s.fn for s in term.sites} | {n.fn for n in term.derivatives})
+    call_of = {s.name: (s.net, s.args) for s in term.sites}  # one jet call per (net, args)
     for site in term.sites:
         mine = {n: a for n, (s, a) in orders.items() if s == site.name and n in used}
+        same_call = {n: a for n, (s, a) in orders.items()
+                     if call_of[s] == call_of[site.name] and n in used}
         picked = []
         for name, alpha in mine.items():
-            below = any(b != alpha and all(x <= y for x, y in zip(alpha, b))
-                        for b in mine.values())
+            below = any(other != name and all(x <= y for x, y in zip(alpha, b))
+                        for other, b in same_call.items())
             if sum(alpha) < 2 or below:
                 continue
             coef = sp.diff(expr, sp.Symbol(name))

@@ -259,6 +259,18 @@ def test_combined_channels(dtype):
     check(auto, taylor)
 
 
+def test_combined_channels_of_a_shared_network():
+    """Channels are per network call: u_xx is not folded where the same call carries v_xx."""
+    eqs = [u(x, y).diff(x, 2) + u(x, y).diff(y, 2) - v(x, y).diff(x, 2) ** 2,
+           v(x, y).diff(x, 2) - 3 * v(x, y).diff(y, 2) + u(x, y).diff(x) * u(x, y)]
+    auto, taylor = pair(eqs, [sp.Eq(u(0, y), v(0, y))], [x, y], [u(x, y), v(x, y)], mlp(2, 2))
+    pde_0, pde_1 = (taylor.source.split(f"def residual_{n}(")[1].split("\n\n\n")[0]
+                    for n in ("pde_0", "pde_1"))
+    assert "_comb" not in pde_0 and "u_yy, u_xx, v_xx = jet(" in pde_0
+    assert "u, u_x, v_comb = jet(" in pde_1 and "v_comb = v_xx - 3*v_yy" in pde_1
+    check(auto, taylor)
+
+
 def test_jet_combination_matches_its_members():
     net = mlp(3, 2, hidden=(8, 8)).double()
     X = torch.rand(9, 3, dtype=torch.float64)
