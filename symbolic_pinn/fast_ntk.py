@@ -16,7 +16,9 @@ the same computation for the cost of about one training step:
   derivative directions, with closed-form derivatives ``σ^(k)``. All channels of all
   evaluations of one network go through each layer as one stacked matrix product.
   Inputs are standardised like the generated code, ``z = (x - mean)/std``, so the
-  first-order seed of slot ``j`` is ``e_j / std_j``.
+  first-order seed of slot ``j`` is ``e_j / std_j``. The channels are those of the
+  generated ``jet`` calls (:mod:`symbolic_pinn.channels`): top-order derivatives that the
+  residual holds linearly with constant coefficients travel as one combined channel.
 * **Backward.** The residual is evaluated from the channel tensors with the term's own
   printed expression, and one ordinary backward pass of ``Σ_i r_i`` gives
   ``δ_α = ∂r_i/∂z_α`` at every layer for every sample (a row of ``z`` only reaches its
@@ -356,7 +358,8 @@ def _linear_channels(layer: nn.Linear, chans):
 
 
 def _seeds(group: _Group, coords: dict[str, torch.Tensor]) -> list[torch.Tensor | None]:
-    """Input channels: the standardised inputs, ``e_j/std_j`` for ``∂/∂slot j``, zeros."""
+    """Input channels: the standardised inputs, ``e_j/std_j`` for ``∂/∂slot j`` (summed
+    with their coefficients in a combination), zeros above."""
     cols = []
     for name, scale in zip(group.args, group.scaling):
         x = coords[name]
