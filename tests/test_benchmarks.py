@@ -81,3 +81,17 @@ def test_combined_channels_runs():
     lines = proc.stdout.splitlines()
     assert [ln.split()[:2] for ln in lines] == [["poisson", "eager"], ["burgers", "eager"]]
     assert all("combined / separate" in ln for ln in lines)
+
+
+def test_wave_ntk_size_runs(tmp_path):
+    """``benchmarks/wave_ntk_size.py`` at a toy size: it trains and writes its records."""
+    out = tmp_path / "wave.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "wave_ntk_size.py"), "--width", "8",
+         "--iterations", "20", "--every", "10", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = json.loads(out.read_text(encoding="utf-8"))["records"]
+    assert [r["step"] for r in records] == [10, 20]
+    assert all(r["rel_l2"] > 0 and r["weights"]["pde_0"] > 0 for r in records)

@@ -1,0 +1,74 @@
+"""The NTK-weighted wave (NTK paper §7.3) at a chosen width and step count, one seed.
+
+How far the `cpu` fidelity row (3×128, 20k steps) is from the paper's configuration
+(3×500, 80k steps) in error: the NTK run only (the plain run doubles the time), the
+example's settings otherwise (``examples/wave1d.py``: standardized inputs, Xavier init,
+Adam 1e-3·0.9^(k/1000), 300 residual + 100 points per condition drawn fresh each step,
+NTK weights every 100 steps). Every ``--every`` steps it records the relative L2 error on
+the example's 200×200 grid and the weights, and writes them as JSON.
+
+Usage::
+
+    python benchmarks/wave_ntk_size.py --width 256 --iterations 80000 --out wave.json
+    python benchmarks/wave_ntk_size.py --width 8 --iterations 20 --every 10   # smoke
+
+Measured (docs/fidelity.md, "The wave at larger sizes"): one core, torch 2.13.0+cpu.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from symbolic_pinn import MLP, PhysicsInformedNN, discretize, gallery
+from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
+from symbolic_pinn.result import Result
+from symbolic_pinn.training import StochasticTraining
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--width", type=int, default=256, help="width of the 3 hidden layers")
+    ap.add_argument("--iterations", type=int, default=80000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--every", type=int, default=5000, help="steps between error records")
+    ap.add_argument("--out", help="write the records as JSON to this file")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    system, exact, _ = gallery.get("wave1d")
+    x, t = system.indvars
+    pinn = PhysicsInformedNN(MLP(2, 1, [args.width] * 3), StochasticTraining(300, 100),
+                             adaptive_loss=NeuralTangentKernelAdaptiveLoss(reweight_every=100),
+                             input_scaling="standardize")
+    problem = discretize(system, pinn)
+    xs, ts = np.meshgrid(np.linspace(0, 1, 200), np.linspace(0, 1, 200))
+    ref = exact(xs, ts)
+    records: list[dict] = []
+    start = time.perf_counter()
+
+    def record(row: dict) -> None:
+        if (row["step"] + 1) % args.every == 0:
+            pred = Result(problem, []).predict({x: xs, t: ts})["u"]
+            records.append({"step": row["step"] + 1,
+                            "rel_l2": float(np.linalg.norm(pred - ref) / np.linalg.norm(ref)),
+                            "weights": row.get("weights"),
+                            "wall_s": time.perf_counter() - start})
+            print(json.dumps(records[-1]), flush=True)
+
+    problem.solve(args.iterations, lr=1e-3, seed=args.seed, progress=False, callback=record,
+                  lr_schedule=lambda step: 0.9 ** (step / 1000))
+    if args.out:
+        meta = {"width": args.width, "iterations": args.iterations, "seed": args.seed,
+                "torch": torch.__version__, "threads": 1}
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump({"meta": meta, "records": records}, f, indent=1)
+    return records
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
