@@ -627,8 +627,9 @@ def test_ntk_beats_plain_over_seeds():
 
     Adam at lr 0.03 is chaotic here: float32 rounding differences between the derivative
     paths change single seeds by up to 7x (seed 4: NTK 0.422 taylor, 0.058 autograd), so
-    the claim is about the median, not each seed: NTK's median is within half NeuralPDE's
-    pass mark (0.4) and at most half of plain's.
+    the median claims below are the robust ones. The every-seed bound (NeuralPDE's pass
+    mark) is kept as it was: since the combined-channel change it fails on seed 4 (0.422),
+    which the closing note of that change reports; it was not loosened to pass.
     """
     errors = {"plain": [], "ntk": []}
     for seed in range(6):
@@ -640,6 +641,7 @@ def test_ntk_beats_plain_over_seeds():
             result = problem.solve(2000, lr=0.03, seed=seed, progress=False)
             errors[kind].append(relative_l1(result))
     assert np.median(errors["ntk"]) < 0.2, errors
+    assert max(errors["ntk"]) < 0.4, errors  # NeuralPDE's pass mark, on every seed
     assert np.median(errors["ntk"]) < 0.5 * np.median(errors["plain"]), errors
 
 
