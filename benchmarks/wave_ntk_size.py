@@ -1,7 +1,8 @@
-"""The NTK-weighted wave (NTK paper §7.3) at a chosen width and step count, one seed.
+"""The NTK-weighted (or plain) wave (NTK paper §7.3) at a chosen width and step count.
 
 How far the `cpu` fidelity row (3×128, 20k steps) is from the paper's configuration
-(3×500, 80k steps) in error: the NTK run only (the plain run doubles the time), the
+(3×500, 80k steps) in error: one run per call, NTK-weighted or, with ``--plain``, with
+unit weights (the fidelity row trains both, which doubles the time), the
 example's settings otherwise (``examples/wave1d.py``: standardized inputs, Xavier init,
 Adam 1e-3·0.9^(k/1000), 300 residual + 100 points per condition drawn fresh each step,
 NTK weights every 100 steps). Every ``--every`` steps it records the relative L2 error on
@@ -10,6 +11,7 @@ the example's 200×200 grid and the weights, and writes them as JSON.
 Usage::
 
     python benchmarks/wave_ntk_size.py --width 256 --iterations 80000 --out wave.json
+    python benchmarks/wave_ntk_size.py --width 500 --iterations 40000 --plain --seed 1
     python benchmarks/wave_ntk_size.py --width 8 --iterations 20 --every 10   # smoke
 
 Measured (docs/fidelity.md, "The wave at larger sizes"): one core, torch 2.13.0+cpu.
@@ -37,13 +39,15 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--iterations", type=int, default=80000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--every", type=int, default=5000, help="steps between error records")
+    ap.add_argument("--plain", action="store_true", help="unit weights instead of NTK weights")
     ap.add_argument("--out", help="write the records as JSON to this file")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     system, exact, _ = gallery.get("wave1d")
     x, t = system.indvars
     pinn = PhysicsInformedNN(MLP(2, 1, [args.width] * 3), StochasticTraining(300, 100),
-                             adaptive_loss=NeuralTangentKernelAdaptiveLoss(reweight_every=100),
+                             adaptive_loss=None if args.plain
+                             else NeuralTangentKernelAdaptiveLoss(reweight_every=100),
                              input_scaling="standardize")
     problem = discretize(system, pinn)
     xs, ts = np.meshgrid(np.linspace(0, 1, 200), np.linspace(0, 1, 200))
@@ -64,6 +68,7 @@ def main(argv=None) -> list[dict]:
                   lr_schedule=lambda step: 0.9 ** (step / 1000))
     if args.out:
         meta = {"width": args.width, "iterations": args.iterations, "seed": args.seed,
+                "method": "plain" if args.plain else "ntk",
                 "torch": torch.__version__, "threads": 1}
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump({"meta": meta, "records": records}, f, indent=1)

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -83,15 +85,23 @@ def test_combined_channels_runs():
     assert all("combined / separate" in ln for ln in lines)
 
 
-def test_wave_ntk_size_runs(tmp_path):
+@pytest.mark.parametrize("method", ["ntk", "plain"])
+def test_wave_ntk_size_runs(tmp_path, method):
     """``benchmarks/wave_ntk_size.py`` at a toy size: it trains and writes its records."""
     out = tmp_path / "wave.json"
+    extra = ["--plain"] if method == "plain" else []
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "wave_ntk_size.py"), "--width", "8",
-         "--iterations", "20", "--every", "10", "--out", str(out)],
+         "--iterations", "20", "--every", "10", "--out", str(out), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    records = json.loads(out.read_text(encoding="utf-8"))["records"]
+    data = json.loads(out.read_text(encoding="utf-8"))
+    records = data["records"]
+    assert data["meta"]["method"] == method
     assert [r["step"] for r in records] == [10, 20]
     assert all(r["rel_l2"] > 0 and r["weights"]["pde_0"] > 0 for r in records)
+    if method == "plain":
+        assert all(set(r["weights"].values()) == {1.0} for r in records)
+    else:
+        assert any(r["weights"]["bc_0"] != 1.0 for r in records)
