@@ -11,7 +11,9 @@ the example's 200×200 grid and the weights, and writes them as JSON.
 Usage::
 
     python benchmarks/wave_ntk_size.py --width 256 --iterations 80000 --out wave.json
-    python benchmarks/wave_ntk_size.py --width 500 --iterations 40000 --plain --seed 1
+    python benchmarks/wave_ntk_size.py --width 500 --iterations 40000 --plain --seed 1 \
+        --out plain.json --field plain.png           # and the final |error| field
+    python benchmarks/wave_ntk_size.py --history curves.png --records plain.json wave.json
     python benchmarks/wave_ntk_size.py --width 8 --iterations 20 --every 10   # smoke
 
 Measured (docs/fidelity.md, "The wave at larger sizes"): one core, torch 2.13.0+cpu.
@@ -41,7 +43,13 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--every", type=int, default=5000, help="steps between error records")
     ap.add_argument("--plain", action="store_true", help="unit weights instead of NTK weights")
     ap.add_argument("--out", help="write the records as JSON to this file")
+    ap.add_argument("--field", help="save the final |error| field as this PNG")
+    ap.add_argument("--history", help="no training: plot the error (and NTK weights) of "
+                    "the --records files against the step, as this PNG")
+    ap.add_argument("--records", nargs="+", default=[], help="JSON files written by --out")
     args = ap.parse_args(argv)
+    if args.history:
+        return plot_history([_load(path) for path in args.records], args.history)
     torch.set_num_threads(1)
     system, exact, _ = gallery.get("wave1d")
     x, t = system.indvars
@@ -66,13 +74,71 @@ def main(argv=None) -> list[dict]:
 
     problem.solve(args.iterations, lr=1e-3, seed=args.seed, progress=False, callback=record,
                   lr_schedule=lambda step: 0.9 ** (step / 1000))
+    meta = {"width": args.width, "iterations": args.iterations, "seed": args.seed,
+            "method": "plain" if args.plain else "ntk",
+            "torch": torch.__version__, "threads": 1}
+    if args.field:
+        pred = Result(problem, []).predict({x: xs, t: ts})["u"]
+        plot_field(np.abs(pred - ref), meta, args.field)
     if args.out:
-        meta = {"width": args.width, "iterations": args.iterations, "seed": args.seed,
-                "method": "plain" if args.plain else "ntk",
-                "torch": torch.__version__, "threads": 1}
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump({"meta": meta, "records": records}, f, indent=1)
     return records
+
+
+def _load(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _label(meta: dict) -> str:
+    return f"{meta.get('method', 'ntk')}, 3×{meta['width']}, seed {meta['seed']}"
+
+
+def plot_field(err: np.ndarray, meta: dict, path: str) -> None:
+    """``|u - u_exact|`` on the 200×200 grid (x across, t up)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.4, 3.5))
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(err, origin="lower", extent=(0, 1, 0, 1), aspect="auto", cmap="viridis")
+    fig.colorbar(im, ax=ax)
+    ax.set_xlabel("x")
+    ax.set_ylabel("t")
+    ax.set_title(f"wave |error|: {_label(meta)}, {meta['iterations']} steps", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+
+
+def plot_history(runs: list[dict], path: str) -> list[dict]:
+    """Relative L2 error against the step for each run; the NTK runs' weights beside it."""
+    from matplotlib.figure import Figure
+
+    if not runs:
+        raise SystemExit("--history needs --records FILE [FILE ...]")
+    fig = Figure(figsize=(10, 3.6))
+    ax_err, ax_w = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    ntk_runs = 0
+    for run in runs:
+        steps = [r["step"] for r in run["records"]]
+        ax_err.semilogy(steps, [r["rel_l2"] for r in run["records"]], "o-", ms=3,
+                        label=_label(run["meta"]))
+        if run["meta"].get("method", "ntk") == "ntk":  # colour: the term; line: the run
+            style = ("-", "--", ":", "-.")[ntk_runs % 4]
+            for k, name in enumerate(run["records"][0]["weights"]):
+                ax_w.semilogy(steps, [r["weights"][name] for r in run["records"]], style,
+                              color=f"C{k}", label=name if ntk_runs == 0 else None)
+            ntk_runs += 1
+    ax_err.axhline(5e-3, color="k", ls=":", lw=1, label="target 5e-3")
+    ax_err.set_xlabel("step")
+    ax_err.set_ylabel("relative L2 error")
+    ax_err.legend(fontsize=6)
+    ax_w.set_xlabel("step")
+    ax_w.set_ylabel("NTK weight (one line style per NTK run)")
+    ax_w.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    return [record for run in runs for record in run["records"]]
 
 
 if __name__ == "__main__":

@@ -89,7 +89,8 @@ def test_combined_channels_runs():
 def test_wave_ntk_size_runs(tmp_path, method):
     """``benchmarks/wave_ntk_size.py`` at a toy size: it trains and writes its records."""
     out = tmp_path / "wave.json"
-    extra = ["--plain"] if method == "plain" else []
+    field = tmp_path / "field.png"
+    extra = ["--plain"] if method == "plain" else ["--field", str(field)]
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "wave_ntk_size.py"), "--width", "8",
          "--iterations", "20", "--every", "10", "--out", str(out), *extra],
@@ -105,3 +106,12 @@ def test_wave_ntk_size_runs(tmp_path, method):
         assert all(set(r["weights"].values()) == {1.0} for r in records)
     else:
         assert any(r["weights"]["bc_0"] != 1.0 for r in records)
+        assert field.stat().st_size > 0
+    history = tmp_path / "history.png"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "wave_ntk_size.py"), "--history",
+         str(history), "--records", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert history.stat().st_size > 0
