@@ -81,8 +81,7 @@ def _train(causal, iterations, seed, hidden, points, epsilon, ic_weight):
     times = np.linspace(0, 1, 101)
     grid, ref = reference_solution(times)
     xs, ts = np.meshgrid(grid, times)
-    pred = result.predict({x: xs, t: ts})["u"]
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref)), result
+    return result.relative_error({x: xs, t: ts}, ref), result
 
 
 def main(iterations: int = 2000, seed: int = 0, hidden: tuple[int, ...] = (64, 64, 64),

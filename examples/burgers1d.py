@@ -139,9 +139,7 @@ def _train(adaptive, adam_iterations, lbfgs_iterations, seed, hidden, dx, dt, po
                                optimizer_options={"max_iter": lbfgs_max_iter},
                                callback=_stalled())
     xs, ts = np.meshgrid(np.linspace(-1, 1, 256), np.linspace(0, 1, 101))
-    pred = result.predict({x: xs, t: ts})["u"]
-    ref = reference_solution(xs, ts)
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref)), result
+    return result.relative_error({x: xs, t: ts}, reference_solution(xs, ts)), result
 
 
 def main(iterations: int = 5000, seed: int = 0, lbfgs_iterations: int = 500,

@@ -61,8 +61,7 @@ def main(iterations: int = 3000, seed: int = 0) -> dict:
     problem = discretize(system, pinn)
     result = problem.solve(iterations, lr=1e-3, seed=seed)
     xs = np.linspace(0, 1, 1001)
-    pred = result.predict({"x": xs})["u"]
-    error = float(np.linalg.norm(pred - exact(xs)) / np.linalg.norm(exact(xs)))
+    error = result.relative_error({"x": xs}, exact(xs))
     print(f"relative L2 error: {error:.3e}")
     print("weights:", {k: round(v, 3) for k, v in result.weights.items()})
     return {"error": error, "weights": result.weights, "result": result}

@@ -58,9 +58,7 @@ def main(iterations: int = 2000, seed: int = 0, hidden: tuple[int, ...] = (32, 3
                            lr_schedule=lambda step: 0.9 ** (step / 500))
     g = np.linspace(0, 1, 21)
     xs, ys, ts = np.meshgrid(g, g, g, indexing="ij")
-    pred = result.predict({x: xs, y: ys, t: ts})["u"]
-    ref = exact_solution(xs, ys, ts)
-    error = float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+    error = result.relative_error({x: xs, y: ys, t: ts}, exact_solution(xs, ys, ts))
     print(f"relative L2 error: {error:.3e}")
     return {"error": error, "result": result, "problem": problem}
 

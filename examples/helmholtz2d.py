@@ -60,9 +60,7 @@ def _train(adaptive, iterations, seed, hidden, points):
     result = problem.solve(iterations, lr=1e-3, seed=seed,
                            lr_schedule=lambda step: 0.9 ** (step / 1000))
     xs, ys = np.meshgrid(np.linspace(-1, 1, 100), np.linspace(-1, 1, 100))
-    pred = result.predict({x: xs, y: ys})["u"]
-    ref = exact_solution(xs, ys)
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref)), result
+    return result.relative_error({x: xs, y: ys}, exact_solution(xs, ys)), result
 
 
 def main(iterations: int = 3000, seed: int = 0, hidden: tuple[int, ...] = (50, 50, 50),

@@ -59,9 +59,8 @@ def _train(adaptive, iterations, seed, hidden, points):
     result = problem.solve(iterations, lr=1e-3, seed=seed,
                            lr_schedule=lambda step: 0.9 ** (step / 1000))
     xs, ts = np.meshgrid(np.linspace(0, 1, 100), np.linspace(0, 1, 100))
-    pred = result.predict({x: xs, t: ts})["u"]
     ref = sp.lambdify((x, t), exact, "numpy")(xs, ts)
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref)), result
+    return result.relative_error({x: xs, t: ts}, ref), result
 
 
 def main(iterations: int = 3000, seed: int = 0, hidden: tuple[int, ...] = (50, 50, 50),

@@ -33,9 +33,7 @@ def main(iterations: int = 100, seed: int = 0, write_code: str | None = None) ->
     result = problem.solve(iterations, optimizer="lbfgs", lr=1.0, seed=seed)
 
     xs, ys = np.meshgrid(np.linspace(0, 1, 51), np.linspace(0, 1, 51))
-    pred = result.predict({"x": xs, "y": ys})["u"]
-    ref = exact(xs, ys)
-    error = float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+    error = result.relative_error({"x": xs, "y": ys}, exact(xs, ys))
     print(f"relative L2 error: {error:.3e}")
     return {"error": error, "result": result, "problem": problem}
 

@@ -60,9 +60,7 @@ def _train(adaptive, iterations, seed, width, init, optimizer, lr):
         result = problem.solve(iterations, lr=lr, seed=seed,
                                lr_schedule=lambda step: 0.7 ** (step / 1000))
     xs = np.linspace(0, 1, 1001)
-    pred = result.predict({"x": xs})["u"]
-    error = float(np.linalg.norm(pred - exact(xs)) / np.linalg.norm(exact(xs)))
-    return error, result
+    return result.relative_error({"x": xs}, exact(xs)), result
 
 
 def main(iterations: int = 10000, seed: int = 0, width: int = 100,

@@ -47,8 +47,7 @@ def main(iterations: int = 5000, seed: int = 0) -> dict:
     xs, ts = np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101))
     exact = np.sin(np.pi * xs) * np.cos(2 * np.pi * ts) + 0.5 * np.sin(
         4 * np.pi * xs) * np.cos(8 * np.pi * ts)
-    pred = result.predict({x: xs, t: ts})["u"]
-    error = float(np.linalg.norm(pred - exact) / np.linalg.norm(exact))
+    error = result.relative_error({x: xs, t: ts}, exact)
     print(f"relative L2 error: {error:.3e}")
     print("NTK weights:", {k: round(v, 3) for k, v in result.weights.items()})
     return {"error": error, "result": result, "problem": problem}

@@ -42,9 +42,7 @@ def _train(adaptive, iterations, seed, hidden, points, bcs_points):
     result = problem.solve(iterations, lr=1e-3, seed=seed,
                            lr_schedule=lambda step: 0.9 ** (step / 1000))
     xs, ts = np.meshgrid(np.linspace(0, 1, 200), np.linspace(0, 1, 200))
-    pred = result.predict({x: xs, t: ts})["u"]
-    ref = exact(xs, ts)
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref)), result
+    return result.relative_error({x: xs, t: ts}, exact(xs, ts)), result
 
 
 def main(iterations: int = 3000, seed: int = 0, hidden: tuple[int, ...] = (64, 64, 64),

@@ -155,6 +155,61 @@ class Result:
             raise KeyError(f"no dependent variable can be evaluated from {sorted(by_name)}")
         return out
 
+    def relative_error(self, coords: Mapping[object, object], reference, *,
+                       variable: str | None = None, norm: str = "l2") -> float:
+        """The error of one dependent variable relative to reference values on points.
+
+        Args:
+            coords: The points, as for :meth:`predict`.
+            reference: The reference values there (an array that broadcasts to the
+                points' shape), for example an exact solution evaluated on ``coords``.
+            variable: The dependent variable's name; may be left out when the system has
+                one.
+            norm: ``"l2"`` (``‖u - ref‖₂ / ‖ref‖₂``, the papers' relative L2 error) or
+                ``"l1"`` (``Σ|u - ref| / Σ|ref|``, NeuralPDE.jl's test metric).
+
+        Returns:
+            The relative error over all the points.
+
+        Raises:
+            ValueError: An unknown ``norm``, a reference of norm zero, or ``variable``
+                left out for a system with several dependent variables.
+            KeyError: ``variable`` cannot be evaluated from ``coords``.
+
+        Examples:
+            >>> import numpy as np
+            >>> from symbolic_pinn import MLP, PhysicsInformedNN, discretize, gallery
+            >>> from symbolic_pinn.training import GridTraining
+            >>> system, exact, _ = gallery.get("poisson1d_sin4pi")
+            >>> problem = discretize(system, PhysicsInformedNN(MLP(1, 1, [8]), GridTraining(0.1)))
+            >>> result = problem.solve(5, progress=False)
+            >>> xs = np.linspace(0, 1, 101)
+            >>> error = result.relative_error({"x": xs}, exact(xs))
+            >>> pred = result.predict({"x": xs})["u"]
+            >>> bool(np.isclose(error, np.linalg.norm(pred - exact(xs)) / np.linalg.norm(exact(xs))))
+            True
+        """
+        if norm not in ("l2", "l1"):
+            raise ValueError(f"norm must be 'l2' or 'l1', got {norm!r}")
+        names = [dv.name for dv in self.problem.ir.depvars]
+        if variable is None:
+            if len(names) != 1:
+                raise ValueError(f"the system has the dependent variables {names}: "
+                                 "say which one with variable=")
+            variable = names[0]
+        predicted = self.predict(coords)
+        if variable not in predicted:
+            raise KeyError(f"{variable!r} cannot be evaluated from {sorted(map(str, coords))}; "
+                           f"the dependent variables are {names}")
+        pred = predicted[variable]
+        ref = np.broadcast_to(np.asarray(reference, dtype=np.float64), pred.shape)
+        order = 2 if norm == "l2" else 1
+        scale = np.linalg.norm(ref.ravel(), order)
+        if scale == 0.0:
+            raise ValueError(f"the reference values of {variable!r} are all zero: "
+                             "a relative error is undefined")
+        return float(np.linalg.norm((pred - ref).ravel(), order) / scale)
+
     def save(self, path: str | Path) -> Path:
         """Save networks, parameters, weights, history and, for a result of ``solve``, the
         training state needed to resume it (atomically: temp file, fsync, rename; an

@@ -673,3 +673,39 @@ def test_condition_on_parameters_only_gives_one_residual_per_point():
     assert torch.allclose(per_point, torch.full((4,), 0.5))
     result = problem.solve(3, seed=0, progress=False)
     assert result.history[-1]["losses"]["bc_1"] > 0
+
+
+def test_relative_error_matches_explicit_norms():
+    result = poisson(GridTraining(0.5)).solve(2, lr=1e-3, seed=0, progress=False)
+    gx, gy = np.meshgrid(np.linspace(0, 1, 11), np.linspace(0, 1, 7), indexing="ij")
+    ref = np.sin(np.pi * gx) * np.sin(np.pi * gy) + 0.1
+    pred = result.predict({x: gx, y: gy})["u"]
+    l2 = np.sqrt(((pred - ref) ** 2).sum() / (ref**2).sum())
+    l1 = np.abs(pred - ref).sum() / np.abs(ref).sum()
+    assert result.relative_error({x: gx, y: gy}, ref) == pytest.approx(l2, rel=1e-12)
+    assert result.relative_error({"x": gx, "y": gy}, ref, norm="l1", variable="u") == \
+        pytest.approx(l1, rel=1e-12)
+    assert result.relative_error({x: gx, y: gy}, pred) == 0.0
+    # a scalar reference broadcasts to the points
+    assert result.relative_error({x: gx, y: gy}, 2.0) == pytest.approx(
+        np.linalg.norm(pred - 2.0) / (2.0 * np.sqrt(pred.size)), rel=1e-12)
+    with pytest.raises(ValueError, match="norm must be"):
+        result.relative_error({x: gx, y: gy}, ref, norm="max")
+    with pytest.raises(ValueError, match="all zero"):
+        result.relative_error({x: gx, y: gy}, np.zeros_like(ref))
+    with pytest.raises(KeyError, match="'w'"):
+        result.relative_error({x: gx, y: gy}, ref, variable="w")
+
+
+def test_relative_error_needs_the_variable_of_a_system_of_two():
+    t_ = sp.Symbol("t")
+    u, v = sp.Function("u"), sp.Function("v")
+    system = PDESystem([sp.Eq(u(t_).diff(t_), v(t_)), sp.Eq(v(t_).diff(t_), -u(t_))],
+                       [sp.Eq(u(0), 0), sp.Eq(v(0), 1)], {t_: (0, 1)}, [t_], [u(t_), v(t_)])
+    pinn = PhysicsInformedNN([MLP(1, 1, [4]), MLP(1, 1, [4])], GridTraining(0.25))
+    result = discretize(system, pinn).solve(1, progress=False)
+    ts = np.linspace(0, 1, 5)
+    with pytest.raises(ValueError, match=r"\['u', 'v'\].*variable="):
+        result.relative_error({t_: ts}, np.sin(ts))
+    assert result.relative_error({t_: ts}, np.cos(ts), variable="v") == pytest.approx(
+        np.linalg.norm(result.predict({t_: ts})["v"] - np.cos(ts)) / np.linalg.norm(np.cos(ts)))
