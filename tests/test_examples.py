@@ -52,6 +52,12 @@ def test_poisson_sin4pi():
     assert set(init) == {"pde_0", "bc_0", "bc_1"}
     assert all(_finite(v) and v > 0 for v in init.values())
     assert "traces" in out["result_ntk"].history[0]
+    # reweight_every >= iterations: the paper's weights, computed at step 0 and kept
+    fixed = _load("poisson_sin4pi").main(iterations=4, optimizer="gd", reweight_every=4)
+    history = fixed["result_ntk"].history
+    assert [("traces" in row) for row in history] == [True, False, False, False]
+    assert all(row["weights"] == history[0]["weights"] for row in history)
+    assert history[0]["weights"]["bc_0"] > 10  # not the initial 1
 
 
 def test_wave1d():
