@@ -13,11 +13,11 @@ network (``MLP(1, 1, [100])``, tanh), the points (``GridTraining(0.01)``: 99 int
 points, one per boundary) and the optimizer: Adam, ``lr = 1e-3·0.7^(step/1000)`` by
 default, or with ``optimizer="gd"`` the paper's full-batch gradient descent (constant lr
 1e-5, on the notebook's 1/N loss; 40,000 steps: plain 0.056-0.111, NTK 2.1-4.0e-3 on seeds
-0-2, ``docs/fidelity.md``). The NTK run updates its weights every
-100 steps (``reweight_every``; computing them once at step 0, as the paper's text, gives
-errors within 5 % of these) with ``trace="mean"`` (per-point traces, because the two boundary terms have one
-point each and the equation 99; the paper's 50 repeated points per side make its sums
-equal to per-point means times 50 on both sides).
+0-2, ``docs/fidelity.md``). The NTK run updates its weights every 100 steps
+(``reweight_every``; computing them once at step 0, as the paper's text, gives errors
+within 5 % of these) with ``trace="mean"`` (per-point traces, because the two boundary
+terms have one point each and the equation 99; the paper's 50 repeated points per side
+make its sums equal to per-point means times 50 on both sides).
 
 ``init="notebook"`` re-initialises the network as the authors' Poisson notebook does
 (``W ~ N(0, 1/fan_in)``, ``b ~ N(0, 1)``), the initialisation behind ``λ_b ≈ 100``;
