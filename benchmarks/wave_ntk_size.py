@@ -137,7 +137,21 @@ def plot_history(runs: list[dict], path: str) -> list[dict]:
     ax_w.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=70)
+    print(history_table(runs))
     return [record for run in runs for record in run["records"]]
+
+
+def history_table(runs: list[dict]) -> str:
+    """A markdown table: one row per run, its error at each recorded step, its wall time."""
+    steps = sorted({r["step"] for run in runs for r in run["records"]})
+    lines = ["| run | " + " | ".join(f"{s / 1000:g}k" for s in steps) + " | wall |",
+             "|---" * (len(steps) + 2) + "|"]
+    for run in runs:
+        by_step = {r["step"]: r["rel_l2"] for r in run["records"]}
+        cells = [f"{by_step[s]:.2e}" if s in by_step else "—" for s in steps]
+        wall = f"{run['records'][-1]['wall_s']:.0f} s" if run["records"] else "—"
+        lines.append(f"| {_label(run['meta'])} | " + " | ".join(cells) + f" | {wall} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

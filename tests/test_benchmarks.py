@@ -115,3 +115,4 @@ def test_wave_ntk_size_runs(tmp_path, method):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert history.stat().st_size > 0
+    assert f"| {method}, 3×8, seed 0 | " in proc.stdout  # the markdown table row
