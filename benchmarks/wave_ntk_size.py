@@ -16,7 +16,9 @@ Usage::
     python benchmarks/wave_ntk_size.py --history curves.png --records plain.json wave.json
     python benchmarks/wave_ntk_size.py --width 8 --iterations 20 --every 10   # smoke
 
-Measured (docs/fidelity.md, "The wave at larger sizes"): one core, torch 2.13.0+cpu.
+Measured (docs/fidelity.md, "The wave at the paper's network"; one core, torch
+2.13.0+cpu): at 3×500 and 40k steps NTK 4.36e-3 / 5.47e-3 / 1.29e-2 (seeds 0-2), plain
+0.455 / 0.486 (seeds 0, 2).
 """
 
 from __future__ import annotations
