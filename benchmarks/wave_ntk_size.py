@@ -124,7 +124,8 @@ def plot_history(runs: list[dict], path: str) -> list[dict]:
         steps = [r["step"] for r in run["records"]]
         ax_err.semilogy(steps, [r["rel_l2"] for r in run["records"]], "o-", ms=3,
                         label=_label(run["meta"]))
-        if run["meta"].get("method", "ntk") == "ntk":  # colour: the term; line: the run
+        if run["records"] and run["meta"].get("method", "ntk") == "ntk":
+            # colour: the term; line style: the run
             style = ("-", "--", ":", "-.")[ntk_runs % 4]
             for k, name in enumerate(run["records"][0]["weights"]):
                 ax_w.semilogy(steps, [r["weights"][name] for r in run["records"]], style,
