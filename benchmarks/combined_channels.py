@@ -21,6 +21,7 @@ docs/performance.md, "Combined channels".
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -55,7 +56,7 @@ def step_ms(prob, steps: int) -> float:
     stamps: list[float] = []
     prob.solve(iterations=steps, lr=1e-3, progress=False,
                callback=lambda row: stamps.append(time.perf_counter()) and None)
-    diffs = [b - a for a, b in zip(stamps[10:], stamps[11:])]
+    diffs = [b - a for a, b in itertools.pairwise(stamps[10:])]
     return statistics.median(diffs) * 1e3
 
 

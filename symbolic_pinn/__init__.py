@@ -12,16 +12,16 @@ The pipeline, one stage per module:
    :mod:`symbolic_pinn.adaptive`).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # before the imports: codegen stamps it into generated code
 
-from .discretize import (  # noqa: E402
+from .discretize import (
     DiscretizedProblem,
     PhysicsInformedNN,
     SymbolicDiscretization,
     discretize,
     symbolic_discretize,
 )
-from .errors import (  # noqa: E402
+from .errors import (
     CodegenError,
     InteriorConditionWarning,
     NonFiniteError,
@@ -30,9 +30,9 @@ from .errors import (  # noqa: E402
     SymbolicPinnError,
     TrainingError,
 )
-from .networks import MLP  # noqa: E402
-from .problem import PDESystem  # noqa: E402
-from .result import Result  # noqa: E402
+from .networks import MLP
+from .problem import PDESystem
+from .result import Result
 
 __all__ = [
     "PDESystem",

@@ -79,8 +79,8 @@ def run_demo(iterations: int, seed: int, out: Path, *, progress: bool | None = N
     out.mkdir(parents=True, exist_ok=True)
     xs = np.linspace(0.0, 1.0, 1001)
     decay = DEMO["lr_decay"]
-    options = dict(lr=DEMO["lr"], seed=seed, progress=progress, log_every=10,
-                   lr_schedule=lambda step: decay ** (step / 1000))
+    options = {"lr": DEMO["lr"], "seed": seed, "progress": progress, "log_every": 10,
+               "lr_schedule": lambda step: decay ** (step / 1000)}
     runs = {}
     start = time.perf_counter()
     for name, adaptive in (

@@ -46,9 +46,8 @@ def sanitize(name: str) -> str:
     ident = _NON_WORD.sub("_", name) or "_"
     if ident[0].isdigit():
         ident = "_" + ident
-    if keyword.iskeyword(ident) or keyword.issoftkeyword(ident):
-        ident += "_"
-    elif ident in RESERVED or ident in _BUILTINS:
+    if (keyword.iskeyword(ident) or keyword.issoftkeyword(ident) or ident in RESERVED
+            or ident in _BUILTINS):
         ident += "_"
     return ident
 

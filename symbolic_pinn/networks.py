@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -63,7 +64,7 @@ class MLP(nn.Sequential):
         if min(widths) < 1:
             raise ValueError(f"layer widths must be positive, got {widths}")
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(widths)):
             layers.append(nn.Linear(a, b))
             if i < len(widths) - 2:
                 layers.append(ACTIVATIONS[activation]())

@@ -10,6 +10,7 @@ of the *batched* generated residual, an independent path from the library's
 from __future__ import annotations
 
 import copy
+import itertools
 
 import numpy as np
 import pytest
@@ -266,7 +267,7 @@ def test_smoothing_is_a_moving_average_after_the_first_update():
     for term in TERMS:  # first update: no averaging (starting weights are 1)
         proposal = (total + eps) / (first["traces"][term] + eps)
         assert first["weights"][term] == pytest.approx(proposal, rel=1e-12)
-    for prev, row in zip(rows, rows[1:]):
+    for prev, row in itertools.pairwise(rows):
         total = sum(row["traces"].values())
         for term in TERMS:
             proposal = (total + eps) / (row["traces"][term] + eps)

@@ -6,6 +6,7 @@ rest uses a few iterations of small networks.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -162,7 +163,7 @@ def test_strategy_that_needs_ntk_diagonals_gets_them():
         def update(self, ctx):
             self.shapes.append({t: tuple(ctx.ntk_diagonals[t].shape) for t in ctx.term_names})
             assert all(not d.requires_grad for d in ctx.ntk_diagonals.values())
-            return None  # no change
+            # returns None: the weights stay as they are
 
     strategy = NeedsKernel()
     result = poisson(StochasticTraining(10, 4), strategy).solve(3, lr=1e-3, seed=0,
@@ -226,7 +227,7 @@ def test_lbfgs_steps_and_decreases_the_loss():
     losses = [row["loss"] for row in result.history]
     assert [row["step"] for row in result.history] == [0, 1, 2, 3]
     assert losses[-1] < 0.5 * losses[0]
-    assert all(b <= a * (1 + 1e-9) for a, b in zip(losses, losses[1:]))  # strong Wolfe
+    assert all(b <= a * (1 + 1e-9) for a, b in itertools.pairwise(losses))  # strong Wolfe
 
 
 def test_sgd_is_plain_gradient_descent():
@@ -667,7 +668,7 @@ def test_condition_on_parameters_only_gives_one_residual_per_point():
     points = torch.rand(4, 1)
     assert torch.allclose(problem.residuals["bc_1"](points), torch.full((4,), 0.5))
     assert torch.equal(problem.residuals["bc_2"](points), torch.full((4,), 3.0))
-    call = lambda i, inp: problem.nets[i](inp.unsqueeze(0)).squeeze(0)  # noqa: E731
+    call = lambda i, inp: problem.nets[i](inp.unsqueeze(0)).squeeze(0)
     per_point = torch.func.vmap(
         lambda p: problem.module.POINT_RESIDUALS["bc_1"](call, p, problem.params))(points)
     assert torch.allclose(per_point, torch.full((4,), 0.5))
