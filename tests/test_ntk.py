@@ -378,6 +378,73 @@ def test_kernel_points_batch_are_the_current_points():
             assert torch.equal(pts[t], batch[t])
 
 
+@pytest.mark.parametrize("trace", ["sum", "mean"])
+def test_a_group_shares_the_weight_of_the_trace_over_its_union(trace):
+    """The walls x = 0, 1 as one group: its trace is Tr(J Jᵀ) of the stacked Jacobian of
+    both walls' points (per point with "mean"); both walls get λ_g = Σ Tr / Tr_g."""
+    recorded = {}
+
+    class Spy(NeuralTangentKernelAdaptiveLoss):
+        def update(self, ctx):
+            recorded.update({t: ctx.ntk_points[t].clone() for t in ctx.term_names})
+            recorded["state"] = copy.deepcopy(ctx.nets[0].state_dict())
+            return super().update(ctx)
+
+    ntk = Spy(reweight_every=1, trace=trace, groups={"x_walls": ["bc_0", "bc_1"]})
+    problem = make_problem(StochasticTraining(20, 5), ntk)
+    result = problem.solve(1, lr=1e-3, seed=0, dtype=torch.float64, progress=False)
+    problem.nets[0].load_state_dict(recorded["state"])  # the network the kernel saw
+    row = result.history[0]
+    assert list(row["traces"]) == ["pde_0", "x_walls", "bc_2", "bc_3"]
+    J = torch.cat([explicit_jacobian(problem, t, recorded[t]) for t in ("bc_0", "bc_1")])
+    assert J.shape[0] == 10
+    expected = torch.trace(J @ J.T).item() / (10 if trace == "mean" else 1)
+    assert row["traces"]["x_walls"] == pytest.approx(expected, rel=1e-10)
+    total = sum(row["traces"].values())
+    for unit, members in {"pde_0": ["pde_0"], "x_walls": ["bc_0", "bc_1"],
+                          "bc_2": ["bc_2"], "bc_3": ["bc_3"]}.items():
+        for term in members:
+            assert row["weights"][term] == pytest.approx(total / row["traces"][unit], rel=1e-9)
+    # The loss weights each member's own loss by the shared weight.
+    weighted = sum(row["weights"][t] * row["losses"][t] for t in TERMS)
+    assert row["loss"] == pytest.approx(weighted, rel=1e-12)
+
+
+def test_one_member_groups_are_the_ungrouped_weights():
+    runs = []
+    for groups in (None, {"only_pde": ["pde_0"]}):
+        ntk = NeuralTangentKernelAdaptiveLoss(reweight_every=1, groups=groups)
+        problem = make_problem(StochasticTraining(16, 8), ntk)
+        runs.append(problem.solve(3, lr=1e-2, seed=2, dtype=torch.float64,
+                                  progress=False).history)
+    for plain, grouped in zip(*runs, strict=True):
+        assert grouped["weights"] == plain["weights"]
+        assert grouped["traces"]["only_pde"] == plain["traces"]["pde_0"]
+
+
+def test_invalid_groups_are_rejected_with_the_term_named():
+    with pytest.raises(StrategyError, match="'bc_0' is in NTK groups 'a' and 'b'"):
+        NeuralTangentKernelAdaptiveLoss(groups={"a": ["bc_0"], "b": ["bc_1", "bc_0"]})
+    with pytest.raises(StrategyError, match="twice in NTK group 'a'"):
+        NeuralTangentKernelAdaptiveLoss(groups={"a": ["bc_0", "bc_0"]})
+    with pytest.raises(StrategyError, match="non-empty list of term names"):
+        NeuralTangentKernelAdaptiveLoss(groups={"a": "bc_0"})
+    with pytest.raises(StrategyError, match="non-empty list"):
+        NeuralTangentKernelAdaptiveLoss(groups={"a": []})
+    with pytest.raises(StrategyError, match="mapping"):
+        NeuralTangentKernelAdaptiveLoss(groups=["bc_0", "bc_1"])
+    # Unknown terms and clashing names fail when the run starts, before any step.
+    for groups, message in (({"walls": ["bc_0", "bc_9"]}, r"unknown term\(s\) \['bc_9'\]"),
+                            ({"bc_2": ["bc_0", "bc_1"]}, "has the name of term 'bc_2'")):
+        problem = make_problem(GridTraining(0.25),
+                               NeuralTangentKernelAdaptiveLoss(groups=groups))
+        before = copy.deepcopy(problem.nets[0].state_dict())
+        with pytest.raises(StrategyError, match=message):
+            problem.solve(2, progress=False)
+        for key, value in problem.nets[0].state_dict().items():
+            assert torch.equal(value, before[key])
+
+
 def test_invalid_options_are_rejected():
     with pytest.raises(StrategyError):
         NeuralTangentKernelAdaptiveLoss(trace="max")

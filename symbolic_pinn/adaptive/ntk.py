@@ -4,7 +4,9 @@ For terms ``k = 1..m`` with kernel blocks ``K_kk`` the weights are
 
     λ_k = Σ_j Tr(K_jj) / Tr(K_kk),    Tr(K_kk) = Σ_i ‖∂r_k(x_i)/∂θ‖²,
 
-so every weighted trace ``λ_k Tr(K_kk)`` equals ``Tr(K)``. Only the kernel's diagonal
+so every weighted trace ``λ_k Tr(K_kk)`` equals ``Tr(K)``. Terms may be grouped to share
+one weight, as the paper's ``λ_u`` for the initial values and both walls of the wave: a
+group's trace is taken over the union of its members' points. Only the kernel's diagonal
 is needed, and it is computed exactly: by forward (Taylor-mode) propagation through
 the networks and one backward pass (:mod:`symbolic_pinn.fast_ntk`) where every network
 is a supported MLP, else by ``vmap(grad)``
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -53,15 +55,28 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
             :class:`~symbolic_pinn.networks.MLP`; else ``vmap``), ``"exact-vmap"``
             (always ``torch.func.vmap(grad)``), ``"taylor"`` (always forward
             propagation; an error for other networks). All give the same traces.
+        groups: ``{group: [term, ...]}``: the members of a group share one weight
+            ``λ_g = Σ_j Tr K_jj / Tr K_gg``, where ``Tr K_gg`` is taken over the union of
+            the members' points (the sum of their traces with ``trace="sum"``, the mean
+            over all their points with ``"mean"``). Terms in no group keep their own
+            weight. Each member's loss keeps its weight ``λ_g``, so the loss is
+            ``λ_g Σ_{k∈g} L_k``, as in the NTK paper's wave code. Default: no groups.
 
     Attributes:
         weights: The last weights, ``{term: λ}``.
-        traces: The last traces, ``{term: Tr K_kk}`` (or per-point means).
+        traces: The last traces, ``{term or group: Tr K}`` (or per-point means).
+
+    Raises:
+        StrategyError: An invalid option; at the start of a run, a group that names a
+            term the problem does not have.
 
     Examples:
         >>> ntk = NeuralTangentKernelAdaptiveLoss(reweight_every=100, smoothing=0.9)
         >>> ntk.is_due(0), ntk.is_due(50), ntk.is_due(200)
         (True, False, True)
+        >>> wave = NeuralTangentKernelAdaptiveLoss(groups={"u": ["bc_0", "bc_2", "bc_3"]})
+        >>> wave.units(("pde_0", "bc_0", "bc_1", "bc_2", "bc_3"))
+        {'pde_0': ('pde_0',), 'u': ('bc_0', 'bc_2', 'bc_3'), 'bc_1': ('bc_1',)}
     """
 
     needs = frozenset({Need.LOSSES, Need.NTK_DIAG})
@@ -78,6 +93,7 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         eps: float = 1e-12,
         chunk_size: int | None = 64,
         method: str = "auto",
+        groups: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         super().__init__(reweight_every)
         if method not in NTK_METHODS:
@@ -91,6 +107,7 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         self.kernel_sampler = _kernel_sampler(kernel_points, kernel_size)
         self.trace, self.smoothing, self.eps = trace, float(smoothing), float(eps)
         self.chunk_size, self.ntk_method = chunk_size, method
+        self.groups = _checked_groups(groups)
         self.traces: dict[str, float] = {}
         self.updates = 0
 
@@ -104,7 +121,34 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         # again (the run restarts the weights; without this reset a second ``solve``
         # would average its first proposal with 1 and differ from the first run).
         self.updates, self.traces = 0, {}
+        self.units(term_names)  # a group naming an unknown term fails here, not mid-run
         return super().initial_weights(term_names, kinds)
+
+    def units(self, term_names: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The weight units, ``{group or term: members}``, in term order (a group at its
+        first member's place).
+
+        Raises:
+            StrategyError: A group names a term not in ``term_names``, or a group's name
+                is the name of a term outside it.
+        """
+        group_of = {t: g for g, members in self.groups.items() for t in members}
+        for group, members in self.groups.items():
+            unknown = [t for t in members if t not in term_names]
+            if unknown:
+                raise StrategyError(f"NTK group {group!r} names unknown term(s) {unknown}; "
+                                    f"the terms are {list(term_names)}")
+            if group in term_names and group not in members:
+                raise StrategyError(f"NTK group {group!r} has the name of term {group!r}, "
+                                    "which is not one of its members: rename the group")
+        units: dict[str, tuple[str, ...]] = {}
+        for term in term_names:
+            group = group_of.get(term)
+            if group is None:
+                units[term] = (term,)
+            elif group not in units:
+                units[group] = tuple(self.groups[group])
+        return units
 
     def kernel_points(self, ctx: ReweightContext) -> Mapping[str, torch.Tensor]:
         if self.kernel_sampler is None:
@@ -112,25 +156,27 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         return ctx.extras["sample"](self.kernel_sampler)
 
     def update(self, ctx: ReweightContext) -> dict[str, float]:
-        traces = {
-            term: _reduce(term, ctx.ntk_diagonals[term], self.trace) for term in ctx.term_names
-        }
+        units = self.units(ctx.term_names)
+        traces = {unit: _pooled(members, ctx.ntk_diagonals, self.trace)
+                  for unit, members in units.items()}
         total = sum(traces.values())
         new = {}
-        for term, tr in traces.items():
+        for unit, tr in traces.items():
+            members = units[unit]
             if not tr > 0.0:
+                what = f"term {unit}" if members == (unit,) else f"group {unit} {list(members)}"
                 warnings.warn(
-                    f"NTK trace of term {term} is {tr}: its residual does not depend on the "
+                    f"NTK trace of {what} is {tr}: its residual does not depend on the "
                     "parameters at these points; its weight is left unchanged",
                     RuntimeWarning,
                     stacklevel=2,
                 )
-                new[term] = ctx.weights[term]
+                new.update({term: ctx.weights[term] for term in members})
                 continue
             proposal = (total + self.eps) / (tr + self.eps)
-            if self.updates and self.smoothing:
-                proposal = self.smoothing * ctx.weights[term] + (1 - self.smoothing) * proposal
-            new[term] = proposal
+            for term in members:
+                new[term] = (self.smoothing * ctx.weights[term] + (1 - self.smoothing) * proposal
+                             if self.updates and self.smoothing else proposal)
         self.traces, self.weights = traces, dict(new)
         self.updates += 1
         return new
@@ -189,6 +235,38 @@ def _reduce(term: str, diag: torch.Tensor, trace: str) -> float:
             f"NTK trace of term {term} is {value}: its residual or its gradient is not finite"
         )
     return value
+
+
+def _pooled(members: tuple[str, ...], diagonals: Mapping[str, torch.Tensor],
+            trace: str) -> float:
+    """The trace over the union of the members' points (one member: its own trace)."""
+    if len(members) == 1:
+        return _reduce(members[0], diagonals[members[0]], trace)
+    sums = [_reduce(term, diagonals[term], "sum") for term in members]
+    if trace == "sum":
+        return sum(sums)
+    return sum(sums) / sum(diagonals[term].numel() for term in members)
+
+
+def _checked_groups(groups) -> dict[str, tuple[str, ...]]:
+    if groups is None:
+        return {}
+    if not isinstance(groups, Mapping):
+        raise StrategyError(f"groups must be a mapping {{group: [term, ...]}}, got {groups!r}")
+    out: dict[str, tuple[str, ...]] = {}
+    seen: dict[str, str] = {}
+    for group, members in groups.items():
+        if isinstance(members, str) or not isinstance(members, Sequence) or not members:
+            raise StrategyError(f"NTK group {group!r}: give its members as a non-empty list "
+                                f"of term names, got {members!r}")
+        for term in members:
+            if term in seen:
+                where = (f"twice in NTK group {group!r}" if seen[term] == str(group) else
+                         f"in NTK groups {seen[term]!r} and {group!r}")
+                raise StrategyError(f"term {term!r} is {where}; a term can be in one group only")
+            seen[term] = str(group)
+        out[str(group)] = tuple(str(t) for t in members)
+    return out
 
 
 def _kernel_sampler(kernel_points, kernel_size: int) -> TrainingStrategy | None:
