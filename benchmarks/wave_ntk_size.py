@@ -5,8 +5,10 @@ How far the `cpu` fidelity row (3×128, 20k steps) is from the paper's configura
 unit weights (the fidelity row trains both, which doubles the time), the
 example's settings otherwise (``examples/wave1d.py``: standardized inputs, Xavier init,
 Adam 1e-3·0.9^(k/1000), 300 residual + 100 points per condition drawn fresh each step,
-NTK weights every 100 steps). Every ``--every`` steps it records the relative L2 error on
-the example's 200×200 grid and the weights, and writes them as JSON.
+NTK weights every 100 steps: the notebook's one ``λ_u`` for the three ``u`` conditions
+and per-point traces, or with ``--per-condition`` one weight per condition from summed
+traces, the example's weights until 2026-11-29). Every ``--every`` steps it records the
+relative L2 error on the example's 200×200 grid and the weights, and writes them as JSON.
 
 Usage::
 
@@ -17,7 +19,8 @@ Usage::
     python benchmarks/wave_ntk_size.py --width 8 --iterations 20 --every 10   # smoke
 
 Measured (docs/fidelity.md, "The wave at the paper's network"; one core, torch
-2.13.0+cpu): at 3×500 and 40k steps NTK 4.36e-3 / 5.47e-3 / 1.29e-2 (seeds 0-2), plain
+2.13.0+cpu): at 3×500 and 40k steps NTK 1.38e-2 / 4.49e-3 / 5.21e-3 with the notebook's
+weights, 4.36e-3 / 5.47e-3 / 1.29e-2 with per-condition weights (seeds 0-2), plain
 0.455 / 0.486 (seeds 0, 2).
 """
 
@@ -27,14 +30,17 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from symbolic_pinn import MLP, PhysicsInformedNN, discretize, gallery
-from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
 from symbolic_pinn.result import Result
 from symbolic_pinn.training import StochasticTraining
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from wave1d import ntk_loss  # the example's NTK weights
 
 
 def main(argv=None) -> list[dict]:
@@ -44,6 +50,8 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--every", type=int, default=5000, help="steps between error records")
     ap.add_argument("--plain", action="store_true", help="unit weights instead of NTK weights")
+    ap.add_argument("--per-condition", action="store_true",
+                    help="one NTK weight per condition (summed traces), not the notebook's")
     ap.add_argument("--out", help="write the records as JSON to this file")
     ap.add_argument("--field", help="save the final |error| field as this PNG")
     ap.add_argument("--history", help="no training: plot the error (and NTK weights) of "
@@ -57,7 +65,7 @@ def main(argv=None) -> list[dict]:
     x, t = system.indvars
     pinn = PhysicsInformedNN(MLP(2, 1, [args.width] * 3), StochasticTraining(300, 100),
                              adaptive_loss=None if args.plain
-                             else NeuralTangentKernelAdaptiveLoss(reweight_every=100),
+                             else ntk_loss(100, paper_weights=not args.per_condition),
                              input_scaling="standardize")
     problem = discretize(system, pinn)
     xs, ts = np.meshgrid(np.linspace(0, 1, 200), np.linspace(0, 1, 200))
@@ -77,6 +85,7 @@ def main(argv=None) -> list[dict]:
                   lr_schedule=lambda step: 0.9 ** (step / 1000))
     meta = {"width": args.width, "iterations": args.iterations, "seed": args.seed,
             "method": "plain" if args.plain else "ntk",
+            "ntk_weights": "per-condition" if args.per_condition else "paper",
             "torch": torch.__version__, "threads": 1}
     if args.field:
         pred = Result(problem, []).predict({x: xs, t: ts})["u"]
@@ -93,7 +102,10 @@ def _load(path: str) -> dict:
 
 
 def _label(meta: dict) -> str:
-    return f"{meta.get('method', 'ntk')}, 3×{meta['width']}, seed {meta['seed']}"
+    method = meta.get("method", "ntk")
+    if method == "ntk":  # records without "ntk_weights" predate the notebook's weights
+        method += f" ({meta.get('ntk_weights', 'per-condition')})"
+    return f"{method}, 3×{meta['width']}, seed {meta['seed']}"
 
 
 def plot_field(err: np.ndarray, meta: dict, path: str) -> None:

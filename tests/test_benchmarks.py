@@ -85,12 +85,13 @@ def test_combined_channels_runs():
     assert all("combined / separate" in ln for ln in lines)
 
 
-@pytest.mark.parametrize("method", ["ntk", "plain"])
-def test_wave_ntk_size_runs(tmp_path, method):
+@pytest.mark.parametrize("flag, label", [
+    ("", "ntk (paper)"), ("--plain", "plain"), ("--per-condition", "ntk (per-condition)")])
+def test_wave_ntk_size_runs(tmp_path, flag, label):
     """``benchmarks/wave_ntk_size.py`` at a toy size: it trains and writes its records."""
     out = tmp_path / "wave.json"
     field = tmp_path / "field.png"
-    extra = ["--plain"] if method == "plain" else ["--field", str(field)]
+    extra = [flag] if flag else ["--field", str(field)]
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "wave_ntk_size.py"), "--width", "8",
          "--iterations", "20", "--every", "10", "--out", str(out), *extra],
@@ -99,13 +100,16 @@ def test_wave_ntk_size_runs(tmp_path, method):
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text(encoding="utf-8"))
     records = data["records"]
-    assert data["meta"]["method"] == method
+    assert data["meta"]["method"] == ("plain" if flag == "--plain" else "ntk")
     assert [r["step"] for r in records] == [10, 20]
     assert all(r["rel_l2"] > 0 and r["weights"]["pde_0"] > 0 for r in records)
-    if method == "plain":
+    weights = records[-1]["weights"]
+    if flag == "--plain":
         assert all(set(r["weights"].values()) == {1.0} for r in records)
+    elif flag == "--per-condition":
+        assert len(set(weights.values())) == 5
     else:
-        assert any(r["weights"]["bc_0"] != 1.0 for r in records)
+        assert weights["bc_0"] == weights["bc_2"] == weights["bc_3"] != 1.0  # one λ_u
         assert field.stat().st_size > 0
     history = tmp_path / "history.png"
     proc = subprocess.run(
@@ -115,4 +119,4 @@ def test_wave_ntk_size_runs(tmp_path, method):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert history.stat().st_size > 0
-    assert f"| {method}, 3×8, seed 0 | " in proc.stdout  # the markdown table row
+    assert f"| {label}, 3×8, seed 0 | " in proc.stdout  # the markdown table row

@@ -52,18 +52,35 @@ def test_poisson_sin4pi():
     assert set(init) == {"pde_0", "bc_0", "bc_1"}
     assert all(_finite(v) and v > 0 for v in init.values())
     assert "traces" in out["result_ntk"].history[0]
+    # the paper's loss: one boundary mean (½ per end), one λ_b for both ends
+    assert init["bc_0"] == init["bc_1"] > 1
+    first = out["result_ntk"].history[0]
+    assert first["weights"]["bc_0"] == pytest.approx(0.5 * init["bc_0"], rel=1e-12)
+    assert first["weights"]["pde_0"] == init["pde_0"]
+    assert out["result_plain"].history[0]["weights"] == {"pde_0": 1.0, "bc_0": 0.5, "bc_1": 0.5}
+    own = _load("poisson_sin4pi").main(iterations=1, paper_loss=False)
+    own_first = own["result_ntk"].history[0]
+    assert own["ntk_weights_init"] == own_first["weights"]
+    assert own_first["weights"]["bc_0"] != own_first["weights"]["bc_1"]
+    assert own["result_plain"].history[0]["weights"] == {"pde_0": 1.0, "bc_0": 1.0, "bc_1": 1.0}
     # reweight_every >= iterations: the paper's weights, computed at step 0 and kept
     fixed = _load("poisson_sin4pi").main(iterations=4, optimizer="gd", reweight_every=4)
     history = fixed["result_ntk"].history
     assert [("traces" in row) for row in history] == [True, False, False, False]
     assert all(row["weights"] == history[0]["weights"] for row in history)
-    assert history[0]["weights"]["bc_0"] > 10  # not the initial 1
+    assert fixed["ntk_weights_init"]["bc_0"] > 10  # not the initial 1
 
 
 def test_wave1d():
     out = _load("wave1d").main(iterations=2, hidden=(8, 8), points=32, bcs_points=16)
     assert _finite(out["error_plain"], out["error_ntk"])
-    assert set(out["ntk_weights"]) == {"pde_0", "bc_0", "bc_1", "bc_2", "bc_3"}
+    weights = out["ntk_weights"]
+    assert set(weights) == {"pde_0", "bc_0", "bc_1", "bc_2", "bc_3"}
+    assert weights["bc_0"] == weights["bc_2"] == weights["bc_3"] != weights["bc_1"]  # one λ_u
+    assert out["result_ntk"].history[0]["traces"].keys() == {"pde_0", "u", "bc_1"}
+    own = _load("wave1d").main(iterations=1, hidden=(8, 8), points=32, bcs_points=16,
+                               paper_weights=False)
+    assert len(set(own["ntk_weights"].values())) == 5
 
 
 @pytest.mark.parametrize("name", ["helmholtz2d", "klein_gordon"])

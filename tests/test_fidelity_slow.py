@@ -47,30 +47,33 @@ def _one_thread():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_poisson_sin4pi_ntk_beats_plain(seed):
-    """NTK row (Poisson sin(4πx)): at 3k Adam steps (cpu profile 10k) the plain PINN still
-    fails and the NTK weights are better by ≥ 5× (measured: ≥ 10×). Measured (plain / NTK, ratio):
-    seed 0: 0.102 / 9.50e-3 (10.7×); 1: 0.127 / 7.71e-3 (16.5×); 2: 0.167 / 8.64e-3
-    (19.4×); 3: 0.182 / 3.20e-3 (56.8×). About 8 s of CPU per seed (both runs)."""
+    """NTK row (Poisson sin(4πx)), the paper's loss: at 3k Adam steps (cpu profile 10k) the
+    plain PINN still fails and the NTK weights are better by ≥ 10× (measured: ≥ 30×).
+    Measured (plain / NTK, ratio): seed 0: 0.237 / 6.48e-3 (37×); 1: 0.298 / 5.88e-3 (51×);
+    2: 0.261 / 8.76e-3 (30×); 3: 0.396 / 3.61e-3 (110×). With ``paper_loss=False`` (each
+    end its own mean and weight): 0.102 / 9.50e-3, 0.127 / 7.71e-3, 0.167 / 8.64e-3,
+    0.182 / 3.20e-3. About 8 s of CPU per seed (both runs)."""
     out = _main("poisson_sin4pi", iterations=3000, seed=seed)
     plain, ntk = out["error_plain"], out["error_ntk"]
-    assert plain >= 0.07, (plain, ntk)
+    assert plain >= 0.15, (plain, ntk)
     assert ntk <= 2e-2, (plain, ntk)
-    assert plain >= 5 * ntk, (plain, ntk)
+    assert plain >= 10 * ntk, (plain, ntk)
     weights = out["ntk_weights_init"]  # paper: λ_b ≈ 100 at initialization
-    assert all(50 <= weights[bc] <= 250 for bc in ("bc_0", "bc_1")), weights  # 96-143
+    assert all(50 <= weights[bc] <= 250 for bc in ("bc_0", "bc_1")), weights  # 86-136
 
 
 def test_wave1d_ntk_beats_plain():
-    """NTK row (1D wave): 3×128, 6k steps (cpu profile 3×128, 20k; paper 3×500, 80k). The
-    plain PINN fails as in the paper; NTK weights are better, though only ≈ 2× at this
-    size (≥ 10× did not hold). Measured (plain / NTK at 6k steps, ratio): seed 0: 0.565 /
-    0.246 (2.30×); 1: 0.555 / 0.282 (1.97×); 2: 0.552 / 0.299 (1.84×); at 8k steps seeds
-    0, 1: 0.533 / 0.183, 0.510 / 0.256. About 100-145 s of CPU (both runs)."""
+    """NTK row (1D wave), the notebook's weights: 3×128, 6k steps (cpu profile 3×128, 20k;
+    paper 3×500, 80k). The plain PINN fails as in the paper; NTK weights are better, though
+    only ≈ 3× at this size (≥ 10× does not hold). Measured (plain / NTK at 6k steps,
+    ratio): seed 0: 0.565 / 0.179 (3.2×); 1: 0.555 / 0.205 (2.7×); 2: 0.551 / 0.154 (3.6×).
+    With per-condition weights (``paper_weights=False``): NTK 0.246 / 0.282 / 0.299. About
+    100-145 s of CPU (both runs)."""
     out = _main("wave1d", iterations=6000, hidden=(128, 128, 128), seed=0)
     plain, ntk = out["error_plain"], out["error_ntk"]
     assert plain >= 0.45, (plain, ntk)
-    assert ntk <= 0.4, (plain, ntk)
-    assert plain >= 1.4 * ntk, (plain, ntk)
+    assert ntk <= 0.3, (plain, ntk)
+    assert plain >= 2 * ntk, (plain, ntk)
 
 
 def test_helmholtz2d_lra_beats_plain():
