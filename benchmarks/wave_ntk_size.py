@@ -85,7 +85,8 @@ def main(argv=None) -> list[dict]:
                   lr_schedule=lambda step: 0.9 ** (step / 1000))
     meta = {"width": args.width, "iterations": args.iterations, "seed": args.seed,
             "method": "plain" if args.plain else "ntk",
-            "ntk_weights": "per-condition" if args.per_condition else "paper",
+            "ntk_weights": (None if args.plain
+                            else "per-condition" if args.per_condition else "paper"),
             "torch": torch.__version__, "threads": 1}
     if args.field:
         pred = Result(problem, []).predict({x: xs, t: ts})["u"]
