@@ -550,22 +550,34 @@ def measure_memory(problems, steps: int, n_int: int, n_bc: int) -> list[dict]:
 
 
 def measure_import(repeats: int) -> dict:
-    code = ("import time; t = time.perf_counter(); import {m}; "
-            "print(time.perf_counter() - t)")
-    # "torch, sympy": what a user's script imports anyway to write a system
-    times = {"torch": [], "symbolic_pinn": [], "torch, sympy": []}
+    code = "import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
+    statements = {
+        "torch": "import torch",
+        # what a user's script imports anyway to write a system
+        "torch, sympy": "import torch, sympy",
+        "symbolic_pinn": "import symbolic_pinn",
+        # and what the package defers to first use (code generation's jinja2, the
+        # adaptive-loss strategies): the cost a script that trains pays in all
+        "everything": "import symbolic_pinn, jinja2; from symbolic_pinn.adaptive import *",
+    }
+    times: dict[str, list[float]] = {m: [] for m in statements}
     for _ in range(repeats):
-        for m, row in times.items():
-            res = subprocess.run([sys.executable, "-c", code.format(m=m)], capture_output=True,
-                                 text=True, check=True, cwd=ROOT)
-            row.append(float(res.stdout.strip().splitlines()[-1]))
-    ratios = [a / b for a, b in zip(times["symbolic_pinn"], times["torch"])]
+        for m, stmt in statements.items():
+            res = subprocess.run([sys.executable, "-c", code.format(stmt=stmt)],
+                                 capture_output=True, text=True, check=True, cwd=ROOT)
+            times[m].append(float(res.stdout.strip().splitlines()[-1]))
+
+    def ratios(a, b):
+        return _summary([x / y for x, y in zip(times[a], times[b])])
+
     return {"torch_s": statistics.median(times["torch"]),
             "symbolic_pinn_s": statistics.median(times["symbolic_pinn"]),
             "torch_sympy_s": statistics.median(times["torch, sympy"]),
-            "ratio": _summary(ratios),
-            "ratio_vs_torch_sympy": _summary([a / b for a, b in zip(times["symbolic_pinn"],
-                                                                    times["torch, sympy"])]),
+            "everything_s": statistics.median(times["everything"]),
+            "ratio": ratios("symbolic_pinn", "torch"),
+            "ratio_torch_sympy": ratios("torch, sympy", "torch"),
+            "ratio_vs_torch_sympy": ratios("symbolic_pinn", "torch, sympy"),
+            "ratio_everything": ratios("everything", "torch"),
             "repeats": repeats}
 
 
@@ -685,10 +697,12 @@ def main(argv=None) -> dict:
                 f"{r['ours_peak_rss_mb']:.0f} MB  ratio {r['ratio']:.2f}  autograd "
                 f"{r['autograd_peak_rss_mb']:.0f} MB  ratio {r['autograd_ratio']:.2f}")
     if "import" not in args.skip:
-        r = results["import"] = measure_import(1 if q else 7)
+        r = results["import"] = measure_import(1 if q else 11)
         log(f"import torch {r['torch_s']:.2f} s  symbolic_pinn {r['symbolic_pinn_s']:.2f} s  "
             f"ratio {r['ratio']['median']:.2f} ({r['ratio']['min']:.2f}-{r['ratio']['max']:.2f}); "
-            f"torch+sympy {r['torch_sympy_s']:.2f} s, ratio {r['ratio_vs_torch_sympy']['median']:.2f}")
+            f"torch+sympy {r['torch_sympy_s']:.2f} s (ratio {r['ratio_torch_sympy']['median']:.2f}); "
+            f"symbolic_pinn / torch+sympy {r['ratio_vs_torch_sympy']['median']:.2f}; everything "
+            f"{r['everything_s']:.2f} s (ratio {r['ratio_everything']['median']:.2f})")
     if "scaling" not in args.skip:
         results["scaling"] = {"points": [], "width": []}
         ns = (200, 800) if q else (1000, 4000, 16000, 64000)

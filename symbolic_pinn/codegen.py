@@ -12,8 +12,8 @@ import ast
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
 import sympy as sp
 
 from . import __version__
@@ -22,6 +22,9 @@ from .errors import CodegenError
 from .ir import ProblemIR, Site, TermIR
 from .naming import Namer
 from .printing import scaled_input, torch_code
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = ["generate", "template_dir", "GenerationOptions"]
 
@@ -72,6 +75,8 @@ def template_dir() -> Path:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
+    import jinja2  # on first use: a third of the package's import time (docs/performance.md)
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined,
