@@ -37,9 +37,10 @@ u, v, w = sp.Function("u"), sp.Function("v"), sp.Function("w")
 DOMAINS = {x: (0, 1), t: (0, 1)}
 HEAT = sp.Eq(u(x, t).diff(t), u(x, t).diff(x, 2))
 BC0 = sp.Eq(u(0, t), 0)
+U = u(x, t)
 
 
-def system(eqs=(HEAT,), bcs=(BC0,), domains=None, indvars=(x, t), depvars=(u(x, t),),
+def system(eqs=(HEAT,), bcs=(BC0,), domains=None, indvars=(x, t), depvars=(U,),
            params=None) -> PDESystem:
     return PDESystem(list(eqs), list(bcs), DOMAINS if domains is None else domains,
                      list(indvars), list(depvars), params)
