@@ -605,7 +605,7 @@ def profile(problem: str, steps: int, derivatives: str = "auto") -> None:
 # ------------------------------------------------------------------------------- main
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a tiny run (about 10 s)")
+    ap.add_argument("--quick", action="store_true", help="a tiny run (about 30 s)")
     ap.add_argument("--out", help="write the results as JSON to this file")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--profile", nargs="?", const="auto", choices=["auto", "autograd", "taylor"],

@@ -49,7 +49,7 @@ class RunSetup:
         kinds: ``{term: "pde" | "bc"}``.
         points: The first points of each term.
         resamples: Whether the training strategy draws new points every step.
-        optimizer: ``"adam"`` or ``"lbfgs"``.
+        optimizer: ``"adam"``, ``"lbfgs"`` or ``"sgd"``.
         indvar_names: The independent variables, in point-column order.
         bounds: ``(lower, upper)`` of each independent variable, in the same order.
         current_points: ``() -> {term: points}``: the points of the step being taken
