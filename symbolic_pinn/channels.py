@@ -166,8 +166,9 @@ def combine_top_order(term: TermIR, orders: dict, used: set[str]) -> tuple[sp.Ex
 
     A derivative qualifies when it has order ≥ 2, no other derivative the residual takes
     from the same network call lies at or above it (then its channel is carried anyway),
-    and the residual's partial derivative with respect to it is a nonzero real number. At
-    least two must qualify.
+    the residual's partial derivative with respect to it is a nonzero real number ``c``,
+    and the residual less ``c`` times it no longer holds it (so not in a ``Piecewise``
+    condition either). At least two must qualify.
 
     Returns the residual over the combined symbols and, per combination,
     ``{name: (site, ((c, derivative), ...), text)}``.
@@ -186,9 +187,15 @@ def combine_top_order(term: TermIR, orders: dict, used: set[str]) -> tuple[sp.Ex
                         for other, b in same_call.items())
             if sum(alpha) < 2 or below:
                 continue
-            coef = sp.diff(expr, sp.Symbol(name))
-            if coef.is_number and coef.is_extended_real and coef != 0:
-                picked.append((coef, name))
+            symbol = sp.Symbol(name)
+            coef = sp.diff(expr, symbol)
+            if not (coef.is_number and coef.is_extended_real and coef != 0):
+                continue
+            # linear means nowhere else either: a Piecewise condition, or a function whose
+            # derivative cancels, still reads the derivative after it is folded away
+            if symbol in sp.expand(expr - coef * symbol).free_symbols:
+                continue
+            picked.append((coef, name))
         if len(picked) < 2:
             continue
         picked.sort(key=lambda cn: tuple(-k for k in mine[cn[1]]))  # u_xx before u_yy

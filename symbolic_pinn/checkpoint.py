@@ -158,7 +158,8 @@ class NonFiniteGuard:
     In ``"rollback"`` mode it keeps a :func:`snapshot` of the last good state (taken
     after every good step); on a non-finite step it restores it, halves the learning
     rate and lets the step be retried (with fresh points for resampling strategies),
-    up to ``max_rollbacks`` times in a row.
+    up to ``max_rollbacks`` times in a row; when it gives up, it restores the last good
+    state once more before raising, so the networks are left finite.
     """
 
     def __init__(self, run, scheduler, optimizer: str, result: Result, mode: str,
@@ -193,6 +194,7 @@ class NonFiniteGuard:
                     value=error.value)
                 error.losses = cause.losses
                 error.__cause__ = cause
+                restore_snapshot(run, self.scheduler, self.snap)  # leave the last good state
             if error.losses is not None:
                 self.result.history.append({
                     "step": run.step, "loss": error.losses["loss"],

@@ -18,9 +18,16 @@ import torch
 from .adaptive.base import Need, ReweightContext, RunSetup
 from .adaptive.kernel import term_ntk_diagonal
 from .checkpoint import NonFiniteGuard, capture, load_checkpoint, restore_training, write_checkpoint
-from .errors import NonFiniteError, NonFiniteWeightError, StrategyError, term_context
+from .errors import (
+    NonFiniteError,
+    NonFiniteWeightError,
+    StrategyError,
+    TrainingError,
+    term_context,
+)
 from .result import Result
 from .tensorboard_logging import open_logger
+from .training.strategies import GridTraining
 
 __all__ = ["solve", "Run"]
 
@@ -196,6 +203,15 @@ class Run:
         return lambda inputs: fn(self.nets, inputs)[:, 0]
 
     def _fill(self, pointset) -> None:
+        for term in self.term_names:
+            pts = pointset.points.get(term)
+            if pts is None or len(pts) == 0:
+                hint = (": its sample() left the term out" if pts is None
+                        else ": a spacing dx as wide as the domain leaves no grid point "
+                        "strictly inside it; use a smaller dx"
+                        if isinstance(self.sampler, GridTraining) else "")
+                raise StrategyError(f"{type(self.sampler).__name__} gave no points for term "
+                                    f"{term}{self._text(term)}{hint}")
         for term, pts in pointset.points.items():
             self.points[term] = torch.as_tensor(pts, dtype=self.dtype, device=self.device)
         for term, w in (pointset.weights or {}).items():
@@ -329,7 +345,8 @@ def solve(
             ``"rollback"``: restore the last good state (networks, parameters,
             optimizer, scheduler, adaptive state, points), halve the learning rate and
             retry the step (``result.rollbacks`` lists them).
-        max_rollbacks: Consecutive rollbacks before giving up with ``NonFiniteError``.
+        max_rollbacks: Consecutive rollbacks before giving up with ``NonFiniteError``
+            (the networks are then left in the last good state).
 
     Returns:
         A :class:`~symbolic_pinn.result.Result`; ``result.save(path)`` also stores the
@@ -339,6 +356,10 @@ def solve(
         NonFiniteError: (a :class:`TrainingError`) a loss, gradient, weight or parameter
             became non-finite; the message names the term (where one is to blame) and
             the step; the partial result is in ``error.result``.
+        TrainingError: The learning rate for a step (``lr`` times the ``lr_schedule``
+            factor) is NaN, infinite or negative; raised before that step.
+        StrategyError: The training strategy gave a term no points (e.g. a
+            ``GridTraining`` spacing as wide as the domain).
         ValueError: Bad arguments, or a ``resume`` file from another problem or
             optimizer.
     """
@@ -399,6 +420,7 @@ def solve(
     bar = _progress(iterations, progress)
     try:
         while run.step < iterations:
+            _check_lr(run.optimizer, run.step)
             try:
                 problem.module.train_step(run, closure)
                 row = _row(run)
@@ -431,6 +453,16 @@ def solve(
     if checkpoint_path is not None and saved_at != run.step:
         write_checkpoint(checkpoint_path, result, run, scheduler, optimizer)
     return result
+
+
+def _check_lr(optimizer: torch.optim.Optimizer, step: int) -> None:
+    """A learning rate that ``lr_schedule`` made NaN, infinite or negative stops the run
+    before any step uses it (the networks keep their last, finite values)."""
+    for group in optimizer.param_groups:
+        lr = float(group["lr"])
+        if not math.isfinite(lr) or lr < 0:
+            raise TrainingError(f"the learning rate for step {step} is {lr} (lr times the "
+                                "lr_schedule factor); it must be finite and non-negative")
 
 
 def _check_resume(path, problem, optimizer: str, lr_schedule) -> None:

@@ -193,6 +193,30 @@ def test_nonfinite_loss_message_names_the_term_and_its_sympy_text():
     check(info, NonFiniteError, "step 0", "term bc_1", str(bc))
 
 
+def test_a_grid_with_no_interior_point_names_the_term_before_training():
+    """dx = 1 on [0, 1]² with conditions at x = 0 and x = 1: the equation keeps no point."""
+    prob = discretize(system([u(0, t), u(1, t)]), pinn(strategy=GridTraining(1.0)))
+    with pytest.raises(StrategyError) as info:
+        prob.solve(2, seed=0, progress=False)
+    check(info, StrategyError, "GridTraining gave no points for term pde_0", str(HEAT),
+          "smaller dx")
+
+
+class _NoPointsFor(GridTraining):
+    def sample(self, ir, rng):
+        pointset = super().sample(ir, rng)
+        del pointset.points["bc_0"]
+        return pointset
+
+
+def test_a_strategy_leaving_out_a_term_names_it():
+    prob = discretize(system([u(0, t)]), pinn(strategy=_NoPointsFor(0.25)))
+    with pytest.raises(StrategyError) as info:
+        prob.solve(2, seed=0, progress=False)
+    check(info, StrategyError, "_NoPointsFor gave no points for term bc_0",
+          "sample() left the term out")
+
+
 # -- duplicate names -------------------------------------------------------------------
 
 def test_networks_given_twice_for_one_dependent_variable():

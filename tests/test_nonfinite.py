@@ -252,6 +252,45 @@ def test_rollback_gives_up_after_consecutive_failures():
     assert all(bool(torch.isfinite(p).all()) for p in params(problem))  # last good state
 
 
+def test_lbfgs_rollback_that_gives_up_leaves_the_last_good_state():
+    """Every 4th evaluation fails: the retried step's line search has moved the
+    parameters again when it fails, and giving up restores the state before step 2."""
+    problem, net = faulty_problem("value")
+    before = {}
+
+    def callback(row):
+        if row["step"] == 1:
+            before["params"] = [p.detach().clone() for p in net.net.parameters()]
+            net.arm(skip=3, times=1)
+
+    def rearm(module, inputs, out):  # after each fault, pass 3 evaluations, fail the 4th
+        if net.armed and net.times == 0:
+            net.arm(skip=3, times=1)
+
+    net.register_forward_hook(rearm)
+    with pytest.warns(RuntimeWarning, match="rolled back"), pytest.raises(
+            NonFiniteError, match=r"step 2: .*gave up after 1 consecutive rollbacks"):
+        problem.solve(4, lr=0.5, optimizer="lbfgs", optimizer_options={"max_iter": 6},
+                      seed=0, progress=False, on_nonfinite="rollback", max_rollbacks=1,
+                      callback=callback)
+    moved = net.seen[7]  # parameters at the retried step's failing evaluation
+    assert not all(torch.equal(a, b) for a, b in zip(moved, before["params"]))
+    assert all(torch.equal(a, b) for a, b in zip(net.net.parameters(), before["params"]))
+
+
+@pytest.mark.parametrize("schedule, step", [(lambda s: float("nan"), 0),
+                                            (lambda s: 1.0 if s < 3 else float("inf"), 3),
+                                            (lambda s: -1.0 if s == 2 else 1.0, 2)])
+def test_a_learning_rate_schedule_gone_bad_stops_before_its_step(schedule, step):
+    problem = discretize(poisson_system(), PhysicsInformedNN(MLP(2, 1, [8]), GridTraining(0.25)))
+    seen = []
+    with pytest.raises(TrainingError, match=f"learning rate for step {step} is "):
+        problem.solve(6, lr=1e-2, seed=0, progress=False, lr_schedule=schedule,
+                      callback=lambda row: seen.append(row["step"]) and None)
+    assert seen == list(range(step))
+    assert all(bool(torch.isfinite(p).all()) for p in params(problem))
+
+
 def test_rollback_after_a_nan_weight_and_after_wrecked_parameters():
     problem = discretize(poisson_system(), PhysicsInformedNN(
         MLP(2, 1, [8]), GridTraining(0.25), adaptive_loss=NaNWeightAt(2)))
