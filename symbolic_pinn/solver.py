@@ -9,6 +9,7 @@ once per reweight step.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -337,8 +338,10 @@ def solve(
             networks, parameters, optimizer, LR scheduler, adaptive-loss state, random
             states, points, step counter and history are restored (``seed`` does not
             re-initialise anything), and training runs until ``iterations`` steps in
-            all. Pass the same ``optimizer`` and ``lr_schedule``. On CPU the continued
-            run equals the uninterrupted one bit for bit.
+            all. Pass the same ``optimizer`` and ``lr_schedule``; the learning rate
+            comes from the checkpoint (an ``lr`` other than the run's first one is not
+            used, and a warning says so). On CPU the continued run equals the
+            uninterrupted one bit for bit.
         on_nonfinite: What a NaN or infinity in a loss, residual, gradient, adaptive
             weight or parameter does; it is detected within the step it appears in.
             ``"raise"``: stop with :class:`~symbolic_pinn.errors.NonFiniteError`.
@@ -389,7 +392,7 @@ def solve(
     if int(max_rollbacks) != max_rollbacks or max_rollbacks < 1:
         raise ValueError(f"max_rollbacks must be a positive integer, got {max_rollbacks!r}")
     if resume is not None:
-        _check_resume(resume, problem, optimizer, lr_schedule)
+        _check_resume(resume, problem, optimizer, lr_schedule, float(lr))
     rng = np.random.default_rng(seed)
     device = torch.device(device)
     for net in problem.nets:  # before re-initialising: torch draws differ per dtype
@@ -403,6 +406,7 @@ def solve(
         moved = p.detach().to(device=device, dtype=dtype)
         problem.params[ident] = torch.nn.Parameter(moved) if p.requires_grad else moved
     run = Run(problem, optimizer, make_optimizer, rng, device, dtype)
+    run.lr = float(lr)  # the first learning rate, kept in checkpoints
     scheduler = (torch.optim.lr_scheduler.LambdaLR(run.optimizer, lr_schedule)
                  if lr_schedule is not None else None)
     closure = problem.module.make_closure(run)
@@ -411,6 +415,7 @@ def solve(
     if resume is not None:
         loaded = load_checkpoint(resume, problem, optimizer)
         restore_training(run, scheduler, loaded.training, resume=True)
+        run.lr = loaded.training.get("lr", run.lr)
         history = list(loaded.history)
     result = Result(problem, history)
     result.rollbacks = run.rollbacks
@@ -465,7 +470,7 @@ def _check_lr(optimizer: torch.optim.Optimizer, step: int) -> None:
                                 "lr_schedule factor); it must be finite and non-negative")
 
 
-def _check_resume(path, problem, optimizer: str, lr_schedule) -> None:
+def _check_resume(path, problem, optimizer: str, lr_schedule, lr: float) -> None:
     """The checks of :func:`load_checkpoint` and :func:`restore_training`, made before
     anything is loaded, so a wrong file leaves the problem untouched."""
     from .loading import source_hash
@@ -485,6 +490,11 @@ def _check_resume(path, problem, optimizer: str, lr_schedule) -> None:
             "the checkpoint was written by a run "
             f"{'with' if training['scheduler_state'] is not None else 'without'} an "
             "lr_schedule; resume with the same lr_schedule")
+    first = training.get("lr")  # (files from before it was stored: not checked)
+    if first is not None and first != lr:
+        warnings.warn(f"resume: the run continues with its own learning rate (started at "
+                      f"lr={first:g}, in the checkpoint's optimizer state); lr={lr:g} is not "
+                      "used", UserWarning, stacklevel=3)
 
 
 def _row(run: Run) -> dict:

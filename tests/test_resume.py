@@ -157,6 +157,19 @@ def test_resume_checks_problem_optimizer_and_schedule(tmp_path):
         adam_ntk_problem().solve(4, progress=False, resume=plain, **ADAM)
 
 
+def test_resume_with_another_lr_warns_and_keeps_the_runs_own(tmp_path):
+    path = tmp_path / "run.ckpt"
+    reference, ref_result = uninterrupted(adam_ntk_problem, ADAM)
+    adam_ntk_problem().solve(N, seed=0, progress=False, checkpoint_path=path,
+                             callback=lambda row: row["step"] == 3, **ADAM)
+    resumed = scramble(adam_ntk_problem())
+    with pytest.warns(UserWarning, match=r"started at lr=0.01.*lr=0.5 is not used"):
+        result = resumed.solve(N, progress=False, resume=path, checkpoint_path=path,
+                               **{**ADAM, "lr": 0.5})
+    assert_same_run(reference, ref_result, resumed, result)
+    assert torch.load(path, weights_only=True)["training"]["lr"] == 1e-2  # still the first
+
+
 def test_resume_at_the_end_runs_nothing(tmp_path):
     path = tmp_path / "run.ckpt"
     problem = adam_ntk_problem()
