@@ -215,6 +215,7 @@ class Result:
         training state needed to resume it (atomically: temp file, fsync, rename; an
         interrupted save leaves any previous file at ``path`` intact)."""
         path = Path(path)
+        _check_writable(path)
         state = {
             "version": __version__,
             "source_hash": source_hash(self.problem.source),
@@ -262,3 +263,12 @@ class Result:
         if result.training is not None:
             result.rollbacks = list(result.training.get("rollbacks", []))
         return result
+
+
+def _check_writable(path: Path) -> None:
+    """A file can be written at ``path``: its folder exists (checked before a save, and
+    by ``solve`` before training, so a wrong ``checkpoint_path`` costs no run)."""
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a folder")

@@ -26,7 +26,7 @@ from .errors import (
     TrainingError,
     term_context,
 )
-from .result import Result
+from .result import Result, _check_writable
 from .tensorboard_logging import open_logger
 from .training.strategies import GridTraining
 
@@ -365,6 +365,8 @@ def solve(
             ``GridTraining`` spacing as wide as the domain).
         ValueError: Bad arguments, or a ``resume`` file from another problem or
             optimizer.
+        FileNotFoundError: The folder of ``checkpoint_path`` does not exist (checked
+            before training).
     """
     if int(iterations) != iterations or iterations < 0:
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
@@ -374,6 +376,8 @@ def solve(
                                          or checkpoint_every < 1 or checkpoint_path is None):
         raise ValueError("checkpoint_every must be a positive integer, with a checkpoint_path; "
                          f"got {checkpoint_every!r}, {checkpoint_path!r}")
+    if checkpoint_path is not None:
+        _check_writable(Path(checkpoint_path))
     # every argument is checked before the networks are moved, re-initialised or loaded
     optimizer_options = dict(optimizer_options or {})
     if optimizer == "adam" and getattr(problem.symbolic.options, "compile", False):

@@ -170,6 +170,20 @@ def test_resume_with_another_lr_warns_and_keeps_the_runs_own(tmp_path):
     assert torch.load(path, weights_only=True)["training"]["lr"] == 1e-2  # still the first
 
 
+def test_a_checkpoint_path_in_a_missing_folder_fails_before_training(tmp_path):
+    problem = adam_ntk_problem()
+    before = params_of(problem)
+    target = tmp_path / "no" / "run.ckpt"
+    with pytest.raises(FileNotFoundError, match=f"folder {tmp_path / 'no'} does not exist"):
+        problem.solve(4, progress=False, checkpoint_path=target, **ADAM)
+    assert all(torch.equal(a, b) for a, b in zip(before, params_of(problem)))
+    result = problem.solve(1, seed=0, progress=False, **ADAM)
+    with pytest.raises(FileNotFoundError, match="cannot write .*run.ckpt: the folder"):
+        result.save(target)
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        result.save(tmp_path)
+
+
 def test_resume_at_the_end_runs_nothing(tmp_path):
     path = tmp_path / "run.ckpt"
     problem = adam_ntk_problem()
