@@ -191,6 +191,14 @@ class _Lowerer:
         for slot, arg in enumerate(app.args):
             arg = arg.xreplace(subs)
             if arg in self.columns:
+                var = declared.args[slot]
+                (lo, hi), (a_lo, a_hi) = self.system.domains[var], self.system.domains[arg]
+                if arg != var and not lo <= a_lo <= a_hi <= hi:
+                    raise ProblemError(
+                        f"{self.where}: {app} feeds {arg} in [{a_lo}, {a_hi}] to the slot "
+                        f"of {var}, whose domain is [{lo}, {hi}]: the network would be "
+                        "evaluated outside its domain"
+                    )
                 args.append(arg)
             elif arg.is_number and arg.is_real:
                 var = declared.args[slot]

@@ -193,6 +193,16 @@ def test_nonfinite_loss_message_names_the_term_and_its_sympy_text():
     check(info, NonFiniteError, "step 0", "term bc_1", str(bc))
 
 
+def test_a_variable_fed_to_a_slot_with_a_narrower_domain():
+    wide = {x: (0, 1), t: (0, 10)}
+    with pytest.raises(ProblemError) as info:
+        discretize(PDESystem([HEAT], [u(t, 0)], wide, [x, t], [u(x, t)]), pinn())
+    check(info, ProblemError, "term bc_0", "u(t, 0) feeds t in [0.0, 10.0] to the slot of x",
+          "[0.0, 1.0]")
+    # the same feed within the slot's domain is fine (a condition on the diagonal, say)
+    discretize(PDESystem([HEAT], [u(t, 0)], DOMAINS, [x, t], [u(x, t)]), pinn())
+
+
 def test_a_grid_with_no_interior_point_names_the_term_before_training():
     """dx = 1 on [0, 1]² with conditions at x = 0 and x = 1: the equation keeps no point."""
     prob = discretize(system([u(0, t), u(1, t)]), pinn(strategy=GridTraining(1.0)))
