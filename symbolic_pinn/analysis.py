@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from .errors import InteriorConditionWarning, ProblemError, term_context
+from .errors import InteriorConditionWarning, ProblemError, lookalike, term_context
 from .ir import Coordinate, DepvarIR, DerivativeNode, ProblemIR, Site, TermIR
 from .naming import Namer
 from .problem import PDESystem, Term
@@ -155,7 +155,7 @@ class _Lowerer:
             if var not in self.columns:
                 raise ProblemError(
                     f"{self.where}: derivative of {e.expr} with respect to {var}, "
-                    "which is not an independent variable"
+                    f"which is not an independent variable{lookalike(var, self.columns)}"
                 )
         if not isinstance(e.expr, AppliedUndef):
             done = e.doit()
@@ -212,7 +212,7 @@ class _Lowerer:
             else:
                 raise ProblemError(
                     f"{self.where}: argument {arg} of {app} must be an independent "
-                    "variable or a real number"
+                    f"variable or a real number{lookalike(arg, self.columns)}"
                 )
         symbols = [a for a in args if not a.is_number]
         if len(set(symbols)) != len(symbols):
@@ -229,6 +229,7 @@ class _Lowerer:
                 raise ProblemError(
                     f"{self.where}: unknown symbol {sym}; it is neither an independent "
                     "variable nor a parameter (pass parameters as PDESystem(params={...}))"
+                    f"{lookalike(sym, [*self.columns, *self.system.params])}"
                 )
 
     # -- building the term's IR -----------------------------------------------------

@@ -23,6 +23,7 @@ __all__ = [
     "SymbolicPinnWarning",
     "InteriorConditionWarning",
     "term_context",
+    "lookalike",
 ]
 
 
@@ -102,3 +103,27 @@ def term_context(name: str, expr: object) -> str:
     if len(text) > 200:
         text = text[:197] + "..."
     return f"term {name} ({text})"
+
+
+def lookalike(obj: object, known) -> str:
+    """A hint for an unknown variable that looks like a known one, else ``""``.
+
+    SymPy tells symbols apart by name *and* assumptions, so ``Symbol("x", real=True)``
+    is not ``Symbol("x")``; and a string is not a symbol.
+
+    Examples:
+        >>> import sympy as sp
+        >>> x = sp.Symbol("x")
+        >>> lookalike(sp.Symbol("x", real=True), [x])
+        ' (x has the name of the variable x but other assumptions: use one Symbol object)'
+        >>> lookalike("x", [x]), lookalike(sp.Symbol("y"), [x])
+        (" (the string 'x': use the symbol x itself)", '')
+    """
+    name = obj if isinstance(obj, str) else getattr(obj, "name", None)
+    for k in known:
+        if name is not None and getattr(k, "name", None) == name and k != obj:
+            if isinstance(obj, str):
+                return f" (the string {obj!r}: use the symbol {k} itself)"
+            return (f" ({obj} has the name of the variable {k} but other assumptions: "
+                    "use one Symbol object)")
+    return ""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from .errors import ProblemError, term_context
+from .errors import ProblemError, lookalike, term_context
 
 __all__ = ["PDESystem", "Term"]
 
@@ -57,6 +57,12 @@ def _as_residual(name: str, item: object) -> sp.Expr:
     if getattr(expr, "is_Matrix", False):
         raise ProblemError(
             f"{term_context(name, item)}: a matrix; give one equation per entry"
+        )
+    if expr == 0:
+        raise ProblemError(
+            f"{term_context(name, item)}: the residual is identically 0, so the term "
+            "constrains nothing; SymPy may have simplified it away (a derivative with "
+            "respect to a symbol the function does not depend on is 0)"
         )
     return expr
 
@@ -149,6 +155,7 @@ class PDESystem:
                 if arg not in self.indvars:
                     raise ProblemError(
                         f"dependent variable {dv}: argument {arg} is not an independent variable"
+                        f"{lookalike(arg, self.indvars)}"
                     )
             if len(set(dv.args)) != len(dv.args):
                 raise ProblemError(f"dependent variable {dv}: an argument repeats")
@@ -157,7 +164,8 @@ class PDESystem:
         out = {}
         for var, bounds in domains.items():
             if var not in self.indvars:
-                raise ProblemError(f"domain given for {var}, which is not an independent variable")
+                raise ProblemError(f"domain given for {var}, which is not an independent "
+                                   f"variable{lookalike(var, self.indvars)}")
             try:
                 lo, hi = bounds
             except (TypeError, ValueError) as exc:

@@ -73,6 +73,28 @@ def test_unknown_symbol_names_term_and_symbol():
     check(info, ProblemError, "bc_1", "unknown symbol a", "params")
 
 
+XR = sp.Symbol("x", real=True)  # the name of x, other assumptions: another symbol to SymPy
+SAME_NAME = "x has the name of the variable x but other assumptions: use one Symbol object"
+
+
+@pytest.mark.parametrize("make, shown", [
+    (lambda: generate(eq=sp.Eq(u(x, t).diff(t), u(x, t).diff(x, 2) + XR)),
+     ["pde_0", "unknown symbol x", SAME_NAME]),
+    (lambda: generate(eq=sp.Eq(u(x, t).diff(t), u(XR, t))), ["pde_0", "argument x of u(x, t)",
+                                                             SAME_NAME]),
+    (lambda: system(depvars=(u(XR, t),)), ["argument x is not an independent variable",
+                                           SAME_NAME]),
+    (lambda: system(domains={"x": (0, 1), t: (0, 1)}),
+     ["domain given for x", "the string 'x': use the symbol x itself"]),
+    # SymPy makes d/dx_real u(x, t) zero at once: the term is 0 and constrains nothing
+    (lambda: system(eqs=(u(x, t).diff(XR),)), ["pde_0", "residual is identically 0"]),
+])
+def test_lookalike_symbols_and_vanished_terms(make, shown):
+    with pytest.raises(ProblemError) as info:
+        make()
+    check(info, ProblemError, *shown)
+
+
 def test_unknown_symbol_in_equation():
     with pytest.raises(ProblemError) as info:
         generate(eq=sp.Eq(u(x, t).diff(t), a * u(x, t).diff(x, 2)))
