@@ -150,6 +150,10 @@ def symbolic_discretize(system: PDESystem, pinn: PhysicsInformedNN) -> SymbolicD
     """
     nets, layout = _layout(system, pinn.chain)
     ir = analyze(system, layout, _scaling(system, pinn.input_scaling))
+    if not any(t.sites for t in ir.terms) and pinn.additional_loss is None:
+        names = ", ".join(str(dv) for dv in system.depvars)
+        raise ProblemError(f"no term involves a dependent variable ({names}): the networks "
+                           "would fit nothing; check the equations and conditions")
     options = _options(pinn, _derivatives(pinn, ir, nets))
     source = generate(ir, options)
     return SymbolicDiscretization(
@@ -226,10 +230,13 @@ class DiscretizedProblem:
         return residual
 
     def as_points(self, term: str, points) -> torch.Tensor:
-        """Convert points to a ``(N, n_indvars)`` tensor of the networks' dtype."""
+        """Convert points to a ``(N, n_indvars)`` tensor of the networks' dtype and device
+        (a tensor is cast with ``.to``, which keeps its autograd graph)."""
         if term not in self.kinds:
             raise KeyError(f"unknown term {term!r}; the terms are {self.term_names}")
-        if not isinstance(points, torch.Tensor):
+        if isinstance(points, torch.Tensor):
+            points = points.to(dtype=self.dtype, device=self.device)
+        else:
             points = torch.as_tensor(np.asarray(points), dtype=self.dtype, device=self.device)
         n = len(self.ir.indvars)
         if points.ndim != 2 or points.shape[1] != n:

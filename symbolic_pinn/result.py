@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sympy.core.function import AppliedUndef, UndefinedFunction
 
 from . import __version__
 from .loading import source_hash
@@ -122,7 +123,8 @@ class Result:
         """Evaluate the dependent variables.
 
         Args:
-            coords: ``{variable (symbol or name): array}``; arrays broadcast together.
+            coords: ``{variable (symbol or name): array}`` (NumPy arrays, numbers or
+                tensors); arrays broadcast together.
 
         Returns:
             ``{dependent variable name: array}`` shaped like the broadcast inputs, for
@@ -132,7 +134,9 @@ class Result:
             KeyError: No dependent variable can be evaluated from ``coords``.
         """
         ir = self.problem.ir
-        by_name = {str(getattr(k, "name", k)): v for k, v in coords.items()}
+        by_name = {str(getattr(k, "name", k)):
+                   v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v
+                   for k, v in coords.items()}
         unknown = set(by_name) - set(ir.indvar_names)
         if unknown:
             raise KeyError(f"unknown variables {sorted(unknown)}; they are {list(ir.indvar_names)}")
@@ -156,15 +160,15 @@ class Result:
         return out
 
     def relative_error(self, coords: Mapping[object, object], reference, *,
-                       variable: str | None = None, norm: str = "l2") -> float:
+                       variable: object = None, norm: str = "l2") -> float:
         """The error of one dependent variable relative to reference values on points.
 
         Args:
             coords: The points, as for :meth:`predict`.
             reference: The reference values there (an array that broadcasts to the
                 points' shape), for example an exact solution evaluated on ``coords``.
-            variable: The dependent variable's name; may be left out when the system has
-                one.
+            variable: The dependent variable (its name, the SymPy function ``u`` or
+                ``u(x, t)``); may be left out when the system has one.
             norm: ``"l2"`` (``‖u - ref‖₂ / ‖ref‖₂``, the papers' relative L2 error) or
                 ``"l1"`` (``Σ|u - ref| / Σ|ref|``, NeuralPDE.jl's test metric).
 
@@ -174,7 +178,8 @@ class Result:
         Raises:
             ValueError: An unknown ``norm``, a reference of norm zero, or ``variable``
                 left out for a system with several dependent variables.
-            KeyError: ``variable`` cannot be evaluated from ``coords``.
+            KeyError: ``variable`` is not a dependent variable, or cannot be evaluated
+                from ``coords``.
 
         Examples:
             >>> import numpy as np
@@ -192,6 +197,12 @@ class Result:
         if norm not in ("l2", "l1"):
             raise ValueError(f"norm must be 'l2' or 'l1', got {norm!r}")
         names = [dv.name for dv in self.problem.ir.depvars]
+        if isinstance(variable, AppliedUndef):  # u(x, t)
+            variable = variable.func.__name__
+        elif isinstance(variable, UndefinedFunction):  # u
+            variable = variable.__name__
+        if variable is not None and variable not in names:
+            raise KeyError(f"unknown dependent variable {variable!r}; they are {names}")
         if variable is None:
             if len(names) != 1:
                 raise ValueError(f"the system has the dependent variables {names}: "

@@ -53,6 +53,9 @@ class Run:
         named = self._named_trainable()
         self.parameter_names = tuple(name for name, _ in named)
         self.parameters = tuple(p for _, p in named)
+        if not self.parameters:
+            raise TrainingError("nothing to train: no network parameter or estimated PDE "
+                                "parameter requires grad")
         self.optimizer = optimizer_factory(list(self.parameters))
         self.gradient_passes = 0  # backward passes spent on Need.GRADIENTS
         self.adaptive.prepare(RunSetup(

@@ -203,6 +203,20 @@ def test_a_variable_fed_to_a_slot_with_a_narrower_domain():
     discretize(PDESystem([HEAT], [u(t, 0)], DOMAINS, [x, t], [u(x, t)]), pinn())
 
 
+def test_a_system_whose_terms_involve_no_dependent_variable():
+    with pytest.raises(ProblemError) as info:
+        discretize(PDESystem([sp.Integer(2)], [x], DOMAINS, [x, t], [u(x, t)]), pinn())
+    check(info, ProblemError, "no term involves a dependent variable (u(x, t))")
+
+
+def test_networks_with_nothing_to_train():
+    net = MLP(2, 1, [8]).requires_grad_(False)
+    prob = discretize(system([u(0, t)]), pinn(net))
+    with pytest.raises(TrainingError) as info:
+        prob.solve(2, progress=False)
+    check(info, TrainingError, "nothing to train")
+
+
 def test_a_grid_with_no_interior_point_names_the_term_before_training():
     """dx = 1 on [0, 1]² with conditions at x = 0 and x = 1: the equation keeps no point."""
     prob = discretize(system([u(0, t), u(1, t)]), pinn(strategy=GridTraining(1.0)))

@@ -708,5 +708,23 @@ def test_relative_error_needs_the_variable_of_a_system_of_two():
     ts = np.linspace(0, 1, 5)
     with pytest.raises(ValueError, match=r"\['u', 'v'\].*variable="):
         result.relative_error({t_: ts}, np.sin(ts))
-    assert result.relative_error({t_: ts}, np.cos(ts), variable="v") == pytest.approx(
-        np.linalg.norm(result.predict({t_: ts})["v"] - np.cos(ts)) / np.linalg.norm(np.cos(ts)))
+    expected = np.linalg.norm(result.predict({t_: ts})["v"] - np.cos(ts)) / np.linalg.norm(
+        np.cos(ts))
+    for variable in ("v", v, v(t_)):  # the name, the SymPy function, the applied function
+        assert result.relative_error({t_: ts}, np.cos(ts), variable=variable) == \
+            pytest.approx(expected)
+    with pytest.raises(KeyError, match=r"unknown dependent variable 'w'; they are \['u', 'v'\]"):
+        result.relative_error({t_: ts}, np.cos(ts), variable=sp.Function("w"))
+    # tensors (even ones that require grad) are points as well as arrays
+    as_tensor = torch.tensor(ts, requires_grad=True)
+    assert result.predict({t_: as_tensor})["v"] == pytest.approx(result.predict({t_: ts})["v"])
+
+
+def test_residuals_cast_tensor_points_to_the_networks_dtype():
+    problem = poisson(GridTraining(0.5))
+    pts = np.random.default_rng(0).random((6, 2))
+    expected = problem.residuals["pde_0"](pts).detach()
+    problem.solve(0, dtype=torch.float64, progress=False)  # the networks become float64
+    as32 = problem.residuals["pde_0"](torch.tensor(pts, dtype=torch.float32))
+    assert as32.dtype == torch.float64
+    torch.testing.assert_close(as32.float(), expected, rtol=1e-5, atol=1e-6)
