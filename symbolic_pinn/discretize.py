@@ -336,6 +336,13 @@ def _check_adaptive(pinn: PhysicsInformedNN) -> None:
     """Before any code is generated: the strategy gets the quantities it declares."""
     loss = pinn.adaptive_loss
     name = type(loss).__name__
+    try:
+        valid = all(isinstance(n, Need) for n in loss.needs)
+    except TypeError:  # not a collection
+        valid = False
+    if not valid or isinstance(loss.needs, str | Need):
+        raise StrategyError(f"{name}.needs must be a set of Need members (e.g. "
+                            f"frozenset({{Need.GRADIENTS}})), got {loss.needs!r}")
     graph_needs = sorted(n.value for n in loss.needs & {Need.RESIDUALS, Need.GRADIENTS})
     if graph_needs and loss.hook != "losses":
         raise StrategyError(

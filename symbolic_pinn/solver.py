@@ -88,12 +88,21 @@ class Run:
             return
         self._adapted = True
         ctx = self._context(losses, residuals)
-        new = self.adaptive.update(ctx) or {}
+        name = type(self.adaptive).__name__
+        new = self.adaptive.update(ctx)
+        if new is None:
+            new = {}
+        if not isinstance(new, Mapping):
+            raise StrategyError(f"{name}.update returned a {type(new).__name__}; it must return "
+                                "a mapping {term: weight}, or None for no change")
         for term, value in new.items():
             if term not in self.weights:
-                raise StrategyError(f"{type(self.adaptive).__name__} set a weight for unknown "
-                                    f"term {term!r}")
-            value = float(value.detach() if isinstance(value, torch.Tensor) else value)
+                raise StrategyError(f"{name} set a weight for unknown term {term!r}")
+            try:
+                value = float(value.detach() if isinstance(value, torch.Tensor) else value)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise StrategyError(f"{name} set the weight of term {term} to {value!r}, "
+                                    "which is not a number") from exc
             if not math.isfinite(value):
                 raise NonFiniteWeightError(
                     f"{type(self.adaptive).__name__} set the weight of term {term} to "
@@ -109,6 +118,15 @@ class Run:
     def point_weights(self, residuals: Mapping[str, torch.Tensor]) -> dict:
         """The strategy's per-point weights for this evaluation (1.0 where it has none)."""
         weights = self.adaptive.point_weights(residuals, self.step)
+        for term, w in weights.items():  # shapes only: the values would need a host sync
+            if term not in residuals:
+                raise StrategyError(f"{type(self.adaptive).__name__} gave point weights for "
+                                    f"unknown term {term!r}")
+            if isinstance(w, torch.Tensor) and w.dim() and w.shape != residuals[term].shape:
+                raise StrategyError(
+                    f"{type(self.adaptive).__name__} gave point weights of shape "
+                    f"{tuple(w.shape)} for term {term}, whose residuals have shape "
+                    f"{tuple(residuals[term].shape)} (one weight per point, as a column)")
         return {term: weights.get(term, 1.0) for term in self.term_names}
 
     def after_step(self) -> None:

@@ -134,6 +134,54 @@ def test_strategy_whose_hook_place_lacks_what_it_needs(needs, hook, shown):
         check(info, StrategyError, "Custom", shown, "'losses'", repr(hook))
 
 
+@pytest.mark.parametrize("needs", [{"gradients"}, "gradients", Need.GRADIENTS, 3])
+def test_needs_that_are_not_need_members(needs):
+    class Custom(AdaptiveLoss):
+        def update(self, ctx):
+            return {}
+    Custom.needs = needs
+    with pytest.raises(StrategyError) as info:
+        discretize(system([u(0, t)]), pinn(adaptive_loss=Custom()))
+    check(info, StrategyError, "Custom.needs must be a set of Need members")
+
+
+@pytest.mark.parametrize("returned, shown", [
+    (["bc_0", 2.0], "Custom.update returned a list; it must return a mapping"),
+    ({"bc_0": "big"}, "set the weight of term bc_0 to 'big', which is not a number"),
+    ({"bc_9": 1.0}, "unknown term 'bc_9'"),
+])
+def test_update_returning_something_else_than_weights(returned, shown):
+    class Custom(AdaptiveLoss):
+        def update(self, ctx):
+            return returned
+    prob = discretize(system([u(0, t)]), pinn(adaptive_loss=Custom()))
+    with pytest.raises(StrategyError) as info:
+        prob.solve(2, seed=0, progress=False)
+    check(info, StrategyError, shown)
+
+
+@pytest.mark.parametrize("make, shown", [
+    (lambda r: {"pde_0": torch.ones(r["pde_0"].shape[0])},
+     "shape (16,) for term pde_0, whose residuals have shape (16, 1)"),
+    (lambda r: {"bc_7": torch.ones_like(r["bc_0"])}, "point weights for unknown term 'bc_7'"),
+])
+def test_point_weights_of_the_wrong_shape_or_term(make, shown):
+    """A (N,) weight times (N, 1) residuals would broadcast to N x N: refused."""
+    class Custom(AdaptiveLoss):
+        needs = frozenset({Need.LOSSES, Need.POINT_WEIGHTS})
+
+        def update(self, ctx):
+            return {}
+
+        def point_weights(self, residuals, step):
+            return make(residuals)
+    prob = discretize(system([u(0, t)]), pinn(adaptive_loss=Custom(),
+                                              strategy=StochasticTraining(16, 4)))
+    with pytest.raises(StrategyError) as info:
+        prob.solve(1, seed=0, progress=False)
+    check(info, StrategyError, "Custom gave", shown)
+
+
 def test_step_hook_with_ntk_diagonals_is_fine():
     prob = discretize(system([u(0, t)]), pinn(adaptive_loss=custom({Need.NTK_DIAG}, "step")))
     prob.solve(1, seed=0, progress=False)
