@@ -385,7 +385,11 @@ def _layout(system: PDESystem, chain) -> tuple[tuple[nn.Module, ...], dict[str, 
             raise ProblemError(f"networks given for {sorted(by_name)}; dependent variables "
                                f"are {names}")
         chain = [by_name[n] for n in names]
-    nets = tuple(chain)
+    try:
+        nets = tuple(chain)
+    except TypeError as exc:
+        raise ProblemError(f"chain must be a torch.nn.Module, a list of them or a mapping "
+                           f"{{dependent variable: module}}, got {chain!r}") from exc
     if len(nets) != len(names) or not all(isinstance(n, nn.Module) for n in nets):
         raise ProblemError(
             f"expected one torch.nn.Module per dependent variable ({len(names)}: "
@@ -437,7 +441,11 @@ def _scaling(system: PDESystem, spec) -> list[tuple[float, float] | None]:
         if var not in spec:
             out.append(None)
             continue
-        mean, std = (float(v) for v in spec[var])
+        try:
+            mean, std = (float(v) for v in spec[var])
+        except (TypeError, ValueError) as exc:
+            raise ProblemError(f"input_scaling of {var}: expected (mean, std), got "
+                               f"{spec[var]!r}") from exc
         if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
             raise ProblemError(f"input_scaling of {var}: need finite mean and std > 0")
         out.append((mean, std))
@@ -451,6 +459,11 @@ def _params(system: PDESystem, ir: ProblemIR, param_estim,
         estimated = set(system.params)
     elif param_estim is False or param_estim is None:
         estimated = set()
+    elif isinstance(param_estim, sp.Symbol):  # one parameter
+        estimated = {param_estim}
+    elif isinstance(param_estim, str) or not isinstance(param_estim, Iterable):
+        raise ProblemError(f"param_estim must be True, False or a list of parameter symbols, "
+                           f"got {param_estim!r}")
     else:
         estimated = set(param_estim)
         unknown = estimated - set(system.params)

@@ -67,6 +67,19 @@ def _as_residual(name: str, item: object) -> sp.Expr:
     return expr
 
 
+def _items(what: str, value: object) -> tuple:
+    """A list argument; a lone SymPy object (one equation, one symbol) counts as a list of
+    one."""
+    if isinstance(value, sp.Basic):
+        return (value,)
+    if value is None or isinstance(value, str):
+        raise ProblemError(f"{what} must be a list, got {value!r}")
+    try:
+        return tuple(value)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ProblemError(f"{what} must be a list, got a {type(value).__name__}") from exc
+
+
 def _bound(var: sp.Symbol, value: object) -> float:
     try:
         number = float(sp.sympify(value))
@@ -93,6 +106,9 @@ class PDESystem:
         params: Parameters of the equations with their values, ``{a: 1.0}``. With
             ``param_estim=True`` on the PINN the values are initial guesses.
 
+    A list argument may be given as its one item (``PDESystem(eq, bc, {x: (0, 1)}, x,
+    u(x))``). Bad input raises :class:`~symbolic_pinn.errors.ProblemError`.
+
     Examples:
         >>> import sympy as sp
         >>> x = sp.Symbol("x"); u = sp.Function("u")
@@ -111,12 +127,16 @@ class PDESystem:
         depvars: Iterable[sp.Expr],
         params: Mapping[sp.Symbol, float] | None = None,
     ) -> None:
-        self.indvars: tuple[sp.Symbol, ...] = tuple(indvars)
-        self.depvars: tuple[sp.Expr, ...] = tuple(depvars)
+        self.indvars: tuple[sp.Symbol, ...] = _items("indvars", indvars)
+        self.depvars: tuple[sp.Expr, ...] = _items("depvars", depvars)
         self._check_variables()
+        for what, value in (("domains", domains), ("params", params or {})):
+            if not isinstance(value, Mapping):
+                raise ProblemError(f"{what} must be a mapping {{symbol: ...}}, got a "
+                                   f"{type(value).__name__}")
         self.domains: dict[sp.Symbol, tuple[float, float]] = self._check_domains(domains)
         self.params: dict[sp.Symbol, float] = self._check_params(params or {})
-        eqs, bcs = list(eqs), list(bcs)
+        eqs, bcs = list(_items("eqs", eqs)), list(_items("bcs", bcs))
         if not eqs:
             raise ProblemError("the system has no equation")
         self.terms: tuple[Term, ...] = tuple(

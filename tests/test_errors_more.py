@@ -544,3 +544,53 @@ def test_cli_never_loads_a_problem_from_a_file_or_text(name, capsys):
         main(["show-code", name])
     assert info.value.code == 2
     assert "unknown example" in capsys.readouterr().err
+
+
+# -- arguments of the wrong kind: clear errors, not Python's -------------------------------
+
+@pytest.mark.parametrize("make, cls, shown", [
+    (lambda: PDESystem([HEAT], None, DOMAINS, [x, t], [u(x, t)]), ProblemError,
+     "bcs must be a list, got None"),
+    (lambda: PDESystem([HEAT], [], [(x, 0, 1), (t, 0, 1)], [x, t], [u(x, t)]), ProblemError,
+     "domains must be a mapping"),
+    (lambda: PDESystem([HEAT], [], DOMAINS, "xt", [u(x, t)]), ProblemError,
+     "indvars must be a list, got 'xt'"),
+    (lambda: PDESystem([HEAT], [], DOMAINS, [x, t], [u(x, t)], params=[a]), ProblemError,
+     "params must be a mapping"),
+    (lambda: discretize(system([u(0, t)]), PhysicsInformedNN(5, GridTraining(0.25))),
+     ProblemError, "chain must be a torch.nn.Module"),
+    (lambda: discretize(system([u(0, t)], params={a: 1.0}), pinn(param_estim="a")),
+     ProblemError, "param_estim must be True, False or a list"),
+    (lambda: discretize(system([u(0, t)]), pinn(input_scaling={x: 1.0})), ProblemError,
+     "input_scaling of x: expected (mean, std)"),
+    (lambda: NeuralTangentKernelAdaptiveLoss(chunk_size=0), StrategyError, "chunk_size"),
+    (lambda: NeuralTangentKernelAdaptiveLoss(smoothing="a"), StrategyError,
+     "smoothing must be a number"),
+    (lambda: SelfAdaptiveLoss(terms="pde_0"), StrategyError, "write ['pde_0']"),
+])
+def test_arguments_of_the_wrong_kind(make, cls, shown):
+    with pytest.raises(cls) as info:
+        make()
+    check(info, cls, shown)
+
+
+def test_one_equation_condition_and_variable_may_be_given_alone():
+    alone = PDESystem(HEAT, u(0, t), DOMAINS, [x, t], u(x, t))
+    listed = PDESystem([HEAT], [u(0, t)], DOMAINS, [x, t], [u(x, t)])
+    assert [t_.residual for t_ in alone.terms] == [t_.residual for t_ in listed.terms]
+    one = discretize(system([u(0, t)], params={a: 1.0}, eq=sp.Eq(HEAT.lhs, a * HEAT.rhs)),
+                     pinn(param_estim=a))
+    assert one.params["a"].requires_grad
+
+
+@pytest.mark.parametrize("options, shown", [
+    ({"iterations": float("nan")}, "iterations must be a non-negative integer"),
+    ({"iterations": None}, "iterations must be a non-negative integer"),
+    ({"log_every": 0}, "log_every must be a positive integer"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+    ({"callback": 3}, "callback must be callable"),
+])
+def test_solve_arguments_are_checked_before_training(options, shown):
+    prob = discretize(system([u(0, t)]), pinn())
+    with pytest.raises(ValueError, match=shown):
+        prob.solve(**({"iterations": 2, "progress": False} | options))

@@ -245,3 +245,14 @@ def _positive(what: str, value: float) -> float:
     if not math.isfinite(number) or number < 0:
         raise StrategyError(f"{what} must be finite and non-negative, got {value!r}")
     return number
+
+
+def _term_names(terms) -> tuple[str, ...] | None:
+    """``terms=`` of a strategy: a list of term names, or ``None`` (a lone string would be
+    read letter by letter)."""
+    if terms is None:
+        return None
+    if isinstance(terms, str):
+        raise StrategyError(f"terms must be a list of term names, got the string {terms!r} "
+                            f"(write [{terms!r}])")
+    return tuple(str(t) for t in terms)

@@ -25,13 +25,12 @@ multiplies the residual kernel diagonal by the causal weights per slice).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
 
 from ..errors import StrategyError
-from .base import AdaptiveLoss, Need, ReweightContext, RunSetup
+from .base import AdaptiveLoss, Need, ReweightContext, RunSetup, _positive, _term_names
 
 __all__ = ["CausalAdaptiveLoss", "causal_weights"]
 
@@ -96,14 +95,11 @@ class CausalAdaptiveLoss(AdaptiveLoss):
         schedule = [epsilon] if epsilons is None else list(epsilons)
         if not schedule:
             raise StrategyError("epsilons must hold at least one value")
-        for eps in schedule:
-            if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
-                raise StrategyError(f"ε must be finite and non-negative, got {eps!r}")
-        self.epsilons = tuple(float(e) for e in schedule)
-        if not 0.0 < delta <= 1.0:
+        self.epsilons = tuple(_positive("ε", e) for e in schedule)
+        if not 0.0 < _positive("delta", delta) <= 1.0:
             raise StrategyError(f"delta must be in (0, 1], got {delta!r}")
         self.delta = float(delta)
-        self.terms = None if terms is None else tuple(str(t) for t in terms)
+        self.terms = _term_names(terms)
         self.stage = 0
         self.switches: list[tuple[int, float]] = []
         self.last_weights: dict[str, torch.Tensor] = {}

@@ -16,6 +16,7 @@ is a supported MLP, else by ``vmap(grad)``
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -23,7 +24,7 @@ import torch
 
 from ..errors import StrategyError
 from ..training.strategies import QuasiRandomTraining, StochasticTraining, TrainingStrategy
-from .base import AdaptiveLoss, Need, ReweightContext
+from .base import AdaptiveLoss, Need, ReweightContext, _positive
 from .kernel import NTK_METHODS, term_ntk_diagonal
 
 __all__ = ["NeuralTangentKernelAdaptiveLoss", "traces_at"]
@@ -100,10 +101,13 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
             raise StrategyError(f"method must be one of {NTK_METHODS}, got {method!r}")
         if trace not in _TRACES:
             raise StrategyError(f"trace must be one of {_TRACES}, got {trace!r}")
-        if not 0.0 <= smoothing < 1.0:
+        if not _positive("smoothing", smoothing) < 1.0:
             raise StrategyError(f"smoothing must be in [0, 1), got {smoothing!r}")
-        if not eps >= 0.0:
-            raise StrategyError(f"eps must be non-negative, got {eps!r}")
+        _positive("eps", eps)
+        if chunk_size is not None and not (isinstance(chunk_size, numbers.Integral)
+                                           and chunk_size >= 1):
+            raise StrategyError(f"chunk_size must be a positive integer or None, "
+                                f"got {chunk_size!r}")
         self.kernel_sampler = _kernel_sampler(kernel_points, kernel_size)
         self.trace, self.smoothing, self.eps = trace, float(smoothing), float(eps)
         self.chunk_size, self.ntk_method = chunk_size, method

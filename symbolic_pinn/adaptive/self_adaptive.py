@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 import torch
 
 from ..errors import StrategyError
-from .base import AdaptiveLoss, Need, ReweightContext, RunSetup
+from .base import AdaptiveLoss, Need, ReweightContext, RunSetup, _term_names
 
 __all__ = ["SelfAdaptiveLoss"]
 
@@ -84,7 +84,7 @@ class SelfAdaptiveLoss(AdaptiveLoss):
         stats_every: int = 1,
     ) -> None:
         super().__init__(reweight_every=stats_every)
-        self.terms = None if terms is None else tuple(str(t) for t in terms)
+        self.terms = _term_names(terms)
         self.mask = _mask(mask, dict(mask_options or {}))
         self.lr = lr
         _check_rates(lr)
