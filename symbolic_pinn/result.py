@@ -213,7 +213,11 @@ class Result:
             raise KeyError(f"{variable!r} cannot be evaluated from {sorted(map(str, coords))}; "
                            f"the dependent variables are {names}")
         pred = predicted[variable]
-        ref = np.broadcast_to(np.asarray(reference, dtype=np.float64), pred.shape)
+        try:
+            ref = np.broadcast_to(np.asarray(reference, dtype=np.float64), pred.shape)
+        except ValueError as exc:
+            raise ValueError(f"the reference values have shape {np.shape(reference)}, which "
+                             f"does not broadcast to the points' shape {pred.shape}") from exc
         order = 2 if norm == "l2" else 1
         scale = np.linalg.norm(ref.ravel(), order)
         if scale == 0.0:
@@ -254,7 +258,9 @@ class Result:
         """Load a saved result into ``problem`` (built from the same system and options).
 
         Raises:
-            ValueError: The file was saved from a problem with different generated code.
+            ValueError: The file was saved from a problem with different generated code,
+                or from networks of other sizes (the code does not fix the networks);
+                nothing is loaded then.
         """
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
         if state["source_hash"] != source_hash(problem.source):
@@ -262,6 +268,15 @@ class Result:
                 f"{path} was saved from a different problem (generated code "
                 f"{state['source_hash']}, this one {source_hash(problem.source)})"
             )
+        for i, (net, sd) in enumerate(zip(problem.nets, state["nets"], strict=True)):
+            mine = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+            saved = {k: tuple(v.shape) for k, v in sd.items()}
+            if mine != saved:
+                diff = sorted(k for k in mine.keys() | saved.keys() if mine.get(k) != saved.get(k))
+                raise ValueError(
+                    f"{path}: network {i} does not match the saved one ("
+                    + ", ".join(f"{k}: saved {saved.get(k)}, here {mine.get(k)}" for k in diff[:4])
+                    + ("; ..." if len(diff) > 4 else "") + ")")
         for net, sd in zip(problem.nets, state["nets"]):
             net.load_state_dict(sd)
         for ident, value in state["params"].items():

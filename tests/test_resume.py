@@ -123,6 +123,21 @@ def test_resume_twice_and_from_a_saved_result(tmp_path):
     assert loaded.training["step"] == 5 and len(loaded.history) == 5
 
 
+def test_loading_into_networks_of_another_size_loads_nothing(tmp_path):
+    path = tmp_path / "run.pt"
+    adam_ntk_problem().solve(1, seed=0, progress=False, **ADAM).save(path)
+    wider = discretize(poisson_system(), PhysicsInformedNN(
+        MLP(2, 1, [8, 9]), StochasticTraining(16, 4),
+        adaptive_loss=NeuralTangentKernelAdaptiveLoss(reweight_every=3)))
+    # the generated code does not depend on the widths: only the shapes tell them apart
+    assert wider.source == adam_ntk_problem().source
+    before = params_of(wider)
+    with pytest.raises(ValueError, match=r"network 0 does not match the saved one \(2.bias: "
+                                         r"saved \(8,\), here \(9,\)"):
+        Result.load(path, wider)
+    assert all(torch.equal(p, q) for p, q in zip(before, params_of(wider)))
+
+
 def test_checkpoint_holds_the_whole_training_state(tmp_path):
     path = tmp_path / "run.ckpt"
     problem = adam_ntk_problem()

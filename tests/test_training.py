@@ -696,6 +696,9 @@ def test_relative_error_matches_explicit_norms():
         result.relative_error({x: gx, y: gy}, np.zeros_like(ref))
     with pytest.raises(KeyError, match="'w'"):
         result.relative_error({x: gx, y: gy}, ref, variable="w")
+    with pytest.raises(ValueError, match=r"shape \(7, 11\), which does not broadcast to the "
+                                         r"points' shape \(11, 7\)"):
+        result.relative_error({x: gx, y: gy}, np.ones((7, 11)))
 
 
 def test_relative_error_needs_the_variable_of_a_system_of_two():
