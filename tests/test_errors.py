@@ -404,6 +404,7 @@ def test_bad_input_scaling_and_param_estim():
     (lambda: NeuralTangentKernelAdaptiveLoss(reweight_every=0), "reweight_every"),
     (lambda: NeuralTangentKernelAdaptiveLoss(reweight_every=1.5), "reweight_every"),
     (lambda: NeuralTangentKernelAdaptiveLoss(trace="max"), "trace"),
+    (lambda: NeuralTangentKernelAdaptiveLoss(numerator="max"), "numerator"),
     (lambda: NeuralTangentKernelAdaptiveLoss(smoothing=1.0), "smoothing"),
     (lambda: NeuralTangentKernelAdaptiveLoss(eps=-1.0), "eps"),
     (lambda: NeuralTangentKernelAdaptiveLoss(kernel_points="foo"), "kernel_points"),

@@ -310,6 +310,28 @@ def test_trace_mean_divides_by_the_number_of_points():
         assert row["weights"][term] == pytest.approx(total / row["traces"][term], rel=1e-9)
 
 
+@pytest.mark.parametrize("groups", [None, {"b": ["bc_0", "bc_1"]}])
+def test_numerator_mean_divides_by_the_number_of_weights(groups):
+    """jaxpi: λ_k = mean_j t_j / t_k, m times Algorithm 1's Σ_j t_j / t_k (a group is one)."""
+    rows = {}
+    for numerator in ("sum", "mean"):
+        ntk = NeuralTangentKernelAdaptiveLoss(reweight_every=1, trace="mean",
+                                              numerator=numerator, groups=groups)
+        problem = make_problem(StochasticTraining(20, 5), ntk)
+        rows[numerator] = problem.solve(1, lr=1e-3, seed=0, dtype=torch.float64,
+                                        progress=False).history[0]
+    m = len(rows["mean"]["traces"])
+    assert m == (len(TERMS) if groups is None else len(TERMS) - 1)
+    assert rows["mean"]["traces"] == rows["sum"]["traces"]
+    total = sum(rows["mean"]["traces"].values())
+    for term in TERMS:
+        unit = "b" if groups and term in groups["b"] else term
+        assert rows["mean"]["weights"][term] == pytest.approx(
+            total / m / rows["mean"]["traces"][unit], rel=1e-9)
+        assert rows["mean"]["weights"][term] == pytest.approx(
+            rows["sum"]["weights"][term] / m, rel=1e-9)
+
+
 class _KernelSpy(NeuralTangentKernelAdaptiveLoss):
     """Records the kernel points and checks the diagonals against traces_at."""
 

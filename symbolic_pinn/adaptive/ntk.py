@@ -30,6 +30,7 @@ from .kernel import NTK_METHODS, term_ntk_diagonal
 __all__ = ["NeuralTangentKernelAdaptiveLoss", "traces_at"]
 
 _TRACES = ("sum", "mean")
+_NUMERATORS = ("sum", "mean")
 
 
 class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
@@ -44,10 +45,16 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
             e.g. ``GridTraining(0.05)``.
         kernel_size: Points per term for ``"stochastic"``/``"quasirandom"``.
         trace: ``"sum"``: ``Tr K_kk`` as in Algorithm 1; ``"mean"``: ``Tr K_kk / N_k``,
-            per point, as in the Expert's-guide code. They agree when all terms have
-            the same number of points.
+            per point, as in the Expert's-guide (jaxpi) code. They give the same weights
+            when all terms have the same number of points.
+        numerator: ``"sum"``: ``λ_k = Σ_j t_j / t_k`` (Algorithm 1); ``"mean"``:
+            ``λ_k = mean_j t_j / t_k``, the jaxpi code's normalisation (``m`` times
+            smaller for ``m`` weights: a group counts once). With ``trace="mean"`` it is
+            jaxpi's NTK weighting.
         smoothing: ``α`` of a moving average ``λ ← α λ + (1 - α) λ̂`` after the first
-            update (0, the default, is Algorithm 1: no averaging).
+            update (0, the default, is Algorithm 1: no averaging). jaxpi averages from
+            the first update on, starting from ``λ = 1``; here the first update sets
+            ``λ̂`` itself.
         eps: Guard added to numerator and denominator.
         chunk_size: Points per vectorised chunk when computing diagonals (``vmap``).
         method: How the exact diagonals are computed: ``"auto"`` (default: forward
@@ -90,6 +97,7 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         kernel_points: str | TrainingStrategy = "batch",
         kernel_size: int = 300,
         trace: str = "sum",
+        numerator: str = "sum",
         smoothing: float = 0.0,
         eps: float = 1e-12,
         chunk_size: int | None = 64,
@@ -101,6 +109,9 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
             raise StrategyError(f"method must be one of {NTK_METHODS}, got {method!r}")
         if trace not in _TRACES:
             raise StrategyError(f"trace must be one of {_TRACES}, got {trace!r}")
+        if numerator not in _NUMERATORS:
+            raise StrategyError(f"numerator must be one of {_NUMERATORS}, got {numerator!r}")
+        self.numerator = numerator
         if not _positive("smoothing", smoothing) < 1.0:
             raise StrategyError(f"smoothing must be in [0, 1), got {smoothing!r}")
         _positive("eps", eps)
@@ -164,6 +175,7 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         traces = {unit: _pooled(members, ctx.ntk_diagonals, self.trace)
                   for unit, members in units.items()}
         total = sum(traces.values())
+        top = total if self.numerator == "sum" else total / len(traces)
         new = {}
         for unit, tr in traces.items():
             members = units[unit]
@@ -177,7 +189,7 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
                 )
                 new.update({term: ctx.weights[term] for term in members})
                 continue
-            proposal = (total + self.eps) / (tr + self.eps)
+            proposal = (top + self.eps) / (tr + self.eps)
             for term in members:
                 new[term] = (self.smoothing * ctx.weights[term] + (1 - self.smoothing) * proposal
                              if self.updates and self.smoothing else proposal)
