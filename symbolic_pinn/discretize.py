@@ -223,7 +223,8 @@ class DiscretizedProblem:
         fn = self.module.RESIDUALS[term]
 
         def residual(points) -> torch.Tensor:
-            return fn(self.nets, self.as_points(term, points), self.params)[:, 0]
+            with torch.enable_grad():  # autograd derivatives work under torch.no_grad() too
+                return fn(self.nets, self.as_points(term, points), self.params)[:, 0]
 
         residual.__name__ = residual.__qualname__ = f"residual_{term}"
         residual.__doc__ = fn.__doc__
@@ -395,6 +396,13 @@ def _layout(system: PDESystem, chain) -> tuple[tuple[nn.Module, ...], dict[str, 
             f"expected one torch.nn.Module per dependent variable ({len(names)}: "
             f"{', '.join(names)}), got {len(nets)} object(s)"
         )
+    for i, net in enumerate(nets):
+        twin = next((j for j in range(i) if nets[j] is net), None)
+        if twin is not None:  # its parameters would be trained twice per step
+            raise ProblemError(
+                f"the same network object is given for {names[twin]} and {names[i]}; give "
+                "each its own network, or pass one network for all (one output column per "
+                "dependent variable)")
     return nets, {name: (i, 0) for i, name in enumerate(names)}
 
 

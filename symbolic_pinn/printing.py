@@ -102,9 +102,19 @@ class TorchPrinter(PythonCodePrinter):
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         if expr.args[-1].cond != sp.true:
             raise CodegenError(f"Piecewise {expr} needs a final (value, True) branch")
-        code = self._print(expr.args[-1].expr)
+        like = None
+        if not any(value.free_symbols for value, _ in expr.args):
+            # constant branches only: torch.where of two Python numbers would be a tensor of
+            # the default dtype (float32, int64), not the networks' one
+            like = self._print(min(expr.free_symbols, key=lambda s: (len(str(s)), str(s))))
+
+        def branch(value: sp.Basic) -> str:
+            code = self._print(value)
+            return code if like is None else f"torch.full_like({like}, {code})"
+
+        code = branch(expr.args[-1].expr)
         for value, cond in reversed(expr.args[:-1]):
-            code = f"torch.where({self._print(cond)}, {self._print(value)}, {code})"
+            code = f"torch.where({self._print(cond)}, {branch(value)}, {code})"
         return code
 
     def _print_ImaginaryUnit(self, expr) -> str:

@@ -211,9 +211,14 @@ class Run:
 
     # -- helpers ---------------------------------------------------------------------------
     def _named_trainable(self) -> list[tuple[str, torch.Tensor]]:
-        out = [(f"{i}.{name}", p) for i, net in enumerate(self.nets)
-               for name, p in net.named_parameters() if p.requires_grad]
-        out += [(f"p.{name}", p) for name, p in self.params.items() if p.requires_grad]
+        out, seen = [], set()
+        named = [(f"{i}.{name}", p) for i, net in enumerate(self.nets)
+                 for name, p in net.named_parameters()]
+        named += [(f"p.{name}", p) for name, p in self.params.items()]
+        for name, p in named:
+            if p.requires_grad and id(p) not in seen:  # a tensor two networks share: once
+                seen.add(id(p))
+                out.append((name, p))
         return out
 
     def trainable(self) -> list[torch.Tensor]:

@@ -594,3 +594,32 @@ def test_solve_arguments_are_checked_before_training(options, shown):
     prob = discretize(system([u(0, t)]), pinn())
     with pytest.raises(ValueError, match=shown):
         prob.solve(**({"iterations": 2, "progress": False} | options))
+
+
+def test_one_network_object_for_two_dependent_variables():
+    net = MLP(2, 1, [8])
+    two = PDESystem([u(x, t).diff(t) - v(x, t), v(x, t).diff(t) + u(x, t)], [u(0, t)], DOMAINS,
+                    [x, t], [u(x, t), v(x, t)])
+    for chain in ([net, net], {u: net, v: net}):
+        with pytest.raises(ProblemError) as info:
+            discretize(two, PhysicsInformedNN(chain, GridTraining(0.25)))
+        check(info, ProblemError, "the same network object is given for u and v")
+
+
+def test_a_layer_two_networks_share_is_trained_once_per_step():
+    """One SGD step moves a shared layer by lr times its gradient (summed over both uses),
+    not twice that (it was handed to the optimizer once per network)."""
+    shared = torch.nn.Linear(8, 8)
+    nets = [MLP(2, 1, [8, 8]), MLP(2, 1, [8, 8])]
+    for net in nets:
+        net[2] = shared
+    two = PDESystem([u(x, t).diff(t) - v(x, t), v(x, t).diff(t) + u(x, t)], [u(0, t)], DOMAINS,
+                    [x, t], [u(x, t), v(x, t)])
+    prob = discretize(two, PhysicsInformedNN(nets, GridTraining(0.25), derivatives="autograd"))
+    before = shared.weight.detach().clone()
+    grad = {}
+    prob.solve(1, lr=0.0, optimizer="sgd", progress=False,
+               callback=lambda row: grad.update(g=shared.weight.grad.detach().clone()))
+    torch.testing.assert_close(shared.weight.detach(), before)  # lr 0: no move
+    prob.solve(1, lr=0.1, optimizer="sgd", progress=False)
+    torch.testing.assert_close(shared.weight.detach(), before - 0.1 * grad["g"])

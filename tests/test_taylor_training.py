@@ -352,3 +352,25 @@ def test_network_without_hidden_layers():
     eqs = [u(x, t).diff(t) + u(x, t).diff(x, 2), u(x, t).diff(x)]
     check(*pair(eqs, [sp.Eq(u(x, t).diff(x).subs(x, 0), 1)], [x, t], [u(x, t)],
                 mlp(2, hidden=())))
+
+
+def test_residuals_under_no_grad_and_their_gradient_with_respect_to_the_points():
+    """prob.residuals work under torch.no_grad() on both paths (the autograd path used to
+    return zeros there), and both paths give the same d(residual)/d(points)."""
+    eq = u(x, y).diff(x, 2) + sp.sin(y) * u(x, y) * u(x, y).diff(y)
+    auto, taylor = pair([eq], [sp.Eq(u(0, y), 0)], [x, y], [u(x, y)], mlp(2))
+    pts = points(auto)
+    with_grad = auto.residuals["pde_0"](pts).detach()
+    with torch.no_grad():
+        for prob in (auto, taylor):
+            torch.testing.assert_close(prob.residuals["pde_0"](pts).detach(), with_grad)
+    grads = []
+    for prob in (auto, taylor):
+        p = pts.clone().requires_grad_(True)
+        grads.append(torch.autograd.grad(prob.residuals["pde_0"](p).sum(), p)[0])
+    assert grads[0].abs().min() > 0  # both columns are differentiated: none was detached
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+    # the generated function itself refuses to run without gradients rather than give zeros
+    fn = auto.module.RESIDUALS["pde_0"]
+    with torch.no_grad(), pytest.raises(RuntimeError, match="gradients enabled"):
+        fn(auto.nets, pts, auto.params)

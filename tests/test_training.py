@@ -352,6 +352,18 @@ def test_grid_training_per_variable_spacing():
     assert pts["bc_0"].shape == (3, 2) and pts["bc_2"].shape == (5, 2)
 
 
+def test_grid_training_puts_rounded_points_on_the_bound_and_the_faces():
+    """0.1 + 3 * 0.2 is 0.7000000000000001: that point is the face x = 0.7, not interior."""
+    x_ = sp.Symbol("x")
+    u_ = sp.Function("u")
+    system = PDESystem([u_(x_).diff(x_, 2) + 1], [u_(0.1), u_(0.7)], {x_: (0.1, 0.7)}, [x_],
+                       [u_(x_)])
+    problem = discretize(system, PhysicsInformedNN(MLP(1, 1, [4]), GridTraining(0.2)))
+    pts = GridTraining(0.2).sample(problem.ir, np.random.default_rng(0)).points
+    assert pts["pde_0"][:, 0] == pytest.approx([0.3, 0.5])
+    assert pts["bc_1"][:, 0].tolist() == [0.7]
+
+
 def test_stochastic_training_resamples_on_faces():
     _, calls = _points_seen(StochasticTraining(20, 7))
     for pts in calls:

@@ -110,15 +110,20 @@ class GridTraining(TrainingStrategy):
             raise StrategyError(
                 f"GridTraining: {len(dx)} spacings for {n} independent variables"
             )
-        axes = []
-        for (lo, hi), h in zip(ir.bounds, dx):
-            steps = int(np.floor((hi - lo) / h + 1e-9))
-            axes.append(lo + h * np.arange(steps + 1))
         excluded = {col: set() for col in range(n)}
         for term in ir.terms:
             if term.kind == "bc":
                 for col, value in term.fixed:
                     excluded[col].add(value)
+        axes = []
+        for col, ((lo, hi), h) in enumerate(zip(ir.bounds, dx)):
+            steps = int(np.floor((hi - lo) / h + 1e-9))
+            axis = lo + h * np.arange(steps + 1)
+            # lo + k h rounds (0.1 + 3 * 0.2 = 0.7000000000000001): grid points within
+            # rounding of the upper bound or of a condition's face are put on it
+            for value in (hi, *excluded[col]):
+                axis[np.abs(axis - value) <= 1e-9 * h] = value
+            axes.append(axis)
         out = {}
         for term in ir.terms:
             grids = []

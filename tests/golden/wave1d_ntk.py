@@ -19,8 +19,15 @@ KINDS = {"pde_0": "pde", "bc_0": "bc", "bc_1": "bc", "bc_2": "bc", "bc_3": "bc",
 def d(y, x):
     """Derivative of y with respect to x, point by point (each output row depends on its own input row)."""
     if not y.requires_grad:
+        if not torch.is_grad_enabled():
+            raise RuntimeError("the residuals take derivatives with autograd: call them with gradients enabled (not under torch.no_grad())")
         return torch.zeros_like(x)
     return torch.autograd.grad(y, x, torch.ones_like(y), create_graph=True, materialize_grads=True)[0]
+
+
+def coordinate(column):
+    """A coordinate to differentiate with respect to; a column that is already part of the caller's graph stays in it."""
+    return column if column.requires_grad else column.requires_grad_(True)
 
 
 def evaluate_u(nets, inputs):
@@ -35,8 +42,8 @@ def residual_pde_0(nets, points, params):
 
     Batched residual at points of shape (N, 2) (columns x, t); returns (N, 1).
     """
-    x = points[:, 0:1].detach().requires_grad_(True)
-    t = points[:, 1:2].detach().requires_grad_(True)
+    x = coordinate(points[:, 0:1])
+    t = coordinate(points[:, 1:2])
     u = nets[0](torch.cat((x, t), dim=1))[:, 0:1]  # u(x, t)
     u_t = d(u, t)
     u_x = d(u, x)
