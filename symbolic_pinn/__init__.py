@@ -8,8 +8,8 @@ The pipeline, one stage per module:
 3. code generation (:mod:`symbolic_pinn.printing`, :mod:`symbolic_pinn.codegen`, the
    jinja2 ``templates/``);
 4. loading (:mod:`symbolic_pinn.loading`): hash-named modules visible in tracebacks;
-5. training (:mod:`symbolic_pinn.training`, :mod:`symbolic_pinn.solver`,
-   :mod:`symbolic_pinn.adaptive`).
+5. training (:mod:`symbolic_pinn.training`, :mod:`symbolic_pinn.run`,
+   :mod:`symbolic_pinn.solver`, :mod:`symbolic_pinn.adaptive`).
 """
 
 __version__ = "0.1.0"  # before the imports: codegen stamps it into generated code

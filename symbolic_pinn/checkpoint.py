@@ -35,7 +35,7 @@ def capture(run, scheduler, optimizer: str, *, clone: bool = False) -> dict:
     """The training state of ``run`` beyond what ``Result.save`` already stores.
 
     Args:
-        run: The :class:`~symbolic_pinn.solver.Run`.
+        run: The :class:`~symbolic_pinn.run.Run`.
         scheduler: The LR scheduler, or ``None``.
         optimizer: The optimizer's name (``"adam"``, ``"lbfgs"``).
         clone: Deep-copy the optimizer and scheduler state (for an in-memory snapshot

@@ -127,8 +127,10 @@ def docstring_nodes(tree) -> set[int]:
 
 
 # string constants that the template writes itself (no user text in them)
-TEMPLATE_TEXT = {"the residuals take derivatives with autograd: call them with gradients "
-                 "enabled (not under torch.no_grad())"}
+TEMPLATE_TEXT = {
+    ("the residuals take derivatives with autograd: call them with gradients enabled (not "
+     "under torch.no_grad())"),
+}
 
 
 def check_source(source: str) -> None:

@@ -1,0 +1,283 @@
+"""Stage 5, training: :class:`Run`, the state one ``solve`` runs on.
+
+The generated ``train_step`` and closure call its methods (``resample``, ``adapt``,
+``point_weights``, ``observe``, ``after_step``); it holds the points, the term weights,
+the optimizer and the step counter, and builds the adaptive-loss context, computing each
+quantity a strategy declares (per-term gradients, NTK diagonals) once per reweight step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+
+from .adaptive.base import Need, ReweightContext, RunSetup
+from .adaptive.kernel import term_ntk_diagonal
+from .errors import NonFiniteError, NonFiniteWeightError, StrategyError, TrainingError, term_context
+from .training.strategies import GridTraining
+
+__all__ = ["Run"]
+
+
+class Run:
+    """The mutable state of one training run, as the generated code sees it."""
+
+    def __init__(self, problem, optimizer: str, optimizer_factory, rng: np.random.Generator,
+                 device, dtype):
+        self.problem, self.rng, self.device, self.dtype = problem, rng, device, dtype
+        self.nets = problem.nets
+        self.params = problem.params
+        self.adaptive = problem.adaptive_loss
+        self.sampler = problem.strategy
+        self.term_names = tuple(problem.term_names)
+        self.weights: dict[str, float] = self.adaptive.initial_weights(self.term_names,
+                                                                       problem.kinds)
+        self.adaptive.weights = dict(self.weights)
+        self.points: dict[str, torch.Tensor] = {}
+        self.quadrature: dict[str, torch.Tensor] = {}  # QuadratureTraining's point weights
+        self._fill(self.sampler.sample(problem.ir, rng))
+        named = self._named_trainable()
+        self.parameter_names = tuple(name for name, _ in named)
+        self.parameters = tuple(p for _, p in named)
+        if not self.parameters:
+            raise TrainingError("nothing to train: no network parameter or estimated PDE "
+                                "parameter requires grad")
+        self.optimizer = optimizer_factory(list(self.parameters))
+        self.gradient_passes = 0  # backward passes spent on Need.GRADIENTS
+        self.adaptive.prepare(RunSetup(
+            term_names=self.term_names, kinds=dict(problem.kinds), points=dict(self.points),
+            resamples=bool(self.sampler.resamples), optimizer=optimizer,
+            indvar_names=tuple(problem.ir.indvar_names),
+            bounds=tuple(problem.ir.bounds), current_points=lambda: self.points,
+        ))
+        self.step = 0
+        self.step_losses: dict[str, torch.Tensor] = {}
+        self.step_loss: torch.Tensor | None = None
+        self.reweighted: dict | None = None
+        self._fresh = True
+        self._adapted = False
+        pinn = problem.pinn
+        self.additional_weight = float(getattr(self.adaptive, "additional_loss_weight", 1.0))
+        self._additional = pinn.additional_loss
+
+    # -- called by the generated code -----------------------------------------------
+    def resample(self) -> None:
+        """Start a step: fresh points for resampling strategies, hooks re-armed."""
+        if self.step > 0 and self.sampler.resamples:
+            self._fill(self.sampler.sample(self.problem.ir, self.rng))
+        self._fresh, self._adapted, self.reweighted = True, False, None
+
+    def adapt(self, losses: Mapping[str, torch.Tensor],
+              residuals: Mapping[str, torch.Tensor] | None = None) -> None:
+        """The adaptive-loss hook: once per optimizer step, on the strategy's due steps."""
+        if self._adapted or not self.adaptive.is_due(self.step):
+            return
+        self._adapted = True
+        ctx = self._context(losses, residuals)
+        name = type(self.adaptive).__name__
+        new = self.adaptive.update(ctx)
+        if new is None:
+            new = {}
+        if not isinstance(new, Mapping):
+            raise StrategyError(f"{name}.update returned a {type(new).__name__}; it must return "
+                                "a mapping {term: weight}, or None for no change")
+        for term, value in new.items():
+            if term not in self.weights:
+                raise StrategyError(f"{name} set a weight for unknown term {term!r}")
+            try:
+                value = float(value.detach() if isinstance(value, torch.Tensor) else value)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise StrategyError(f"{name} set the weight of term {term} to {value!r}, "
+                                    "which is not a number") from exc
+            if not math.isfinite(value):
+                raise NonFiniteWeightError(
+                    f"{type(self.adaptive).__name__} set the weight of term {term} to "
+                    f"{value} at step {self.step}{self._text(term)}", step=self.step, term=term,
+                    quantity="weight", value=value)
+            if value < 0:
+                raise StrategyError(f"{type(self.adaptive).__name__} set the weight of term "
+                                    f"{term} to {value} at step {self.step}{self._text(term)}")
+            self.weights[term] = value  # in place: the closure holds this dict
+        self.adaptive.weights = dict(self.weights)
+        self.reweighted = self.adaptive.history_extras()
+
+    def point_weights(self, residuals: Mapping[str, torch.Tensor]) -> dict:
+        """The strategy's per-point weights for this evaluation (1.0 where it has none)."""
+        weights = self.adaptive.point_weights(residuals, self.step)
+        for term, w in weights.items():  # shapes only: the values would need a host sync
+            if term not in residuals:
+                raise StrategyError(f"{type(self.adaptive).__name__} gave point weights for "
+                                    f"unknown term {term!r}")
+            if isinstance(w, torch.Tensor) and w.dim() and w.shape != residuals[term].shape:
+                raise StrategyError(
+                    f"{type(self.adaptive).__name__} gave point weights of shape "
+                    f"{tuple(w.shape)} for term {term}, whose residuals have shape "
+                    f"{tuple(residuals[term].shape)} (one weight per point, as a column)")
+        return {term: weights.get(term, 1.0) for term in self.term_names}
+
+    def after_step(self) -> None:
+        """The strategy's work after each optimizer step (e.g. SA-PINN's ascent step)."""
+        self.adaptive.after_step(self.step)
+
+    def observe(self, losses: Mapping[str, torch.Tensor], loss: torch.Tensor) -> None:
+        """Keep the first evaluation of each step (L-BFGS evaluates several times)."""
+        if self._fresh:
+            self._fresh = False
+            self.step_losses = {k: v.detach() for k, v in losses.items()}
+            self.step_loss = loss.detach()
+        self._check_finite(losses, loss)
+
+    def _check_finite(self, losses: Mapping[str, torch.Tensor], loss: torch.Tensor) -> None:
+        """Raise :class:`NonFiniteError` if a loss or the gradient is NaN or infinite.
+
+        Called after ``backward`` at every closure evaluation, so the optimizer never
+        applies a non-finite gradient. One host sync: the term losses, the total and the
+        sum of all gradient entries are checked together (a non-finite residual makes
+        its term's loss non-finite).
+        """
+        values = [v.detach().reshape(()).to(self.dtype) for v in losses.values()]
+        values.append(loss.detach().reshape(()).to(self.dtype))
+        grads = [p.grad.sum() for p in self.parameters if p.grad is not None]
+        if grads:
+            values.append(torch.stack(grads).sum().to(self.dtype))
+        if bool(torch.isfinite(torch.stack(values)).all()):
+            return
+        losses_now = {k: float(v.detach()) for k, v in losses.items()}
+        for term, value in losses_now.items():
+            if not math.isfinite(value):
+                hint = ("check the data of additional_loss for NaN or infinity"
+                        if term == "additional" else
+                        "lower the learning rate, or check the equation and its scaling")
+                error = NonFiniteError(
+                    f"step {self.step}: the loss of term {term} is {value}{self._text(term)}; "
+                    f"training stopped ({hint})",
+                    step=self.step, term=term, quantity="loss", value=value)
+                break
+        else:
+            term = self._blame_gradient()
+            whose = f"of term {term}" if term is not None else "of the loss"
+            error = NonFiniteError(
+                f"step {self.step}: the gradient {whose} is not finite"
+                f"{self._text(term) if term is not None else ''} (the losses are "
+                "finite); training stopped (lower the learning rate, or check the equation "
+                "for singular points, e.g. sqrt or log at 0)",
+                step=self.step, term=term, quantity="gradient")
+        error.losses = {"loss": float(loss.detach()), "losses": losses_now}
+        raise error
+
+    def _text(self, term: str) -> str:
+        """``" (term bc_1 (Eq(...)))"``: the term with its SymPy text, for error messages."""
+        for t in self.problem.ir.terms:
+            if t.name == term:
+                return f" ({term_context(term, t.text)})"
+        return ""
+
+    def _blame_gradient(self) -> str | None:
+        """The first term whose unweighted loss has a non-finite gradient (error path only)."""
+        module = self.problem.module
+        for term in self.term_names:
+            with torch.enable_grad():
+                r = module.RESIDUALS[term](self.nets, self.points[term], self.params)
+                grads = torch.autograd.grad((r**2).mean(), self.parameters, allow_unused=True)
+            if not all(bool(torch.isfinite(g).all()) for g in grads if g is not None):
+                return term
+        if self._additional is not None:
+            with torch.enable_grad():
+                grads = torch.autograd.grad(self.additional_loss(), self.parameters,
+                                            allow_unused=True)
+            if not all(bool(torch.isfinite(g).all()) for g in grads if g is not None):
+                return "additional"
+        return None
+
+    def additional_loss(self) -> torch.Tensor:
+        """The user's ``additional_loss(u, params)``."""
+        funcs = {dv.name: self._evaluator(dv.ident) for dv in self.problem.ir.depvars}
+        params = {name: self.params[ident] for ident, name in self.problem.ir.params}
+        return self._additional(funcs, params)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _named_trainable(self) -> list[tuple[str, torch.Tensor]]:
+        out, seen = [], set()
+        named = [(f"{i}.{name}", p) for i, net in enumerate(self.nets)
+                 for name, p in net.named_parameters()]
+        named += [(f"p.{name}", p) for name, p in self.params.items()]
+        for name, p in named:
+            if p.requires_grad and id(p) not in seen:  # a tensor two networks share: once
+                seen.add(id(p))
+                out.append((name, p))
+        return out
+
+    def trainable(self) -> list[torch.Tensor]:
+        """The tensors the optimizer trains: network and estimated PDE parameters."""
+        return [p for _, p in self._named_trainable()]
+
+    def _evaluator(self, ident: str) -> Callable:
+        fn = self.problem.module.EVALUATE[ident]
+        return lambda inputs: fn(self.nets, inputs)[:, 0]
+
+    def _fill(self, pointset) -> None:
+        for term in self.term_names:
+            pts = pointset.points.get(term)
+            if pts is None or len(pts) == 0:
+                hint = (": its sample() left the term out" if pts is None
+                        else ": a spacing dx as wide as the domain leaves no grid point "
+                        "strictly inside it; use a smaller dx"
+                        if isinstance(self.sampler, GridTraining) else "")
+                raise StrategyError(f"{type(self.sampler).__name__} gave no points for term "
+                                    f"{term}{self._text(term)}{hint}")
+        for term, pts in pointset.points.items():
+            self.points[term] = torch.as_tensor(pts, dtype=self.dtype, device=self.device)
+        for term, w in (pointset.weights or {}).items():
+            self.quadrature[term] = torch.as_tensor(w, dtype=self.dtype, device=self.device)
+
+    def sample(self, strategy) -> dict[str, torch.Tensor]:
+        """Points from another strategy (e.g. an NTK kernel sampler), on this run's device."""
+        pointset = strategy.sample(self.problem.ir, self.rng)
+        return {t: torch.as_tensor(p, dtype=self.dtype, device=self.device)
+                for t, p in pointset.points.items()}
+
+    def _context(self, losses, residuals) -> ReweightContext:
+        parameters = self.parameters
+        ctx = ReweightContext(
+            step=self.step,
+            term_names=self.term_names,
+            kinds=dict(self.problem.kinds),
+            losses={k: float(v.detach()) for k, v in losses.items()},
+            residuals=self.problem.residuals,
+            points=dict(self.points),
+            nets=tuple(self.nets),
+            params=self.params,
+            weights=dict(self.adaptive.weights),
+            parameters=parameters,
+            parameter_names=tuple(self.parameter_names),
+            extras={"sample": self.sample},
+        )
+        needs = self.adaptive.needs
+        if Need.RESIDUALS in needs:
+            if residuals is None:
+                raise StrategyError(f"{type(self.adaptive).__name__} needs residuals, which "
+                                    "its hook place does not provide")
+            ctx.residual_values = {k: v.detach() for k, v in residuals.items()}
+        if Need.GRADIENTS in needs:
+            ctx.gradients = {}
+            for term in self.term_names:  # one backward pass per term, shared by all users
+                if not losses[term].requires_grad:  # the term does not depend on θ at all
+                    ctx.gradients[term] = tuple(torch.zeros_like(p) for p in parameters)
+                    continue
+                ctx.gradients[term] = torch.autograd.grad(
+                    losses[term], parameters, retain_graph=True, materialize_grads=True)
+                self.gradient_passes += 1
+        if Need.NTK_DIAG in needs:
+            pts = self.adaptive.kernel_points(ctx)
+            chunk = getattr(self.adaptive, "chunk_size", 64)
+            method = getattr(self.adaptive, "ntk_method", "auto")  # forward propagation
+            ctx.ntk_points = pts  # for MLPs (about one step), else vmap: the same values
+            ctx.ntk_diagonals = {
+                term: term_ntk_diagonal(self.problem, term, pts[term], method=method,
+                                        chunk_size=chunk)
+                for term in self.term_names
+            }
+        return ctx
