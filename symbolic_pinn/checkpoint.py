@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 
 from .result import Result
@@ -49,6 +50,9 @@ def capture(run, scheduler, optimizer: str, *, clone: bool = False) -> dict:
         "optimizer_state": copy_(run.optimizer.state_dict()),
         "scheduler_state": None if scheduler is None else copy_(scheduler.state_dict()),
         "rng": copy.deepcopy(run.rng.bit_generator.state),
+        # scipy.stats.qmc engines spawn child generators from the seed sequence: that
+        # counter is not in the bit generator's state, and a resumed run must continue it
+        "rng_seed_seq": _seed_seq(run.rng),
         "torch_rng": torch.get_rng_state(),
         # point tensors are replaced, never changed in place: references suffice
         "points": {t: p if clone else p.detach().cpu() for t, p in run.points.items()},
@@ -109,10 +113,25 @@ def restore_training(run, scheduler, state: dict, *, resume: bool) -> None:
     run.adaptive.weights = dict(run.weights)
     if resume:
         run.step = int(state["step"])
+        if state.get("rng_seed_seq") is not None:  # (files from before it was kept: not)
+            run.rng = _generator(run.rng, state["rng_seed_seq"])
         run.rng.bit_generator.state = copy.deepcopy(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         run.gradient_passes = int(state["gradient_passes"])
         run.rollbacks = list(state.get("rollbacks", []))
+
+
+def _seed_seq(rng: np.random.Generator) -> dict | None:
+    seq = rng.bit_generator.seed_seq
+    if not isinstance(seq, np.random.SeedSequence):
+        return None
+    return {"entropy": seq.entropy, "spawn_key": tuple(seq.spawn_key),
+            "pool_size": seq.pool_size, "n_children_spawned": seq.n_children_spawned}
+
+
+def _generator(rng: np.random.Generator, seq: dict) -> np.random.Generator:
+    """A generator like ``rng`` whose seed sequence has spawned ``seq``'s children."""
+    return np.random.Generator(type(rng.bit_generator)(np.random.SeedSequence(**seq)))
 
 
 def write_checkpoint(path, result: Result, run, scheduler, optimizer: str):
