@@ -56,6 +56,7 @@ class Run:
         self.step = 0
         self.step_losses: dict[str, torch.Tensor] = {}
         self.step_loss: torch.Tensor | None = None
+        self.step_weights: dict[str, float] = dict(self.weights)
         self.reweighted: dict | None = None
         self._fresh = True
         self._adapted = False
@@ -128,6 +129,9 @@ class Run:
             self._fresh = False
             self.step_losses = {k: v.detach() for k, v in losses.items()}
             self.step_loss = loss.detach()
+            # the weights this loss used: a hook after the optimizer step changes them
+            # before the history row is written
+            self.step_weights = dict(self.weights)
         self._check_finite(losses, loss)
 
     def _check_finite(self, losses: Mapping[str, torch.Tensor], loss: torch.Tensor) -> None:

@@ -290,7 +290,7 @@ def _row(run: Run) -> dict:
         "step": run.step,
         "loss": values[-1],
         "losses": dict(zip(names, values[:-1])),
-        "weights": dict(run.weights),
+        "weights": dict(run.step_weights),
     }
     if run.reweighted is not None:
         row.update(run.reweighted)

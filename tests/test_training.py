@@ -743,3 +743,25 @@ def test_residuals_cast_tensor_points_to_the_networks_dtype():
     as32 = problem.residuals["pde_0"](torch.tensor(pts, dtype=torch.float32))
     assert as32.dtype == torch.float64
     torch.testing.assert_close(as32.float(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("hook", ["losses", "step"])
+def test_history_rows_hold_the_weights_their_loss_used(hook):
+    """A step-hook strategy reweights after the optimizer step: its row must still show
+    the weights of that step's loss (loss = Σ weight · term loss), not the new ones."""
+
+    class Doubling(AdaptiveLoss):
+        needs = frozenset({Need.LOSSES})
+
+        def update(self, ctx):
+            return {"bc_0": 2 * ctx.weights["bc_0"]}
+
+    Doubling.hook = hook
+    rows = poisson(GridTraining(0.25), Doubling(reweight_every=2)).solve(
+        5, seed=0, dtype=torch.float64, progress=False).history
+    for row in rows:
+        weighted = sum(row["weights"][t] * row["losses"][t] for t in row["losses"])
+        assert row["loss"] == pytest.approx(weighted, rel=1e-12)
+    # due at steps 0, 2, 4; "losses": before that step's loss, "step": after its update
+    expected = [2, 2, 4, 4, 8] if hook == "losses" else [1, 2, 2, 4, 4]
+    assert [row["weights"]["bc_0"] for row in rows] == expected
