@@ -259,7 +259,7 @@ class Run:
             parameter_names=tuple(self.parameter_names),
             extras={"sample": self.sample},
         )
-        needs = self.adaptive.needs
+        needs = self.adaptive.needs_at(self.step)
         if Need.RESIDUALS in needs:
             if residuals is None:
                 raise StrategyError(f"{type(self.adaptive).__name__} needs residuals, which "

@@ -18,7 +18,12 @@ from neuralpde_poisson import poisson_system
 from neuralpde_poisson import train as neuralpde_train
 
 from symbolic_pinn import MLP, PhysicsInformedNN, StrategyError, discretize
-from symbolic_pinn.adaptive import Compose, ReweightContext
+from symbolic_pinn.adaptive import (
+    Compose,
+    NeuralTangentKernelAdaptiveLoss,
+    NonAdaptiveLoss,
+    ReweightContext,
+)
 from symbolic_pinn.adaptive.grad_norm import GradNormAdaptiveLoss, gradient_norm
 from symbolic_pinn.adaptive.gradient_scale import GradientScaleAdaptiveLoss
 from symbolic_pinn.adaptive.minimax import MiniMaxAdaptiveLoss
@@ -351,6 +356,41 @@ def test_composed_gradient_strategies_share_one_backward_pass_per_term():
     # A strategy that needs no gradients costs no backward pass.
     plain = solve(make_problem(MiniMaxAdaptiveLoss(1)), 2)
     assert all("gradient_passes" not in row for row in plain.history)
+
+
+def test_composed_strategies_compute_only_what_the_due_ones_read():
+    """Compose(NTK every 3, GradNorm every 2): per-term gradients on GradNorm's steps only
+    (0, 2, 4), not on NTK's step 3; NTK diagonals on NTK's steps only."""
+    seen = {"ntk": [], "grads": []}
+
+    class Ntk(NeuralTangentKernelAdaptiveLoss):
+        def update(self, ctx):
+            seen["ntk"].append(ctx.step)
+            return super().update(ctx)
+
+    class Gn(GradNormAdaptiveLoss):
+        def update(self, ctx):
+            seen["grads"].append(ctx.step)
+            return super().update(ctx)
+
+    spy = {}
+
+    class Both(Compose):
+        def update(self, ctx):
+            spy[ctx.step] = (ctx.gradients is not None, ctx.ntk_diagonals is not None)
+            return super().update(ctx)
+
+    result = solve(make_problem(Both(Ntk(3), Gn(2))), 6)
+    assert spy == {0: (True, True), 2: (True, False), 3: (False, True), 4: (True, False)}
+    assert [row.get("gradient_passes") for row in result.history] == [5, 5, 10, 10, 15, 15]
+    assert seen == {"ntk": [0, 3], "grads": [0, 2, 4]}
+
+
+def test_compose_keeps_the_components_data_term_weight():
+    """The data term's weights multiply, like the terms' (it was silently 1)."""
+    both = Compose(NonAdaptiveLoss(additional_loss_weight=10.0),
+                   MiniMaxAdaptiveLoss(2, additional_loss_weight=0.5), GradNormAdaptiveLoss(2))
+    assert both.additional_loss_weight == 5.0
 
 
 def test_lbfgs_counts_optimizer_steps():

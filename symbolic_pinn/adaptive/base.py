@@ -148,6 +148,13 @@ class AdaptiveLoss:
         """Whether to reweight at optimizer step ``step``."""
         return step % self.reweight_every == 0
 
+    def needs_at(self, step: int) -> frozenset:
+        """What the trainer computes for the update at due step ``step`` (default:
+        :attr:`needs`; :class:`~symbolic_pinn.adaptive.Compose` asks only for what its
+        components due at ``step`` read)."""
+        del step
+        return self.needs
+
     def prepare(self, setup: RunSetup) -> None:
         """Called once when a run starts, after :meth:`initial_weights` (default: nothing)."""
         del setup

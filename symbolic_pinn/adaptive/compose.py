@@ -18,10 +18,12 @@ class Compose(AdaptiveLoss):
     """Run several strategies together: their term weights multiply, and so do their
     per-point weights.
 
-    The trainer builds one context per reweight step for the union of the components'
-    needs, so a quantity two components need (per-term gradients, NTK diagonals) is
-    computed once. Each component sees its own previous weights in ``ctx.weights`` and
-    is updated only on its own due steps.
+    The trainer builds one context per reweight step for the union of the needs of the
+    components due at that step, so a quantity two components need (per-term gradients,
+    NTK diagonals) is computed once, and none is computed for a component that is not
+    due. Each component sees its own previous weights in ``ctx.weights`` and is updated
+    only on its own due steps. The ``additional_loss`` weight is the product of the
+    components' ``additional_loss_weight`` (1 for those without one).
 
     Args:
         *strategies: The components, e.g. global NTK weights and causal point weights.
@@ -49,6 +51,9 @@ class Compose(AdaptiveLoss):
         ntk = [s for s in strategies if Need.NTK_DIAG in s.needs]
         self.chunk_size = getattr(ntk[0], "chunk_size", 64) if ntk else 64
         self.ntk_method = getattr(ntk[0], "ntk_method", "auto") if ntk else "auto"
+        # the data term's weight: the components' weights multiply, like the terms' ones
+        self.additional_loss_weight = math.prod(
+            float(getattr(s, "additional_loss_weight", 1.0)) for s in strategies)
 
     def initial_weights(self, term_names, kinds) -> dict:
         for s in self.strategies:
@@ -61,6 +66,10 @@ class Compose(AdaptiveLoss):
 
     def is_due(self, step: int) -> bool:
         return any(s.is_due(step) for s in self.strategies)
+
+    def needs_at(self, step: int) -> frozenset:
+        return frozenset().union(*(s.needs_at(step) for s in self.strategies
+                                   if s.is_due(step)))
 
     def kernel_points(self, ctx: ReweightContext) -> Mapping[str, torch.Tensor]:
         for s in self.strategies:
