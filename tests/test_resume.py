@@ -15,7 +15,7 @@ import torch
 from neuralpde_poisson import poisson_system
 
 from symbolic_pinn import MLP, PhysicsInformedNN, Result, discretize
-from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
+from symbolic_pinn.adaptive import MiniMaxAdaptiveLoss, NeuralTangentKernelAdaptiveLoss
 from symbolic_pinn.training import GridTraining, QuasiRandomTraining, StochasticTraining
 
 torch.set_num_threads(1)
@@ -149,6 +149,25 @@ def test_loading_into_networks_of_another_size_loads_nothing(tmp_path):
                                          r"saved \(8,\), here \(9,\)"):
         Result.load(path, wider)
     assert all(torch.equal(p, q) for p, q in zip(before, params_of(wider)))
+
+
+def test_minimax_state_survives_a_load_and_save_before_any_run(tmp_path):
+    """Result.load into a fresh problem, then save: the ascent optimizers' state is kept
+    (it used to be dropped, so a resume from the re-saved file differed)."""
+
+    def build():
+        return discretize(poisson_system(), PhysicsInformedNN(
+            MLP(2, 1, [8]), GridTraining(0.25), adaptive_loss=MiniMaxAdaptiveLoss(1)))
+
+    first, again = tmp_path / "first.pt", tmp_path / "again.pt"
+    build().solve(3, seed=0, progress=False, checkpoint_path=first, **ADAM)
+    Result.load(first, build()).save(again)
+    runs = []
+    for path in (first, again):
+        prob = build()
+        runs.append((prob, prob.solve(6, progress=False, resume=path, **ADAM)))
+    assert runs[0][1].history == runs[1][1].history
+    assert all(torch.equal(p, q) for p, q in zip(params_of(runs[0][0]), params_of(runs[1][0])))
 
 
 def test_checkpoint_holds_the_whole_training_state(tmp_path):

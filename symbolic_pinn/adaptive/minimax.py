@@ -96,10 +96,11 @@ class MiniMaxAdaptiveLoss(AdaptiveLoss):
                                 f"be at least min_weight={self.min_weight}")
         self.updates = 0
         self._groups: dict[str, tuple[tuple[str, ...], torch.Tensor, torch.optim.Optimizer]] = {}
+        self._unapplied: dict = {}  # loaded optimizer states with no run to take them yet
 
     def initial_weights(self, term_names, kinds) -> dict:
         start = {"pde": self.pde_loss_weights, "bc": self.bc_loss_weights}
-        self._groups, self.updates = {}, 0
+        self._groups, self.updates, self._unapplied = {}, 0, {}
         for kind in ("pde", "bc"):
             names = tuple(t for t in term_names if kinds[t] == kind)
             if not names:
@@ -140,17 +141,23 @@ class MiniMaxAdaptiveLoss(AdaptiveLoss):
     def state_dict(self) -> dict:
         """Weights, update count and the ascent optimizers' state (plain lists, no
         tensors), so that a resumed or rolled-back run continues exactly."""
+        optimisers = dict(self._unapplied)
+        optimisers.update({kind: _plain(opt.state_dict())
+                           for kind, (_, _, opt) in self._groups.items()})
         return {"weights": dict(self.weights), "updates": self.updates,
-                "optimisers": {kind: _plain(opt.state_dict())
-                               for kind, (_, _, opt) in self._groups.items()}}
+                "optimisers": optimisers}
 
     def load_state_dict(self, state: Mapping) -> None:
         """Restore :meth:`state_dict` output; the optimizer state is applied to the
-        optimizers of the current run (a run not yet started creates fresh ones)."""
+        optimizers of the current run (a run not yet started creates fresh ones; until
+        then the loaded state is kept, so saving again loses nothing)."""
         self.weights = dict(state["weights"])
         self.updates = int(state.get("updates", 0))
+        self._unapplied = {}
         for kind, saved in state.get("optimisers", {}).items():
-            if kind in self._groups:
+            if kind not in self._groups:
+                self._unapplied[kind] = saved
+            else:
                 names, tensor, optimizer = self._groups[kind]
                 optimizer.load_state_dict(_tensors(saved))
                 with torch.no_grad():
