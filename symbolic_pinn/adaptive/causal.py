@@ -22,8 +22,9 @@ with ``w_1 = 1``, as in the Expert's-guide code: the paper's Algorithm 1 also co
 initial-condition loss ``λ_ic L_ic`` (``λ_ic = 1e3`` recommended) as the first entry of
 the sum, which makes every ``w_i`` smaller while the initial condition is not yet fitted;
 with ``QuadratureTraining`` the point weights still assume plain means, so the identity
-above holds only approximately; composed with NTK weights, the NTK traces are those of the unweighted residuals (jaxpi instead
-multiplies the residual kernel diagonal by the causal weights per slice).
+above holds only approximately; composed with NTK weights, the NTK traces are those of
+the unweighted residuals (jaxpi instead multiplies the residual kernel diagonal by the
+causal weights per slice).
 """
 
 from __future__ import annotations
