@@ -125,11 +125,11 @@ def solve(
         FileNotFoundError: The folder of ``checkpoint_path`` does not exist (checked
             before training).
     """
-    if not _count(iterations, 0):
+    if not _integer_at_least(iterations, 0):
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
-    if not _count(log_every, 1):
+    if not _integer_at_least(log_every, 1):
         raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
-    if seed is not None and not _count(seed, 0):
+    if seed is not None and not _integer_at_least(seed, 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable (row -> bool | None), got {callback!r}")
@@ -137,7 +137,7 @@ def solve(
         raise ValueError(f"device {device!r}: this torch build has no usable CUDA device")
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    if checkpoint_every is not None and (not _count(checkpoint_every, 1)
+    if checkpoint_every is not None and (not _integer_at_least(checkpoint_every, 1)
                                          or checkpoint_path is None):
         raise ValueError("checkpoint_every must be a positive integer, with a checkpoint_path; "
                          f"got {checkpoint_every!r}, {checkpoint_path!r}")
@@ -229,7 +229,7 @@ def solve(
     return result
 
 
-def _count(value: object, least: int) -> bool:
+def _integer_at_least(value: object, least: int) -> bool:
     """Whether ``value`` is an integer (of any integer-valued type) ``>= least``."""
     try:
         return int(value) == value and value >= least  # type: ignore[operator]
