@@ -46,7 +46,7 @@ def capture(run, scheduler, optimizer: str, *, clone: bool = False) -> dict:
     return {
         "step": int(run.step),
         "optimizer": optimizer,
-        "lr": getattr(run, "lr", None),  # the run's first learning rate
+        "lr": run.lr,  # the run's first learning rate
         "optimizer_state": copy_(run.optimizer.state_dict()),
         "scheduler_state": None if scheduler is None else copy_(scheduler.state_dict()),
         "rng": copy.deepcopy(run.rng.bit_generator.state),

@@ -57,6 +57,7 @@ class Run:
         self.step_losses: dict[str, torch.Tensor] = {}
         self.step_loss: torch.Tensor | None = None
         self.step_weights: dict[str, float] = dict(self.weights)
+        self.lr: float | None = None  # the run's first learning rate (solve sets it)
         self.reweighted: dict | None = None
         self._fresh = True
         self._adapted = False

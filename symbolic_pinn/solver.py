@@ -158,7 +158,7 @@ def solve(
         raise ValueError(f"lr_schedule must be callable (step -> factor), got {lr_schedule!r}")
     if on_nonfinite not in ("raise", "rollback"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'rollback', got {on_nonfinite!r}")
-    if int(max_rollbacks) != max_rollbacks or max_rollbacks < 1:
+    if not _integer_at_least(max_rollbacks, 1):
         raise ValueError(f"max_rollbacks must be a positive integer, got {max_rollbacks!r}")
     if resume is not None:
         _check_resume(resume, problem, optimizer, lr_schedule, float(lr))
