@@ -96,12 +96,12 @@ class Run:
                                     "which is not a number") from exc
             if not math.isfinite(value):
                 raise NonFiniteWeightError(
-                    f"{type(self.adaptive).__name__} set the weight of term {term} to "
-                    f"{value} at step {self.step}{self._text(term)}", step=self.step, term=term,
-                    quantity="weight", value=value)
+                    f"{name} set the weight of term {term} to {value} at step {self.step}"
+                    f"{self._text(term)}", step=self.step, term=term, quantity="weight",
+                    value=value)
             if value < 0:
-                raise StrategyError(f"{type(self.adaptive).__name__} set the weight of term "
-                                    f"{term} to {value} at step {self.step}{self._text(term)}")
+                raise StrategyError(f"{name} set the weight of term {term} to {value} at step "
+                                    f"{self.step}{self._text(term)}")
             self.weights[term] = value  # in place: the closure holds this dict
         self.adaptive.weights = dict(self.weights)
         self.reweighted = self.adaptive.history_extras()
