@@ -41,133 +41,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .activations import derivatives_of
 from .channels import combine_top_order, derivative_orders, plan_channels, seed_channels
 from .ir import ProblemIR, TermIR
-from .networks import ACTIVATIONS, MLP
+from .networks import MLP
 from .printing import torch_code
 
 __all__ = ["fast_ntk_diagonal", "fast_ntk_diagonals", "fast_residual", "supports"]
-
-
-# -- activations: σ^(k)(z) for k = 0..K ----------------------------------------------------
-
-
-def _poly_derivatives(y: torch.Tensor, K: int, chain: list[float]) -> list[torch.Tensor]:
-    """σ^(k) as polynomials in y = σ(z) with dy/dz = chain(y) (tanh, sigmoid)."""
-    out, poly = [y], [0.0, 1.0]
-    for _ in range(K):
-        deriv = [i * c for i, c in enumerate(poly)][1:] or [0.0]
-        prod = [0.0] * (len(deriv) + len(chain) - 1)
-        for i, a in enumerate(deriv):
-            for j, b in enumerate(chain):
-                prod[i + j] += a * b
-        poly = prod
-        acc = torch.full_like(y, poly[-1])
-        for c in reversed(poly[:-1]):
-            acc = acc * y + c if c else acc * y
-        out.append(acc)
-    return out
-
-
-def _tanh(z: torch.Tensor, K: int) -> list[torch.Tensor]:
-    t = torch.tanh(z)
-    if K >= 4:
-        return _poly_derivatives(t, K, [1.0, 0.0, -1.0])
-    out = [t]
-    if K >= 1:
-        s = 1 - t * t
-        out.append(s)
-    if K >= 2:
-        out.append(-2 * t * s)
-    if K >= 3:
-        out.append(s * (6 * t * t - 2))
-    return out
-
-
-def _sigmoid_poly(z: torch.Tensor, K: int) -> list[torch.Tensor]:
-    return _poly_derivatives(torch.sigmoid(z), K, [0.0, 1.0, -1.0])
-
-
-def _sin(z: torch.Tensor, K: int) -> list[torch.Tensor]:
-    s = torch.sin(z)
-    c = torch.cos(z) if K >= 1 else None
-    cycle = [s, c, -s if K >= 2 else None, -c if K >= 3 else None]
-    return [cycle[k % 4] for k in range(K + 1)]
-
-
-def _silu(z: torch.Tensor, K: int) -> list[torch.Tensor]:
-    sig = _sigmoid_poly(z, K)  # (z σ)^(k) = z σ^(k) + k σ^(k-1)
-    return [z * sig[0]] + [z * sig[k] + k * sig[k - 1] for k in range(1, K + 1)]
-
-
-def _hermite(m: int, z: torch.Tensor) -> torch.Tensor:
-    """Probabilists' Hermite polynomial He_m(z)."""
-    prev, cur = torch.ones_like(z), z
-    if m == 0:
-        return prev
-    for n in range(1, m):
-        prev, cur = cur, z * cur - n * prev
-    return cur
-
-
-def _gelu(z: torch.Tensor, K: int) -> list[torch.Tensor]:
-    phi = torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-    cdf = 0.5 * (1 + torch.erf(z / math.sqrt(2.0)))
-    # Φ^(k) = φ^(k-1) = (-1)^(k-1) He_(k-1)(z) φ(z); (zΦ)^(k) = z Φ^(k) + k Φ^(k-1)
-    big_phi = [cdf] + [(-1) ** (k - 1) * _hermite(k - 1, z) * phi for k in range(1, K + 1)]
-    return [z * cdf] + [z * big_phi[k] + k * big_phi[k - 1] for k in range(1, K + 1)]
-
-
-def _relu(z: torch.Tensor, K: int) -> list[torch.Tensor]:
-    out = [torch.relu(z)]
-    if K >= 1:
-        out.append((z > 0).to(z.dtype))
-    return out + [torch.zeros_like(z)] * (K - 1)
-
-
-def _softplus(beta: float, threshold: float) -> Callable:
-    def fn(z: torch.Tensor, K: int) -> list[torch.Tensor]:
-        linear = z * beta > threshold
-        value = torch.nn.functional.softplus(z, beta, threshold)
-        if K == 0:
-            return [value]
-        sig = _sigmoid_poly(beta * z, K - 1)  # softplus^(k) = β^(k-1) σ^(k-1)(βz)
-        out = [value, torch.where(linear, torch.ones_like(z), sig[0])]
-        zero = torch.zeros_like(z)
-        out += [torch.where(linear, zero, beta ** (k - 1) * sig[k - 1]) for k in range(2, K + 1)]
-        return out
-    return fn
-
-
-def _elu(alpha: float) -> Callable:
-    def fn(z: torch.Tensor, K: int) -> list[torch.Tensor]:
-        pos = z > 0
-        value = torch.nn.functional.elu(z, alpha)
-        if K == 0:
-            return [value]
-        e = alpha * torch.exp(torch.clamp(z, max=0))
-        one, zero = torch.ones_like(z), torch.zeros_like(z)
-        return [value, torch.where(pos, one, e)] + [torch.where(pos, zero, e)] * (K - 1)
-    return fn
-
-
-_SMOOTH = {nn.Tanh: _tanh, ACTIVATIONS["sin"]: _sin, nn.Sigmoid: _sigmoid_poly, nn.SiLU: _silu}
-
-
-def _activation(layer: nn.Module) -> Callable | None:
-    """The ``(z, K) -> [σ, σ', ..., σ^(K)]`` of a supported activation module, else None."""
-    kind = type(layer)
-    if kind in _SMOOTH:
-        return _SMOOTH[kind]
-    if kind is nn.GELU and layer.approximate == "none":
-        return _gelu
-    if kind is nn.ReLU:
-        return _relu
-    if kind is nn.Softplus:
-        return _softplus(float(layer.beta), float(layer.threshold))
-    if kind is nn.ELU:
-        return _elu(float(layer.alpha))
-    return None
 
 
 def _hooked(module: nn.Module) -> bool:
@@ -190,7 +70,7 @@ def _layers(net: nn.Module) -> list[tuple[str, object]] | None:
         if type(layer) is nn.Linear:
             out.append(("linear", layer))
             continue
-        fn = _activation(layer)
+        fn = derivatives_of(layer)
         if fn is None:
             return None
         out.append(("act", fn))
@@ -311,22 +191,7 @@ def _propagate(layers, groups: list[_Group], inputs: list[list[torch.Tensor | No
                         if all(ch[b] is not None for b in blocks)]
                 K = max(live) if live else 0  # (no max(default=): torch.compile traces this)
                 sig = fn(ch[0], K)
-                h: list[torch.Tensor | None] = [sig[0]]
-                for c in range(1, len(ch)):
-                    acc = None
-                    for k, coef, blocks in rules[c]:
-                        if any(ch[b] is None for b in blocks):
-                            continue
-                        prod = ch[blocks[0]]  # blocks first: seeds may be (1, w) rows
-                        for b in blocks[1:]:
-                            prod = prod * ch[b]
-                        if acc is None:
-                            acc = sig[k] * prod
-                            if coef != 1.0:
-                                acc = coef * acc
-                        else:
-                            acc = torch.addcmul(acc, sig[k], prod, value=coef)
-                    h.append(acc)
+                h = [sig.value] + [sig.channel(rules[c], ch) for c in range(1, len(ch))]
                 new.append(h)
             chans = new
     return chans
