@@ -13,7 +13,8 @@ diagonals of :mod:`symbolic_pinn.fast_ntk`, so both carry the same channels:
 * A combination's rule is the sum of its members' rules, whose one-block terms
   ``σ'(z) c_α z_α`` add up to ``σ'(z) z_comb`` (a ``Linear`` layer is linear:
   ``z_comb = Σ c_α z_α``). So ``-u_xx - u_yy`` travels as one channel, not two (the
-  forward Laplacian); :func:`combine_top_order` finds such combinations in a residual.
+  forward Laplacian), as does ``u_t - ν u_xx``; :func:`combine_top_order` finds such
+  combinations in a residual: derivatives that no other channel reads.
 """
 
 from __future__ import annotations
@@ -162,10 +163,12 @@ def derivative_orders(term: TermIR) -> dict[str, tuple[str, Multi]]:
 
 def combine_top_order(term: TermIR, orders: dict, used: set[str]) -> tuple[sp.Expr, dict]:
     """Fold, per site, the top-order derivatives the residual holds linearly with constant
-    coefficients into one combined channel: ``-u_xx - u_yy`` becomes ``u_comb``.
+    coefficients into one combined channel: ``-u_xx - u_yy`` becomes ``u_comb``, and
+    Burgers' ``u_t - ν u_xx`` (beside ``u u_x``) travels as one channel, not two.
 
-    A derivative qualifies when it has order ≥ 2, no other derivative the residual takes
-    from the same network call lies at or above it (then its channel is carried anyway),
+    A derivative is top-order when no other derivative the residual takes from the same
+    network call lies at or above it (else its channel is carried anyway: ``u_x`` below
+    ``u_xx``); it may have any order ≥ 1. It qualifies when it is top-order,
     the residual's partial derivative with respect to it is a nonzero real number ``c``,
     and the residual less ``c`` times it no longer holds it (so not in a ``Piecewise``
     condition either). At least two must qualify.
@@ -185,7 +188,7 @@ def combine_top_order(term: TermIR, orders: dict, used: set[str]) -> tuple[sp.Ex
         for name, alpha in mine.items():
             below = any(other != name and all(x <= y for x, y in zip(alpha, b))
                         for other, b in same_call.items())
-            if sum(alpha) < 2 or below:
+            if not any(alpha) or below:  # the value is not a derivative
                 continue
             symbol = sp.Symbol(name)
             coef = sp.diff(expr, symbol)

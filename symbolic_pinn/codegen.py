@@ -200,8 +200,8 @@ def _jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
     propagated inside ``jet`` but not returned), and the residual to print with them.
 
     Where the residual is linear, with constant coefficients, in two or more top-order
-    derivatives of one site (``-u_xx - u_yy``, ``u_tt - 4*u_xx``), the jet returns their
-    combination from one channel and the residual reads that
+    derivatives of one site (``-u_xx - u_yy``, ``u_tt - 4*u_xx``, Burgers' ``u_t - ν u_xx``),
+    the jet returns their combination from one channel and the residual reads that
     (:func:`symbolic_pinn.channels.combine_top_order`).
     """
     orders = derivative_orders(term)

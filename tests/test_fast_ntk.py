@@ -117,6 +117,18 @@ def test_poisson_2d(dtype):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_burgers_first_order_member(dtype):
+    # u_t and u_xx (not u_x, which u_xx reads) travel as one channel
+    visc = sp.Rational(1, 100) / sp.pi
+    eq = u(x, t).diff(t) + u(x, t) * u(x, t).diff(x) - visc * u(x, t).diff(x, 2)
+    problem = build([eq], [sp.Eq(u(x, 0), -sp.sin(sp.pi * x))], [x, t], [u(x, t)], mlp(2),
+                    dtype=dtype)
+    plan = _plan(problem.ir.terms[0], tuple(problem.ir.scaling))
+    assert plan.groups[0].channels == ((0, 0), (1, 0), ((-float(visc), (2, 0)), (1.0, (0, 1))))
+    check(problem)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_wave_with_subs_condition(dtype):
     problem = wave(dtype)
     assert [n.name for n in problem.ir.terms[2].derivatives] == ["u_t"]  # u_t(x, 0)

@@ -237,8 +237,9 @@ def test_option_in_source():
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_combined_channels(dtype):
-    """Top-order derivatives held linearly with constant coefficients share one channel;
-    anything else keeps its own (and every variant agrees with autograd)."""
+    """Derivatives held linearly with constant coefficients, with none of the call's other
+    derivatives above them, share one channel; anything else keeps its own (and every
+    variant agrees with autograd)."""
     combined = [u(x, y).diff(x, 2) + 3 * u(x, y).diff(y, 2) + u(x, y) * u(x, y).diff(x),
                 sp.Eq(u(x, y).diff(y, 2), 2 * (u(x, y).diff(x, 2) - sp.pi))]
     separate = [u(x, y).diff(x, 2) ** 2 + u(x, y).diff(y, 2),  # not linear
@@ -248,8 +249,12 @@ def test_combined_channels(dtype):
     lap = u(x, y).diff(x, 2) + u(x, y).diff(y, 2)
     # the derivative is 1 in both branches, but the condition reads u_xx and u_yy
     branch = [sp.Piecewise((lap, lap > 0), (lap - 1, True))]
-    auto, taylor = pair(combined + separate + below + branch, [sp.Eq(u(0, y), 0)], [x, y],
-                        [u(x, y)], mlp(2), dtype=dtype)
+    # first order counts too: u_y + u u_x - u_xx/10 (Burgers; u_x is below u_xx), advection
+    first = [u(x, y).diff(y) + u(x, y) * u(x, y).diff(x) - u(x, y).diff(x, 2) / 10,
+             u(x, y).diff(y) + 2 * u(x, y).diff(x),
+             u(x, y).diff(x) + u(x, y).diff(x, y)]  # u_x is below u_xy: nothing to combine
+    auto, taylor = pair(combined + separate + below + branch + first, [sp.Eq(u(0, y), 0)],
+                        [x, y], [u(x, y)], mlp(2), dtype=dtype)
     lines = {name: taylor.source.split(f"def residual_{name}(")[1].split("\n\n\n")[0]
              for name in taylor.term_names}
     assert "u_comb = u_xx + 3*u_yy" in lines["pde_0"]
@@ -260,6 +265,10 @@ def test_combined_channels(dtype):
         assert "u_comb" not in lines[name], name
     assert "u_comb = u_xxy + u_yy" in lines["pde_5"] and "u_xx, u_comb = jet(" in lines["pde_5"]
     assert "u_comb" not in lines["pde_6"]
+    assert "u, u_x, u_comb = jet(" in lines["pde_7"] and "u_comb = -u_xx/10 + u_y" in lines["pde_7"]
+    assert "((-0.1, (2, 0)), (1.0, (0, 1)))" in lines["pde_7"]
+    assert "u_comb = jet(" in lines["pde_8"] and "u_comb = 2*u_x + u_y" in lines["pde_8"]
+    assert "u_comb" not in lines["pde_9"]
     check(auto, taylor)
 
 
