@@ -27,7 +27,11 @@ finiteness check) and nothing of solve's set-up. "autograd" is the same with
 reported apart). "hand" is an eager PyTorch loop written here: batched
 ``torch.autograd.grad`` on one input tensor per point set, the same network (a deep copy
 of the same initialisation), the same points and the same loss (checked: the losses agree
-to float32 rounding before timing).
+to float32 rounding before timing). All of them share this process's allocator state:
+the script first frees one 16 MiB block, as ``solve`` does
+(``symbolic_pinn.allocator.warm_up``: glibc's dynamic mmap threshold), so the
+hand-written loop runs in the state ours trains in. ``benchmarks/peers.py`` measures
+each implementation in a fresh process, the hand-written one with and without it.
 
 Usage::
 
@@ -621,6 +625,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--_nbc", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    from symbolic_pinn import allocator
+
+    allocator.warm_up()  # before anything is timed: see the module docstring
     if args._child:
         _child(args._child, args._problem, args._steps, args._n, args._nbc)
         return {}

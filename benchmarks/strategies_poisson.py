@@ -9,6 +9,7 @@ Usage::
 
     python benchmarks/strategies_poisson.py                # seeds 0 1 2, all strategies
     python benchmarks/strategies_poisson.py --seeds 0 --only ntk plain
+    python benchmarks/strategies_poisson.py --derivatives autograd   # nested autograd.grad
 
 Prints one row per run and a markdown table (strategy x seed).
 """
@@ -48,11 +49,13 @@ STRATEGIES = {
 }
 
 
-def run(name: str, seed: int, iterations: int, lr: float) -> tuple[float, float]:
+def run(name: str, seed: int, iterations: int, lr: float,
+        derivatives: str = "auto") -> tuple[float, float]:
     """Relative L1 error and seconds of one run (nan if training stopped)."""
     problem = discretize(poisson_system(),
                          PhysicsInformedNN(MLP(2, 1, [40, 40]), StochasticTraining(256),
-                                           adaptive_loss=STRATEGIES[name][1]()))
+                                           adaptive_loss=STRATEGIES[name][1](),
+                                           derivatives=derivatives))
     start = time.perf_counter()
     try:
         error = relative_l1(problem.solve(iterations, lr=lr, seed=seed, progress=False))
@@ -68,12 +71,14 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--lr", type=float, default=0.03)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--derivatives", choices=["auto", "autograd"], default="auto",
+                        help="the networks' derivative path (default: auto, taylor here)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     table = {}
     for name in args.only:
         for seed in args.seeds:
-            error, seconds = run(name, seed, args.iterations, args.lr)
+            error, seconds = run(name, seed, args.iterations, args.lr, args.derivatives)
             table[name, seed] = error
             print(f"{name:<16} seed {seed}: rel L1 {error:.3f}  ({seconds:.1f} s)", flush=True)
     print()

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import allocator
 from .checkpoint import NonFiniteGuard, capture, load_checkpoint, restore_training, write_checkpoint
 from .errors import NonFiniteError, TrainingError
 from .result import Result, _check_writable
@@ -112,6 +113,10 @@ def solve(
         A :class:`~symbolic_pinn.result.Result`; ``result.save(path)`` also stores the
         training state, so the file can be resumed.
 
+    The first call in a process frees one 16 MiB block (:func:`symbolic_pinn.allocator.
+    warm_up`), which raises glibc's dynamic mmap threshold: a fresh process's CPU steps
+    on mid-sized tensors otherwise fault their pages in anew every step.
+
     Raises:
         NonFiniteError: (a :class:`TrainingError`) a loss, gradient, weight or parameter
             became non-finite; the message names the term (where one is to blame) and
@@ -174,6 +179,7 @@ def solve(
     for ident, p in list(problem.params.items()):
         moved = p.detach().to(device=device, dtype=dtype)
         problem.params[ident] = torch.nn.Parameter(moved) if p.requires_grad else moved
+    allocator.warm_up()  # once per process: glibc's mmap threshold (see symbolic_pinn.allocator)
     run = Run(problem, optimizer, make_optimizer, rng, device, dtype)
     run.lr = float(lr)  # the first learning rate, kept in checkpoints
     scheduler = (torch.optim.lr_scheduler.LambdaLR(run.optimizer, lr_schedule)

@@ -47,22 +47,24 @@ def test_peers_quick_reports_missing_libraries(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "peers.py"), "--quick", "--steps", "12",
          "--peers-python", sys.executable, "--out", str(out),
-         "--impls", "hand", "ours", "ours-taylor", "deepxde", "pina"],
+         "--impls", "hand", "hand-warm", "ours", "ours-taylor", "deepxde", "pina"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(out.read_text(encoding="utf-8"))
     rows = results["implementations"]
     assert results["meta"]["quick"] is True and list(rows) == [
-        "hand", "ours", "ours-taylor", "deepxde", "pina"]
-    for name in ("hand", "ours", "ours-taylor"):
+        "hand", "hand-warm", "ours", "ours-taylor", "deepxde", "pina"]
+    for name in ("hand", "hand-warm", "ours", "ours-taylor"):
         assert rows[name]["status"] == "ok", rows[name]
         assert rows[name]["ms_per_step"] > 0 and rows[name]["peak_rss_mb"] > 0
         assert rows[name]["rel_l2"] > 0
     assert rows["ours-taylor"]["derivatives"] == "taylor"
     # the same network, initialisation, points and loss: the same trained solution
     assert abs(rows["ours"]["rel_l2"] - rows["hand"]["rel_l2"]) < 1e-3 * rows["hand"]["rel_l2"]
+    assert rows["hand-warm"]["rel_l2"] == rows["hand"]["rel_l2"]  # the allocator only
     assert results["time_ratios"]["ours/hand"]["median"] > 0
+    assert results["time_ratios"]["ours/hand-warm"]["median"] > 0
     for name in ("deepxde", "pina"):
         assert rows[name]["status"] in ("ok", "not installed"), rows[name]
         if rows[name]["status"] == "ok":

@@ -126,6 +126,8 @@ def test_burgers_first_order_member(dtype):
     plan = _plan(problem.ir.terms[0], tuple(problem.ir.scaling))
     assert plan.groups[0].channels == ((0, 0), (1, 0), ((-float(visc), (2, 0)), (1.0, (0, 1))))
     check(problem)
+    # standardised inputs: the first-order member's seed carries 1/std_t
+    check(build([eq], [], [x, t], [u(x, t)], mlp(2), dtype=dtype, input_scaling="standardize"))
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
