@@ -7,9 +7,9 @@ u = 0 on the boundary, exact u = sin(πx) sin(πy); MLP 2-64-64-1 tanh, 2000 int
 Implementations (``--impls``):
 
 * ``hand``: eager PyTorch, batched ``torch.autograd.grad`` (``speed.hand_loss_fn``);
-* ``hand-warm``: the same after freeing one 16 MiB block, as ``solve`` does first
-  (``symbolic_pinn.allocator``: it raises glibc's dynamic mmap threshold), to show how
-  much of ours / hand is the allocator's state;
+* ``hand-warm``, ``deepxde-warm``, ``pina-warm``: the same after freeing one 16 MiB
+  block, as ``solve`` does first (``symbolic_pinn.allocator``: it raises glibc's dynamic
+  mmap threshold), to show how much of a ratio is the allocator's state;
 * ``ours``: ``PhysicsInformedNN(MLP(2, 1, [64, 64]), strategy)`` with default settings,
   ``discretize``, ``solve``; the derivative path that "default" resolved to is reported;
 * ``ours-autograd``, ``ours-taylor``: ``derivatives="autograd"`` / ``"taylor"``;
@@ -64,12 +64,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 IMPLS = ("hand", "hand-warm", "ours", "ours-autograd", "ours-taylor", "ours-compiled",
-         "deepxde", "pina")
+         "deepxde", "deepxde-warm", "pina", "pina-warm")
 OURS = tuple(name for name in IMPLS if name.startswith("ours"))
-PEERS = ("deepxde", "pina")
+PEERS = ("deepxde", "deepxde-warm", "pina", "pina-warm")
 N_INTERIOR, N_EDGE, LR, WIDTH = 2000, 100, 1e-3, 64
-LIBS = {"hand": ("torch",), "hand-warm": ("torch",),  # imported (timed), versions
-        "deepxde": ("torch", "deepxde"),
+LIBS = {"hand": ("torch",), "deepxde": ("torch", "deepxde"),  # imported (timed), versions
         "pina": ("torch", "pina", "lightning")}  # ours: torch, symbolic_pinn
 OURS_OPTIONS = {"ours": {}, "ours-autograd": {"derivatives": "autograd"},
                 "ours-taylor": {"derivatives": "taylor"},
@@ -85,13 +84,10 @@ def _stamper(stamps: list[float]):
     return lambda *_: stamps.append(time.perf_counter()) and None
 
 
-def run_hand(steps: int, seed: int, warm: bool = False):
+def run_hand(steps: int, seed: int):
     import torch
     from speed import hand_loss_fn, hand_steps, make_points, plain_mlp
 
-    if warm:  # symbolic_pinn.allocator.warm_up, without importing symbolic_pinn
-        block = torch.empty(4 << 20, dtype=torch.float32)
-        del block
     torch.manual_seed(seed)
     net = plain_mlp(WIDTH, 2)
     loss = hand_loss_fn("poisson", make_points("poisson", N_INTERIOR, N_EDGE, seed), net)
@@ -198,7 +194,8 @@ def child(name: str, steps: int, warmup: int, threads: int, seed: int) -> dict:
     """Import, train, measure; the dict becomes the child's RESULT line."""
     t0 = time.perf_counter()
     out = {"impl": name, "status": "ok"}
-    libs = LIBS.get(name, ("torch", "symbolic_pinn"))
+    base = name.removesuffix("-warm")
+    libs = LIBS.get(base, ("torch", "symbolic_pinn"))
     try:
         for module in ("numpy", *libs):
             importlib.import_module(module)
@@ -215,9 +212,11 @@ def child(name: str, steps: int, warmup: int, threads: int, seed: int) -> dict:
         if name in OURS:
             start, stamps, net, extra = run_ours(steps, seed, OURS_OPTIONS[name])
         else:
-            start, stamps, net, extra = {
-                "hand": run_hand, "hand-warm": lambda *a: run_hand(*a, warm=True),
-                "deepxde": run_deepxde, "pina": run_pina}[name](steps, seed)
+            if name.endswith("-warm"):  # symbolic_pinn.allocator.warm_up, not imported
+                block = torch.empty(4 << 20, dtype=torch.float32)
+                del block
+            start, stamps, net, extra = {"hand": run_hand, "deepxde": run_deepxde,
+                                         "pina": run_pina}[base](steps, seed)
     except Unavailable as error:
         return {**out, "status": "unavailable", "detail": str(error)}
     diffs = [b - a for a, b in itertools.pairwise(stamps)]

@@ -87,6 +87,19 @@ def test_combined_channels_runs():
     assert all("combined / separate" in ln for ln in lines)
 
 
+def test_tanh_form_runs():
+    """``benchmarks/tanh_form.py``: both tanh forms alternate in one run; no timing
+    assertion. Each form's steps are timed, so both ran."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "tanh_form.py"), "--steps", "60",
+         "--problems", "burgers"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line, = proc.stdout.splitlines()
+    assert line.startswith("burgers") and "factored / plain" in line
+
+
 @pytest.mark.parametrize("flag, label", [
     ("", "ntk (paper)"), ("--plain", "plain"), ("--per-condition", "ntk (per-condition)")])
 def test_wave_ntk_size_runs(tmp_path, flag, label):
