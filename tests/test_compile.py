@@ -112,3 +112,25 @@ def test_compile_needs_the_taylor_path():
     assert prob.symbolic.options.derivatives == "autograd" and "jet(" not in prob.source
     with pytest.raises(TypeError, match="compile must be True or False"):
         PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5), compile="yes")
+
+
+def test_residuals_trace_as_one_graph():
+    """What ``compile=True`` compiles, ``all_residuals`` of the taylor path, traces as one
+    graph without breaks (a break would split it and fall back to eager Python between
+    the pieces): with a sigmoid network too (another activation form), a first-order
+    member in a combination, a derivative condition and an estimated parameter."""
+    t = sp.Symbol("t")
+    burgers = sp.Eq(u(x, t).diff(t) + a * u(x, t) * u(x, t).diff(x), u(x, t).diff(x, 2) / 10)
+    bcs = [sp.Eq(u(x, 0), -sp.sin(sp.pi * x)), sp.Eq(u(x, t).diff(x).subs(x, 0), 0)]
+    for activation in ("tanh", "sigmoid"):
+        torch.manual_seed(0)
+        pinn = PhysicsInformedNN(MLP(2, 1, [8, 8], activation), StochasticTraining(16),
+                                 param_estim=True)
+        prob = discretize(PDESystem([burgers], bcs, {x: (0, 1), t: (0, 1)}, [x, t],
+                                    [u(x, t)], {a: 1.0}), pinn)
+        assert "u_comb = u_t - u_xx/10" in prob.source
+        pts = {name: torch.rand(16, 2) for name in prob.term_names}
+        explained = torch._dynamo.explain(prob.module.all_residuals)(prob.nets, pts,
+                                                                     prob.params)
+        assert (explained.graph_count, explained.graph_break_count) == (1, 0), \
+            explained.break_reasons
