@@ -234,7 +234,7 @@ STRATEGIES = {"relobralo": ReLoBRaLoAdaptiveLoss, "softadapt": SoftAdaptAdaptive
 def test_neuralpde_adaptive_loss_poisson(name):
     """MLP(2,1,[40,40]) tanh, StochasticTraining(256), Adam(0.03) x 2000, relative L1 on
     the 101 x 101 grid < 0.4. Seed 0, not hand-picked (measured for seeds 0, 1, 2 with the
-    default taylor path: ReLoBRaLo 0.085, 0.094, 0.054; SoftAdapt 0.325, 0.125, 0.173;
+    default taylor path: ReLoBRaLo 0.174, 0.092, 0.039; SoftAdapt 0.345, 0.125, 0.276;
     with derivatives="autograd": ReLoBRaLo 0.125, 0.093, 0.179; SoftAdapt 0.286, 0.125,
     0.377)."""
     err, result = neuralpde_poisson(STRATEGIES[name](), seed=0)
