@@ -42,7 +42,7 @@ Usage::
     .venv-peers/bin/python benchmarks/peers.py --quick   # smoke test: 1 round x 30 steps,
                                                          # no ours-compiled (< 1 minute)
     .venv-peers/bin/python benchmarks/peers.py --out peers.json  # 5 rounds x 300 steps:
-                                # about 5 minutes on 2 cores (the first compile 25-46 s)
+                                # about 7 minutes on 2 cores (the first compile 15-46 s)
 """
 
 from __future__ import annotations

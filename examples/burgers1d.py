@@ -27,9 +27,11 @@ the initial line and 100 on each wall, drawn once from the seed and kept for bot
 the paper's network (8 hidden layers of 20, tanh) with half its Adam steps (5,000); L-BFGS
 then runs until it stops changing the loss (about 100-250 steps, i.e. 2,000-5,000
 evaluations; the paper: 10,000 iterations). With ``derivatives="taylor"`` both runs
-take about 9-10 minutes of one CPU core and reach 2-7e-4 (seeds 0-3: plain 4.0, 4.5, 7.3,
-5.3e-4; SA-PINN 4.9, 4.9, 2.2, 2.7e-4; the SA-PINN paper: 4.8e-4 ± 1.0e-4, Raissi et
-al.: 6.7e-4). One difference from the authors' script
+take about 7-9 minutes of one CPU core and reach 2-5e-4 (seeds 0-3: plain 4.7, 4.9, 3.7,
+4.5e-4; SA-PINN 2.3, 3.7, 1.9, 5.2e-4; before the factored tanh derivatives of
+2026-11-29, a change of float32 rounding: plain 4.0, 4.5, 7.3, 5.3e-4, SA-PINN 4.9, 4.9,
+2.2, 2.7e-4; the SA-PINN paper: 4.8e-4 ± 1.0e-4, Raissi et al.: 6.7e-4). One difference
+from the authors' script
 (``levimcclenny/SA-PINNs``, ``Burgers/burgers.py``): it weights only the residual (λ
 initialised at 100) and the initial points, not the walls, and samples 25 points per
 wall; here every term is weighted, as the paper's text describes.

@@ -49,6 +49,7 @@ def warm_up() -> bool:
     if _done:
         return False
     _done = True
-    block = torch.empty(_BLOCK_ELEMENTS, dtype=torch.float32)
+    # device="cpu": under torch.set_default_device("cuda") the block must still be the host's
+    block = torch.empty(_BLOCK_ELEMENTS, dtype=torch.float32, device="cpu")
     del block
     return True
