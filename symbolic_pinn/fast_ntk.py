@@ -13,8 +13,9 @@ the same computation for the cost of about one training step:
   ``z_α = W a_α`` (``+ b`` on the value channel only: the bias does not depend on the
   input). An activation maps channels by Faà di Bruno's formula,
   ``∂^α σ(z) = Σ_π σ^(|π|)(z) Π_{B ∈ π} z_B`` over the set partitions ``π`` of the
-  derivative directions, with closed-form derivatives ``σ^(k)``. All channels of all
-  evaluations of one network go through each layer as one stacked matrix product.
+  derivative directions, with closed-form derivatives ``σ^(k)``
+  (:mod:`symbolic_pinn.activations`). All channels of all evaluations of one network go
+  through each layer as one stacked matrix product.
   Inputs are standardised like the generated code, ``z = (x - mean)/std``, so the
   first-order seed of slot ``j`` is ``e_j / std_j``. The channels are those of the
   generated ``jet`` calls (:mod:`symbolic_pinn.channels`): top-order derivatives that the
