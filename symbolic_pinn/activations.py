@@ -27,11 +27,15 @@ from .networks import ACTIVATIONS
 __all__ = ["Factored", "Plain", "derivatives_of"]
 
 
-def _product(ch: list, blocks: tuple[int, ...]) -> torch.Tensor:
-    prod = ch[blocks[0]]  # blocks first: seeds may be (1, w) rows
-    for b in blocks[1:]:
-        prod = prod * ch[b]
-    return prod
+def _terms(rule, ch: list):
+    """``(k, coef, Π_B z_B)`` for the rule's terms whose blocks are all nonzero."""
+    for k, coef, blocks in rule:
+        if any(ch[b] is None for b in blocks):
+            continue
+        prod = ch[blocks[0]]  # blocks first: seeds may be (1, w) rows
+        for b in blocks[1:]:
+            prod = prod * ch[b]
+        yield k, coef, prod
 
 
 class Plain:
@@ -50,10 +54,7 @@ class Plain:
         """``Σ coef σ^(k) Π_B z_B`` over the rule's terms whose blocks are all nonzero
         (``None`` if none is)."""
         acc = None
-        for k, coef, blocks in rule:
-            if any(ch[b] is None for b in blocks):
-                continue
-            prod = _product(ch, blocks)
+        for k, coef, prod in _terms(rule, ch):
             if acc is None:
                 acc = self.derivs[k] * prod
                 if coef != 1.0:
@@ -81,10 +82,7 @@ class Factored:
         """``Σ coef σ^(k) Π_B z_B`` over the rule's terms whose blocks are all nonzero
         (``None`` if none is)."""
         acc = None
-        for k, coef, blocks in rule:
-            if any(ch[b] is None for b in blocks):
-                continue
-            prod = _product(ch, blocks)
+        for k, coef, prod in _terms(rule, ch):
             scale, y = self.ratios[k - 1]
             c = coef * scale
             if acc is None:  # the constant onto the product: at the first layer a row
