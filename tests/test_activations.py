@@ -73,6 +73,9 @@ def test_multi_term_rules_and_rows(name):
     assert sig.channel(((1, 1.0, (4,)),), ch) is None  # every term reads a zero channel
     scaled = ((1, -0.5, (3,)), (2, 3.0, (1, 1)))
     torch.testing.assert_close(sig.channel(scaled, ch), -0.5 * d[1] * z_ab + 3 * d[2] * z_a**2)
+    # a first-order term after a higher one (a constant ratio added to a running sum)
+    later = ((2, 1.0, (1, 2)), (1, 2.0, (3,)))
+    torch.testing.assert_close(sig.channel(later, ch), d[2] * z_a * z_b + 2 * d[1] * z_ab)
 
 
 def test_unsupported():
