@@ -1,0 +1,125 @@
+"""On a GPU: the derivative paths, the exact NTK diagonals and training equal the CPU's.
+
+Skipped where torch sees no CUDA device (every machine this project's CI has run on so
+far); on one, ``python -m pytest tests/test_cuda.py`` takes seconds. Every check runs
+the same computation on the CPU and on the GPU from the same parameters: 1e-10 relative
+in float64 and 1e-5 in float32 (other summation orders; torch keeps TF32 off for
+float32 matrix products by default).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
+from symbolic_pinn.fast_ntk import fast_ntk_diagonal
+from symbolic_pinn.training import GridTraining
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+x, t, a = sp.symbols("x t a")
+u = sp.Function("u")
+DTYPES = [torch.float64, torch.float32]
+
+
+def rtol(dtype) -> float:
+    return 1e-10 if dtype == torch.float64 else 1e-5
+
+
+def burgers(derivatives: str, dtype, adaptive_loss=None, **kw):
+    """Nonlinear, a combined channel with a first-order member, a derivative condition
+    and an estimated parameter."""
+    eq = sp.Eq(u(x, t).diff(t) + a * u(x, t) * u(x, t).diff(x), u(x, t).diff(x, 2) / 10)
+    bcs = [sp.Eq(u(x, 0), -sp.sin(sp.pi * x)), sp.Eq(u(x, t).diff(x).subs(x, 0), 0)]
+    system = PDESystem([eq], bcs, {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)], {a: 1.0})
+    torch.manual_seed(0)
+    pinn = PhysicsInformedNN(MLP(2, 1, [16, 16]).to(dtype), GridTraining(0.1),
+                             derivatives=derivatives, param_estim=True,
+                             adaptive_loss=adaptive_loss, **kw)
+    problem = discretize(system, pinn)
+    for ident, p in list(problem.params.items()):
+        problem.params[ident] = torch.nn.Parameter(p.detach().to(dtype))
+    return problem
+
+
+def to(problem, device: str):
+    for net in problem.nets:
+        net.to(device)
+    for ident, p in list(problem.params.items()):
+        problem.params[ident] = torch.nn.Parameter(p.detach().to(device))
+
+
+def close(got: torch.Tensor, want: torch.Tensor, dtype, what: str) -> None:
+    tol = rtol(dtype)
+    scale = float(want.detach().abs().max()) + 1.0
+    torch.testing.assert_close(got.detach().cpu(), want.detach().cpu(), rtol=tol,
+                               atol=tol * scale, msg=lambda m: f"{what}: {m}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("derivatives", ["taylor", "autograd"])
+def test_residuals_and_ntk_diagonals_equal_the_cpu(derivatives, dtype):
+    problem = burgers(derivatives, dtype)
+    gen = torch.Generator().manual_seed(1)
+    pts = torch.rand(64, 2, generator=gen, dtype=dtype)
+    cpu = {term: (problem.residuals[term](pts).detach(),
+                  fast_ntk_diagonal(problem, term, pts)) for term in problem.term_names}
+    to(problem, "cuda")
+    assert problem.device.type == "cuda"
+    for term, (r_cpu, k_cpu) in cpu.items():
+        r_gpu = problem.residuals[term](pts.cuda())
+        assert r_gpu.device.type == "cuda"
+        close(r_gpu, r_cpu, dtype, f"{derivatives} residual {term}")
+        k_gpu = fast_ntk_diagonal(problem, term, pts.cuda())
+        assert k_gpu.device.type == "cuda"
+        close(k_gpu, k_cpu, dtype, f"NTK diagonal {term}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ntk_training_equals_the_cpu(dtype):
+    """Twenty Adam steps with NTK weights (reweighted every five), from one initial state,
+    on the CPU and on the GPU: the same losses and weights, and predict on the GPU."""
+    runs = {}
+    start = None
+    for device in ("cpu", "cuda"):
+        problem = burgers("auto", dtype,
+                          adaptive_loss=NeuralTangentKernelAdaptiveLoss(reweight_every=5))
+        if start is None:
+            start = copy.deepcopy(problem.nets[0].state_dict())
+        problem.nets[0].load_state_dict(start)
+        result = problem.solve(20, lr=1e-3, device=device, dtype=dtype, progress=False)
+        assert problem.device.type == device
+        runs[device] = result
+    tol = 1e-8 if dtype == torch.float64 else 1e-3  # twenty steps amplify the rounding
+    for row_cpu, row_gpu in zip(runs["cpu"].history, runs["cuda"].history, strict=True):
+        assert row_gpu["loss"] == pytest.approx(row_cpu["loss"], rel=tol)
+        for term, w in row_cpu["weights"].items():
+            assert row_gpu["weights"][term] == pytest.approx(w, rel=tol)
+    grid = {x: np.linspace(0, 1, 5), t: np.full(5, 0.5)}
+    np.testing.assert_allclose(runs["cuda"].predict(grid)["u"], runs["cpu"].predict(grid)["u"],
+                               rtol=tol, atol=tol)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None,
+                    reason="torch.compile on CUDA needs triton")
+def test_compiled_residuals_on_cuda():
+    eager = burgers("taylor", torch.float32)
+    compiled = burgers("taylor", torch.float32, compile=True)
+    compiled.nets[0].load_state_dict(eager.nets[0].state_dict())
+    to(eager, "cuda")
+    to(compiled, "cuda")
+    gen = torch.Generator().manual_seed(2)
+    pts = {term: torch.rand(64, 2, generator=gen).cuda() for term in eager.term_names}
+    want = eager.module.all_residuals(eager.nets, pts, eager.params)
+    got = compiled.module.all_residuals(compiled.nets, pts, compiled.params)
+    for term in want:
+        close(got[term], want[term], torch.float32, f"compiled {term}")
+    result = compiled.solve(5, device="cuda", progress=False)
+    assert all(np.isfinite(row["loss"]) for row in result.history)
