@@ -45,6 +45,47 @@ class Example(NamedTuple):
     exact: Callable[..., np.ndarray] | None
     description: str
 
+    def relative_error(self, result, points_per_axis: int = 101, norm: str = "l2") -> float:
+        """A trained result's error against :attr:`exact` on a uniform grid.
+
+        The grid spans every independent variable's domain, ends included, with
+        ``points_per_axis`` points along each.
+
+        Args:
+            result: A :class:`~symbolic_pinn.Result` of this example's system.
+            points_per_axis: Grid points along each independent variable (at least 2).
+            norm: ``"l2"`` or ``"l1"``, as for :meth:`symbolic_pinn.Result.relative_error`
+                (``"l1"`` on 101 points per axis is NeuralPDE.jl's test metric).
+
+        Returns:
+            The relative error over the grid.
+
+        Raises:
+            ValueError: The example has no exact solution, or ``points_per_axis < 2``.
+
+        Examples:
+            >>> from symbolic_pinn import MLP, PhysicsInformedNN, discretize, gallery
+            >>> from symbolic_pinn.training import GridTraining
+            >>> example = gallery.poisson2d()
+            >>> problem = discretize(example.system,
+            ...                      PhysicsInformedNN(MLP(2, 1, [8]), GridTraining(0.25)))
+            >>> result = problem.solve(3, progress=False, seed=0)
+            >>> error = example.relative_error(result, points_per_axis=11, norm="l1")
+            >>> error > 0
+            True
+        """
+        if self.exact is None:
+            raise ValueError("this example has no exact solution to compare with")
+        if isinstance(points_per_axis, bool) or not isinstance(points_per_axis, int) \
+                or points_per_axis < 2:
+            raise ValueError(f"points_per_axis must be an integer >= 2, got {points_per_axis!r}")
+        indvars = self.system.indvars
+        axes = [np.linspace(*map(float, self.system.domains[v]), points_per_axis)
+                for v in indvars]
+        grid = np.meshgrid(*axes, indexing="ij")
+        return result.relative_error({v.name: g for v, g in zip(indvars, grid)},
+                                     self.exact(*grid), norm=norm)
+
 
 def poisson1d_sin4pi() -> Example:
     """1D Poisson ``u_xx = -16π² sin(4πx)`` on [0, 1], ``u(0) = u(1) = 0``.

@@ -24,6 +24,7 @@ from symbolic_pinn import (
     StrategyError,
     TrainingError,
     discretize,
+    gallery,
 )
 from symbolic_pinn.adaptive import (
     AdaptiveLoss,
@@ -715,6 +716,31 @@ def test_relative_error_matches_explicit_norms():
     with pytest.raises(ValueError, match=r"shape \(7, 11\), which does not broadcast to the "
                                          r"points' shape \(11, 7\)"):
         result.relative_error({x: gx, y: gy}, np.ones((7, 11)))
+
+
+def test_gallery_relative_error_is_the_grid_error_over_the_domain():
+    """``Example.relative_error`` is ``Result.relative_error`` on a uniform grid spanning
+    each variable's domain (a shifted domain checked with an example built here)."""
+    from symbolic_pinn.gallery import Example
+
+    example = gallery.poisson2d()
+    result = discretize(example.system, PhysicsInformedNN(MLP(2, 1, [8]), GridTraining(0.5))
+                        ).solve(2, seed=0, progress=False)
+    gx, gy = np.meshgrid(np.linspace(0, 1, 5), np.linspace(0, 1, 5), indexing="ij")
+    explicit = result.relative_error({"x": gx, "y": gy}, example.exact(gx, gy), norm="l1")
+    assert example.relative_error(result, points_per_axis=5, norm="l1") == explicit
+    # a shifted domain: the grid follows it
+    xs_, u_ = sp.Symbol("x"), sp.Function("u")
+    system = PDESystem([u_(xs_).diff(xs_) - 1], [u_(-2) + 2], {xs_: (-2, 3)}, [xs_], [u_(xs_)])
+    shifted = Example(system, lambda x: x, "u' = 1, u(-2) = -2")
+    fit = discretize(system, PhysicsInformedNN(MLP(1, 1, [4]), GridTraining(0.5))
+                     ).solve(2, seed=0, progress=False)
+    xs = np.linspace(-2, 3, 7)
+    assert shifted.relative_error(fit, points_per_axis=7) == fit.relative_error({"x": xs}, xs)
+    with pytest.raises(ValueError, match="points_per_axis"):
+        example.relative_error(result, points_per_axis=1)
+    with pytest.raises(ValueError, match="no exact solution"):
+        Example(system, None, "").relative_error(fit)
 
 
 def test_relative_error_needs_the_variable_of_a_system_of_two():
