@@ -24,6 +24,7 @@ from .codegen import GenerationOptions, generate
 from .errors import ProblemError, StrategyError, TrainingError
 from .ir import ProblemIR
 from .loading import load
+from .networks import check_not_batch_coupled
 from .problem import PDESystem
 from .training.strategies import QuadratureTraining, TrainingStrategy
 
@@ -431,6 +432,7 @@ def _check_networks(system: PDESystem, ir: ProblemIR, nets) -> None:
                 f"network {i} (for {served}) must map (N, {k}) inputs to (N, {want}); "
                 f"it returned {shape} for N = 2"
             )
+    check_not_batch_coupled(nets, ir)
 
 
 def _scaling(system: PDESystem, spec) -> list[tuple[float, float] | None]:

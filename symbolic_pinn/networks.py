@@ -8,7 +8,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["MLP", "ACTIVATIONS"]
+from .errors import TrainingError
+
+__all__ = ["MLP", "ACTIVATIONS", "batch_coupled"]
 
 
 class _Sin(nn.Module):
@@ -78,3 +80,56 @@ class MLP(nn.Sequential):
             if isinstance(layer, nn.Linear):
                 nn.init.xavier_normal_(layer.weight)
                 nn.init.zeros_(layer.bias)
+
+
+# every BatchNorm (1d/2d/3d, their lazy forms, SyncBatchNorm) derives from this base
+_BATCH_NORMS = nn.modules.batchnorm._BatchNorm
+
+
+def _batch_norms(net: nn.Module):
+    """``(name, module)`` of the layers that normalise with the batch's own statistics."""
+    for name, module in net.named_modules():
+        if isinstance(module, _BATCH_NORMS) and (module.training
+                                                 or not module.track_running_stats):
+            yield name, module
+
+
+def batch_coupled(net: nn.Module) -> str | None:
+    """The first submodule that would normalise with the batch's own statistics.
+
+    A BatchNorm layer in training mode (or one without running statistics, in any
+    mode) makes each point's output depend on every other point of the batch: the
+    derivatives with respect to a point's inputs, the per-point residuals and the NTK
+    diagonals are then not those of a function of the point. In evaluation mode with
+    running statistics it is a fixed affine map, and fine.
+
+    Args:
+        net: A network.
+
+    Returns:
+        The offending submodule's name (``""`` for the network itself), or None.
+
+    Examples:
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 1))
+        >>> batch_coupled(net)
+        '1'
+        >>> batch_coupled(net.eval()) is None
+        True
+    """
+    return next((name for name, _ in _batch_norms(net)), None)
+
+
+def check_not_batch_coupled(nets: Sequence[nn.Module], ir) -> None:
+    """Raise :class:`~symbolic_pinn.errors.TrainingError` for the first network in which
+    :func:`batch_coupled` finds a layer, naming the network, the dependent variables it
+    serves (from the problem's ``ir``) and the layer."""
+    for i, net in enumerate(nets):
+        for name, module in _batch_norms(net):
+            served = ", ".join(dv.name for dv in ir.depvars if dv.net == i)
+            raise TrainingError(
+                f"network {i} (for {served}): layer {name or '(the network)'!r} "
+                f"({type(module).__name__}) normalises with the batch's statistics, so a "
+                "point's output depends on the other points and its input derivatives are "
+                "wrong; put the network in evaluation mode (net.eval(), with running "
+                "statistics) or leave the layer out")

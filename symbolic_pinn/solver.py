@@ -19,6 +19,7 @@ import torch
 from . import allocator
 from .checkpoint import NonFiniteGuard, capture, load_checkpoint, restore_training, write_checkpoint
 from .errors import NonFiniteError, TrainingError
+from .networks import check_not_batch_coupled
 from .result import Result, _check_writable
 from .run import Run
 from .tensorboard_logging import open_logger
@@ -169,6 +170,7 @@ def solve(
         _check_resume(resume, problem, optimizer, lr_schedule, float(lr))
     rng = np.random.default_rng(seed)
     device = torch.device(device)
+    check_not_batch_coupled(problem.nets, problem.ir)  # a mode may have changed since
     for net in problem.nets:  # before re-initialising: torch draws differ per dtype
         net.to(device=device, dtype=dtype)
     if seed is not None and resume is None:  # a resumed run keeps its networks

@@ -623,3 +623,40 @@ def test_a_layer_two_networks_share_is_trained_once_per_step():
     torch.testing.assert_close(shared.weight.detach(), before)  # lr 0: no move
     prob.solve(1, lr=0.1, optimizer="sgd", progress=False)
     torch.testing.assert_close(shared.weight.detach(), before - 0.1 * grad["g"])
+
+
+def test_batch_statistics_are_refused_and_running_statistics_train():
+    """A BatchNorm layer that normalises with the batch's statistics (training mode, or no
+    running statistics) couples the points: refused at discretize and at solve, naming the
+    network, its variables and the layer. In evaluation mode it is a fixed affine map:
+    a point's residual is the same alone or in a batch, and NTK training runs."""
+    def bn_net(**kw):
+        return torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Sequential(
+            torch.nn.Linear(8, 8), torch.nn.BatchNorm1d(8, **kw)), torch.nn.Linear(8, 1))
+
+    two = PDESystem([u(x, t).diff(t) - v(x, t), v(x, t).diff(t) + u(x, t)], [u(0, t)], DOMAINS,
+                    [x, t], [u(x, t), v(x, t)])
+    with pytest.raises(TrainingError) as info:
+        discretize(two, PhysicsInformedNN([MLP(2, 1, [8]), bn_net()], GridTraining(0.25)))
+    check(info, TrainingError, "network 1 (for v): layer '2.1' (BatchNorm1d) normalises with "
+                               "the batch's statistics")
+    with pytest.raises(TrainingError, match="layer '2.1'"):  # no running statistics
+        discretize(system(), pinn(bn_net(track_running_stats=False).eval()))
+    net = bn_net().eval()
+    with torch.no_grad():
+        net[2][1].running_mean.uniform_(-0.5, 0.5)
+        net[2][1].running_var.uniform_(0.5, 2.0)
+    prob = discretize(system([sp.Eq(u(x, 0), sp.sin(sp.pi * x))]), pinn(
+        net, adaptive_loss=NeuralTangentKernelAdaptiveLoss(reweight_every=2)))
+    points = torch.rand(6, 2)
+    together = prob.residuals["pde_0"](points)
+    alone = torch.cat([prob.residuals["pde_0"](points[i:i + 1]) for i in range(6)])
+    torch.testing.assert_close(together, alone)
+    result = prob.solve(3, progress=False)
+    assert all(math.isfinite(w) for w in result.weights.values())
+    net.train()  # switched after discretize: solve refuses before touching anything
+    state = copy.deepcopy(net.state_dict())
+    with pytest.raises(TrainingError, match="network 0 \\(for u\\): layer '2.1'"):
+        prob.solve(3, progress=False, seed=1)
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, state[key]), key
