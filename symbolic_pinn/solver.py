@@ -83,7 +83,9 @@ def solve(
         callback: Called after every step with the history row; returning ``True``
             stops training.
         log_every: Record a history row every this many steps (reweight steps and the
-            last step are always recorded).
+            last step, also one where ``callback`` stopped training, are always
+            recorded; a resumed run keeps the rows of the run it continues, so with
+            ``log_every > 1`` its history also holds that run's last step).
         logger: TensorBoard logging of every recorded row: a log directory (a new
             ``SummaryWriter``, closed at the end; needs the optional ``tensorboard``
             package) or a ``torch.utils.tensorboard.SummaryWriter`` (flushed, not
@@ -211,7 +213,8 @@ def solve(
                 continue
             if scheduler is not None:
                 scheduler.step()
-            last = run.step == iterations - 1
+            stop = callback is not None and bool(callback(row))
+            last = stop or run.step == iterations - 1
             if run.reweighted is not None or run.step % log_every == 0 or last:
                 history.append(row)
                 if writer is not None:
@@ -224,7 +227,7 @@ def solve(
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.3e}", refresh=False)
-            if callback is not None and callback(row):
+            if stop:
                 break
     finally:
         if bar is not None:

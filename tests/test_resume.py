@@ -307,3 +307,23 @@ def test_fixed_random_points_come_from_the_checkpoint(tmp_path):
     second = scramble(build())
     resumed = second.solve(N, seed=99, progress=False, resume=path, **ADAM)
     assert_same_run(reference, ref_result, second, resumed)
+
+
+def test_sparse_history_records_the_stop_and_keeps_it_on_resume(tmp_path):
+    """With ``log_every=4`` a run stopped by its callback at step 5 records that step (its
+    last); the resumed run keeps the rows it continues and adds its own grid and last
+    step, and its parameters still equal the uninterrupted run's bit for bit."""
+    reference = adam_ntk_problem()
+    full = reference.solve(N, seed=0, progress=False, log_every=4, **ADAM)
+    assert [row["step"] for row in full.history] == [0, 3, 4, 6, 8, 9]  # grid, reweights (0, 3, 6, 9), last
+    path = tmp_path / "run.ckpt"
+    partial = adam_ntk_problem().solve(N, seed=0, progress=False, log_every=4,
+                                       checkpoint_path=path,
+                                       callback=lambda row: row["step"] == 5, **ADAM)
+    assert [row["step"] for row in partial.history] == [0, 3, 4, 5]
+    second = scramble(adam_ntk_problem())
+    resumed = second.solve(N, progress=False, log_every=4, resume=path, **ADAM)
+    assert [row["step"] for row in resumed.history] == [0, 3, 4, 5, 6, 8, 9]
+    assert [r for r in resumed.history if r["step"] != 5] == full.history
+    for a, b in zip(params_of(reference), params_of(second)):
+        assert torch.equal(a, b)
