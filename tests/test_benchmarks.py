@@ -88,16 +88,35 @@ def test_combined_channels_runs():
 
 
 def test_tanh_form_runs():
-    """``benchmarks/tanh_form.py``: both tanh forms alternate in one run; no timing
-    assertion. Each form's steps are timed, so both ran."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "tanh_form.py"), "--steps", "60",
-         "--problems", "burgers"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line, = proc.stdout.splitlines()
-    assert line.startswith("burgers") and "factored / plain" in line
+    """``benchmarks/tanh_form.py``: two tanh forms alternate in one run (the default pair,
+    and the two value forms that were tried); no timing assertion. Each form's steps are
+    timed, so both ran."""
+    for forms, label in ((), "factored / plain"), (("--forms", "sigmoid", "expm1"),
+                                                  "expm1 / sigmoid"):
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "tanh_form.py"), "--steps", "60",
+             "--problems", "burgers", *forms],
+            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        line, = proc.stdout.splitlines()
+        assert line.startswith("burgers") and label in line
+
+
+def test_tanh_value_forms_accuracy():
+    """The value forms' errors against float64 tanh, as docs/performance.md states them:
+    torch.tanh and the expm1 form keep a few ulp of relative accuracy everywhere; 2σ(2z) - 1
+    loses all of it near 0 (it returns 0 for tiny z)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import tanh_form
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    errors = tanh_form.accuracy()
+    assert errors["torch.tanh"]["max_rel"] < 2e-7
+    assert errors["expm1"]["max_rel"] < 4e-7 and errors["expm1"]["max_abs"] < 2e-7
+    assert errors["sigmoid"]["max_abs"] < 4e-7
+    assert errors["sigmoid"]["max_rel_small"] > 0.5
 
 
 @pytest.mark.parametrize("flag, label", [

@@ -432,13 +432,14 @@ def test_failing_discretize_leaves_nothing_behind(make, cls):
 
 
 def test_successful_discretize_does_not_touch_the_networks():
-    net = bn_net()
+    net = bn_net().eval()  # running statistics: allowed, and the probe must not move them
     state = net_state(net)
     discretize(system([u(0, t)]), pinn(net))
     assert same_state(net, state)
-    net.eval()
+    net.train()  # batch statistics: refused, and still nothing moved
     state = net_state(net)
-    discretize(system([u(0, t)]), pinn(net))
+    with pytest.raises(TrainingError, match="BatchNorm1d"):
+        discretize(system([u(0, t)]), pinn(net))
     assert same_state(net, state)
 
 
