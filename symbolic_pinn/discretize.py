@@ -7,6 +7,7 @@ returns a :class:`DiscretizedProblem` whose ``solve`` runs stage 5 (training).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -414,11 +415,14 @@ def _check_networks(system: PDESystem, ir: ProblemIR, nets) -> None:
         served = ", ".join(f"{dv.name}" for dv in dvs)
         dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()),
                      torch.get_default_dtype())
+        # probed where it lives: a network the user moved to a GPU first is fine
+        device = next((t.device for t in itertools.chain(net.parameters(), net.buffers())),
+                      torch.device("cpu"))
         was_training = net.training  # eval: the probe must not touch BatchNorm statistics
         try:
             net.eval()
             with torch.no_grad():
-                out = net(torch.zeros(2, k, dtype=dtype))
+                out = net(torch.zeros(2, k, dtype=dtype, device=device))
         except Exception as exc:
             raise TrainingError(
                 f"network {i} (for {served}) fails on inputs of shape (N, {k}): {exc}"

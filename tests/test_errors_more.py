@@ -661,3 +661,15 @@ def test_batch_statistics_are_refused_and_running_statistics_train():
         prob.solve(3, progress=False, seed=1)
     for key, value in net.state_dict().items():
         assert torch.equal(value, state[key]), key
+
+
+def test_a_network_on_another_device_is_probed_there():
+    """discretize checks a network's output shape on the device its tensors are on (the
+    probe was a CPU tensor, so a network moved to a GPU before discretize was refused).
+    The meta device stands in for a GPU here; tests/test_cuda.py trains on one."""
+    net = MLP(2, 1, [8]).to("meta")
+    prob = discretize(system([u(0, t)]), pinn(net))
+    assert prob.device.type == "meta" and net[0].weight.device.type == "meta"
+    wrong = torch.nn.Sequential(torch.nn.Linear(2, 3)).to("meta")
+    with pytest.raises(TrainingError, match=r"must map \(N, 2\) inputs to \(N, 1\)"):
+        discretize(system([u(0, t)]), pinn(wrong))
