@@ -6,7 +6,7 @@ per-round medians; the spread of the per-round ratios is reported with it. Peak 
 and import times come from fresh subprocesses. Timed assertions do not belong in the
 test suite: ``tests/test_benchmarks.py`` only runs ``--quick`` as a smoke test.
 
-Problems (float32, CPU, Adam lr 1e-3, equal weights, fixed points):
+Problems (float32, CPU unless ``--device``, Adam lr 1e-3, equal weights, fixed points):
 
 * ``poisson``: -Δu = 2π² sin(πx) sin(πy) on [0, 1]², u = 0 on the four edges; the
   problem of ``../shared/reference/peers_bench`` (MLP 2-64-64-1 tanh, 2000 interior
@@ -39,6 +39,11 @@ Usage::
     python benchmarks/speed.py --out speed.json   # the full run (about 12 minutes)
     python benchmarks/speed.py --profile          # torch.profiler table of our step
     python benchmarks/speed.py --profile autograd # ... of the derivatives="autograd" step
+    python benchmarks/speed.py --device cuda --skip import --out speed-cuda.json  # on a GPU
+
+With ``--device cuda`` everything trains on the GPU (the hand-written loop and the NTK
+timings synchronise the device before each time stamp) and the memory section adds each
+fresh process's peak GPU memory (``torch.cuda.max_memory_allocated``).
 """
 
 from __future__ import annotations
@@ -62,6 +67,14 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PROBLEMS = ("poisson", "wave", "burgers")
+DEVICE = torch.device("cpu")  # --device: where every implementation trains
+
+
+def _sync() -> None:
+    """Wait for the device's queued kernels, so that a time stamp means the work is done
+    (a CUDA step is asynchronous; ``solve`` reads its losses back every step anyway)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 # --------------------------------------------------------------------------- problems
@@ -138,7 +151,7 @@ def make_problem(problem: str, points, width: int = 64, depth: int = 2, adaptive
     """``options``: ``PhysicsInformedNN`` keywords (``derivatives``, ``compile``)."""
     from symbolic_pinn import MLP, PhysicsInformedNN, discretize
 
-    net = net if net is not None else MLP(2, 1, [width] * depth)
+    net = (net if net is not None else MLP(2, 1, [width] * depth)).to(DEVICE)
     pinn = PhysicsInformedNN(net, _fixed_strategy(points), adaptive_loss=adaptive, **options)
     return discretize(make_system(problem), pinn)
 
@@ -165,7 +178,7 @@ def hand_loss_fn(problem: str, points: dict[str, np.ndarray], net: torch.nn.Modu
     The boundary sets that need no derivative are evaluated in one network call; the
     loss is the same sum of per-term mean squares as the generated closure's.
     """
-    T = {k: torch.tensor(v) for k, v in points.items()}
+    T = {k: torch.tensor(v, device=DEVICE) for k, v in points.items()}
     pi = math.pi
 
     def grad(y, x):
@@ -239,13 +252,14 @@ def hand_steps(loss, opt, k: int) -> list[float]:
         value = loss()
         value.backward()
         opt.step()
+        _sync()
         stamps.append(time.perf_counter())
     return stamps
 
 
 def ours_steps(prob, k: int) -> list[float]:
     stamps: list[float] = []
-    prob.solve(iterations=k, lr=1e-3, progress=False,
+    prob.solve(iterations=k, lr=1e-3, progress=False, device=DEVICE,
                callback=lambda row: stamps.append(time.perf_counter()) and None)
     return stamps
 
@@ -257,8 +271,8 @@ def mirror_loss_fn(prob, params_net):
     the cost of the generated code's layout (one leaf tensor per coordinate, one
     ``autograd.grad`` call per derivative, one network call per condition).
     """
-    mod, pts = prob.module, {k: torch.tensor(v) for k, v in prob.strategy.sample(None, None)
-                             .points.items()}
+    mod, pts = prob.module, {k: torch.tensor(v, device=DEVICE)
+                             for k, v in prob.strategy.sample(None, None).points.items()}
     nets, params = (params_net,), prob.params
 
     def loss():
@@ -271,8 +285,8 @@ def mirror_loss_fn(prob, params_net):
 
 
 def generated_loss(prob) -> float:
-    mod, pts = prob.module, {k: torch.tensor(v) for k, v in prob.strategy.sample(None, None)
-                             .points.items()}
+    mod, pts = prob.module, {k: torch.tensor(v, device=DEVICE)
+                             for k, v in prob.strategy.sample(None, None).points.items()}
     total = 0.0
     for term in prob.term_names:
         r = mod.RESIDUALS[term](prob.nets, pts[term], prob.params)
@@ -311,6 +325,7 @@ def compare_step(problem: str, n_int: int, n_bc: int, width: int, steps: int, ro
     net = MLP(2, 1, [width] * depth)
     hand_net = plain_mlp(width, depth)
     hand_net.load_state_dict(net.state_dict())
+    hand_net.to(DEVICE)
     options = {"ours": {}, "autograd": {"derivatives": "autograd"},
                "compiled": {"compile": True}}
     probs = {name: make_problem(problem, points, net=copy.deepcopy(net), **options[name])
@@ -318,7 +333,7 @@ def compare_step(problem: str, n_int: int, n_bc: int, width: int, steps: int, ro
     loss = hand_loss_fn(problem, points, hand_net)
     hand0 = float(loss().detach())
     opt = torch.optim.Adam(hand_net.parameters(), lr=1e-3)
-    mirror_net = copy.deepcopy(net)
+    mirror_net = copy.deepcopy(net).to(DEVICE)
     mirror = mirror_loss_fn(probs["ours"], mirror_net)
     mirror_opt = torch.optim.Adam(mirror_net.parameters(), lr=1e-3)
     out = {"problem": problem, "n_interior": n_int, "n_boundary_per_term": n_bc,
@@ -382,7 +397,7 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
     torch.manual_seed(0)
     points = make_points(problem, n_int, n_bc)
     prob = make_problem(problem, points, width=width)
-    T = {k: torch.tensor(v) for k, v in points.items()}
+    T = {k: torch.tensor(v, device=DEVICE) for k, v in points.items()}
     n_total = sum(len(v) for v in T.values())
     term_ntk = _fast_ntk()
 
@@ -419,12 +434,16 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
         for name, fn in methods.items():  # like the step: a median of repeated calls
             calls = []
             for _ in range(5 if name == "taylor" else 3):
+                _sync()
                 t0 = time.perf_counter()
                 fn()
+                _sync()
                 calls.append(time.perf_counter() - t0)
             times[name].append(statistics.median(calls))
+        _sync()
         t0 = time.perf_counter()
         naive()
+        _sync()
         times["naive"].append((time.perf_counter() - t0) / sum(share.values()) * n_total)
     out = {"problem": problem, "n_points": n_total, "width": width,
            "step_ms": statistics.median(times["step"]) * 1e3,
@@ -474,7 +493,7 @@ def compare_adaptive(problem: str, n_int: int, n_bc: int, width: int, iterations
         """
         probs[name].nets[0].load_state_dict(init)
         stamps = [time.perf_counter()]
-        probs[name].solve(iterations=iterations, lr=1e-3, progress=False,
+        probs[name].solve(iterations=iterations, lr=1e-3, progress=False, device=DEVICE,
                           callback=lambda row: stamps.append(time.perf_counter()) and None)
         steps = _diffs(stamps)  # steps[k]: the time of step k
         others = [t for k, t in enumerate(steps) if k not in due]
@@ -511,12 +530,15 @@ def _child(kind: str, problem: str, steps: int, n_int: int, n_bc: int) -> None:
     if kind in ("ours", "autograd"):
         prob = make_problem(problem, points,
                             **({"derivatives": "autograd"} if kind == "autograd" else {}))
-        prob.solve(iterations=steps, progress=False)
+        prob.solve(iterations=steps, progress=False, device=DEVICE)
     else:
-        net = plain_mlp()
+        net = plain_mlp().to(DEVICE)
         loss = hand_loss_fn(problem, points, net)
         hand_steps(loss, torch.optim.Adam(net.parameters(), lr=1e-3), steps)
-    print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
+    peak = {"peak_rss_mb": peak_rss_mb()}
+    if DEVICE.type == "cuda":
+        peak["peak_cuda_mb"] = torch.cuda.max_memory_allocated(DEVICE) / 2**20
+    print(json.dumps(peak))
 
 
 def peak_rss_mb() -> float:
@@ -543,12 +565,17 @@ def measure_memory(problems, steps: int, n_int: int, n_bc: int) -> list[dict]:
         for kind in ("hand", "ours", "autograd"):
             res = subprocess.run(
                 [sys.executable, __file__, "--_child", kind, "--_problem", problem,
-                 "--_steps", str(steps), "--_n", str(n_int), "--_nbc", str(n_bc)],
+                 "--_steps", str(steps), "--_n", str(n_int), "--_nbc", str(n_bc),
+                 "--device", str(DEVICE)],
                 capture_output=True, text=True, check=True, cwd=ROOT)
-            row[f"{kind}_peak_rss_mb"] = json.loads(res.stdout.strip().splitlines()[-1])[
-                "peak_rss_mb"]
+            peak = json.loads(res.stdout.strip().splitlines()[-1])
+            for key, value in peak.items():  # peak_rss_mb, and peak_cuda_mb on a GPU
+                row[f"{kind}_{key}"] = value
         row["ratio"] = row["ours_peak_rss_mb"] / row["hand_peak_rss_mb"]
         row["autograd_ratio"] = row["autograd_peak_rss_mb"] / row["hand_peak_rss_mb"]
+        if "ours_peak_cuda_mb" in row:
+            row["cuda_ratio"] = row["ours_peak_cuda_mb"] / row["hand_peak_cuda_mb"]
+            row["autograd_cuda_ratio"] = row["autograd_peak_cuda_mb"] / row["hand_peak_cuda_mb"]
         out.append(row)
     return out
 
@@ -618,6 +645,9 @@ def main(argv=None) -> dict:
                     choices=["step", "ntk", "adaptive", "memory", "import", "scaling"])
     ap.add_argument("--no-compile", action="store_true",
                     help="leave out the compile=True variant of the step section")
+    ap.add_argument("--device", default="cpu",
+                    help="where everything trains: cpu (default) or cuda (GPU figures are "
+                         "reported apart; times are taken after a device synchronisation)")
     ap.add_argument("--_child", help=argparse.SUPPRESS)
     ap.add_argument("--_problem", help=argparse.SUPPRESS)
     ap.add_argument("--_steps", type=int, help=argparse.SUPPRESS)
@@ -625,6 +655,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--_nbc", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: torch sees no CUDA device")
     from symbolic_pinn import allocator
 
     allocator.warm_up()  # before anything is timed: see the module docstring
@@ -641,7 +675,9 @@ def main(argv=None) -> dict:
         "quick": q, "torch": torch.__version__, "python": platform.python_version(),
         "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "dtype": "float32", "device": "cpu",
+        "dtype": "float32", "device": str(DEVICE),
+        "device_name": (torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda"
+                        else platform.processor() or platform.machine()),
         "method": "interleaved rounds; per-round median step time; median (min, max) of "
                   "per-round ratios",
     }}
@@ -702,7 +738,10 @@ def main(argv=None) -> dict:
         for r in results["memory"]:
             log(f"mem   {r['problem']:8s} hand {r['hand_peak_rss_mb']:.0f} MB  ours "
                 f"{r['ours_peak_rss_mb']:.0f} MB  ratio {r['ratio']:.2f}  autograd "
-                f"{r['autograd_peak_rss_mb']:.0f} MB  ratio {r['autograd_ratio']:.2f}")
+                f"{r['autograd_peak_rss_mb']:.0f} MB  ratio {r['autograd_ratio']:.2f}"
+                + (f"  GPU: hand {r['hand_peak_cuda_mb']:.0f} MB  ours "
+                   f"{r['ours_peak_cuda_mb']:.0f} MB  ratio {r['cuda_ratio']:.2f}  autograd "
+                   f"ratio {r['autograd_cuda_ratio']:.2f}" if "cuda_ratio" in r else ""))
     if "import" not in args.skip:
         r = results["import"] = measure_import(1 if q else 11)
         log(f"import torch {r['torch_s']:.2f} s  symbolic_pinn {r['symbolic_pinn_s']:.2f} s  "

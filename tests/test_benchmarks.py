@@ -87,6 +87,28 @@ def test_combined_channels_runs():
     assert all("combined / separate" in ln for ln in lines)
 
 
+def test_gpu_check_script_runs_on_the_cpu(tmp_path):
+    """``benchmarks/gpu_check.sh``, the prepared command for a session lent a GPU, with
+    DEVICE=cpu: its stages run, the CUDA tests skip, speed.py's JSON names the device."""
+    import os
+    import shutil
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    env = {**os.environ, "OUT": str(tmp_path), "DEVICE": "cpu",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(
+        [bash, str(ROOT / "benchmarks" / "gpu_check.sh"), "--quick", "--skip", "ntk",
+         "adaptive", "memory", "scaling"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False, env=env,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "skipped" in (tmp_path / "test_cuda.log").read_text(encoding="utf-8")
+    results = json.loads((tmp_path / "speed-cpu.json").read_text(encoding="utf-8"))
+    assert results["meta"]["device"] == "cpu" and len(results["step"]) == 3
+
+
 def test_tanh_form_runs():
     """``benchmarks/tanh_form.py``: two tanh forms alternate in one run (the default pair,
     and the two value forms that were tried); no timing assertion. Each form's steps are
