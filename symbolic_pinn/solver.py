@@ -213,9 +213,9 @@ def solve(
                 continue
             if scheduler is not None:
                 scheduler.step()
-            stop = callback is not None and bool(callback(row))
-            last = stop or run.step == iterations - 1
-            if run.reweighted is not None or run.step % log_every == 0 or last:
+            last = run.step == iterations - 1
+            recorded = run.reweighted is not None or run.step % log_every == 0 or last
+            if recorded:
                 history.append(row)
                 if writer is not None:
                     writer.log(row)
@@ -227,7 +227,12 @@ def solve(
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.3e}", refresh=False)
-            if stop:
+            if callback is not None and callback(row):
+                if not recorded:  # the last step of the run: always in the history
+                    history.append(row)
+                    if writer is not None:
+                        writer.log(row)
+                    saved_at = None  # the final checkpoint must hold it too
                 break
     finally:
         if bar is not None:

@@ -317,8 +317,9 @@ def test_sparse_history_records_the_stop_and_keeps_it_on_resume(tmp_path):
     full = reference.solve(N, seed=0, progress=False, log_every=4, **ADAM)
     assert [row["step"] for row in full.history] == [0, 3, 4, 6, 8, 9]  # grid, reweights (0, 3, 6, 9), last
     path = tmp_path / "run.ckpt"
+    # a checkpoint is also due after step 5: the final one must still hold the stop row
     partial = adam_ntk_problem().solve(N, seed=0, progress=False, log_every=4,
-                                       checkpoint_path=path,
+                                       checkpoint_path=path, checkpoint_every=3,
                                        callback=lambda row: row["step"] == 5, **ADAM)
     assert [row["step"] for row in partial.history] == [0, 3, 4, 5]
     second = scramble(adam_ntk_problem())
