@@ -682,8 +682,14 @@ def main(argv=None) -> dict:
                   "per-round ratios",
     }}
 
-    def log(msg):
+    def save():
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as f:
+                json.dump(results, f, indent=1)
+
+    def log(msg):  # after every measurement: a run cut short keeps what it measured
         print(msg, flush=True)
+        save()
 
     if "step" not in args.skip:
         results["step"] = []
@@ -766,9 +772,7 @@ def main(argv=None) -> dict:
             log(f"scale width={w:4d} ours {r['ours_ms']:8.2f} ms  hand {r['hand_ms']:8.2f} ms  "
                 f"ratio {r['ratio']['median']:.2f}  autograd/hand "
                 f"{r['autograd_ratio']['median']:.2f}")
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=1)
+    save()
     return results
 
 
