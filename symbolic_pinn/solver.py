@@ -216,9 +216,7 @@ def solve(
             last = run.step == iterations - 1
             recorded = run.reweighted is not None or run.step % log_every == 0 or last
             if recorded:
-                history.append(row)
-                if writer is not None:
-                    writer.log(row)
+                _record(history, writer, row)
             run.step += 1
             guard.good()
             if checkpoint_every is not None and run.step % checkpoint_every == 0:
@@ -229,9 +227,7 @@ def solve(
                 bar.set_postfix(loss=f"{row['loss']:.3e}", refresh=False)
             if callback is not None and callback(row):
                 if not recorded:  # the last step of the run: always in the history
-                    history.append(row)
-                    if writer is not None:
-                        writer.log(row)
+                    _record(history, writer, row)
                     saved_at = None  # the final checkpoint must hold it too
                 break
     finally:
@@ -243,6 +239,13 @@ def solve(
     if checkpoint_path is not None and saved_at != run.step:
         write_checkpoint(checkpoint_path, result, run, scheduler, optimizer)
     return result
+
+
+def _record(history: list[dict], writer, row: dict) -> None:
+    """A history row, and its TensorBoard scalars when a logger is open."""
+    history.append(row)
+    if writer is not None:
+        writer.log(row)
 
 
 def _integer_at_least(value: object, least: int) -> bool:
