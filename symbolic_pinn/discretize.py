@@ -326,12 +326,11 @@ def _derivatives(pinn: PhysicsInformedNN, ir: ProblemIR, nets) -> str:
     if pinn.derivatives == "auto" and not pinn.compile:
         return "autograd"
     i = unsupported[0]
-    served = ", ".join(dv.name for dv in ir.depvars if dv.net == i)
     asked = "compile=True" if pinn.compile else 'derivatives="taylor"'
     raise ProblemError(
         f"{asked} needs every network to be a plain symbolic_pinn.MLP with a supported "
         f"activation (tanh, sin, sigmoid, SiLU, GELU, ReLU, softplus, ELU) and no hooks; "
-        f"network {i} (for {served}) is a {type(nets[i]).__name__}: use "
+        f"{ir.network_label(i)} is a {type(nets[i]).__name__}: use "
         f'derivatives="autograd"' + (" without compile" if pinn.compile else "") + " for it")
 
 
@@ -412,7 +411,6 @@ def _check_networks(system: PDESystem, ir: ProblemIR, nets) -> None:
     for i, net in enumerate(nets):
         dvs = [dv for dv in ir.depvars if dv.net == i]
         k = len(dvs[0].args)
-        served = ", ".join(f"{dv.name}" for dv in dvs)
         dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()),
                      torch.get_default_dtype())
         # probed where it lives: a network the user moved to a GPU first is fine
@@ -425,7 +423,7 @@ def _check_networks(system: PDESystem, ir: ProblemIR, nets) -> None:
                 out = net(torch.zeros(2, k, dtype=dtype, device=device))
         except Exception as exc:
             raise TrainingError(
-                f"network {i} (for {served}) fails on inputs of shape (N, {k}): {exc}"
+                f"{ir.network_label(i)} fails on inputs of shape (N, {k}): {exc}"
             ) from exc
         finally:
             net.train(was_training)
@@ -433,7 +431,7 @@ def _check_networks(system: PDESystem, ir: ProblemIR, nets) -> None:
         if not isinstance(out, torch.Tensor) or out.shape != (2, want):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise TrainingError(
-                f"network {i} (for {served}) must map (N, {k}) inputs to (N, {want}); "
+                f"{ir.network_label(i)} must map (N, {k}) inputs to (N, {want}); "
                 f"it returned {shape} for N = 2"
             )
     check_not_batch_coupled(nets, ir)

@@ -136,3 +136,14 @@ class ProblemIR:
     depvars: tuple[DepvarIR, ...]
     params: tuple[tuple[str, str], ...]
     terms: tuple[TermIR, ...]
+
+    def network_label(self, net: int) -> str:
+        """``"network i (for u, v)"``: how error messages name network ``i``.
+
+        Examples:
+            >>> dv = DepvarIR("u", "u", (0,), 0, 0)
+            >>> ProblemIR(("x",), ("x",), ((0.0, 1.0),), (None,), (dv,), (), ()).network_label(0)
+            'network 0 (for u)'
+        """
+        served = ", ".join(dv.name for dv in self.depvars if dv.net == net)
+        return f"network {net} (for {served})"

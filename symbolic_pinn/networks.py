@@ -126,9 +126,8 @@ def check_not_batch_coupled(nets: Sequence[nn.Module], ir) -> None:
     serves (from the problem's ``ir``) and the layer."""
     for i, net in enumerate(nets):
         for name, module in _batch_norms(net):
-            served = ", ".join(dv.name for dv in ir.depvars if dv.net == i)
             raise TrainingError(
-                f"network {i} (for {served}): layer {name or '(the network)'!r} "
+                f"{ir.network_label(i)}: layer {name or '(the network)'!r} "
                 f"({type(module).__name__}) normalises with the batch's statistics, so a "
                 "point's output depends on the other points and its input derivatives are "
                 "wrong; put the network in evaluation mode (net.eval(), with running "
