@@ -180,6 +180,21 @@ def torch_code(expr: sp.Expr) -> str:
 
     Returns:
         One line of Python source.
+
+    Raises:
+        CodegenError: ``expr`` holds a function or object with no PyTorch translation;
+            the message names it.
+
+    Examples:
+        >>> import sympy as sp
+        >>> x, u, u_xx = sp.symbols("x u u_xx")
+        >>> torch_code(u_xx + sp.sin(sp.pi * x) * u**2)
+        'u**2*torch.sin(math.pi*x) + u_xx'
+        >>> try:
+        ...     torch_code(sp.Function("f")(x))
+        ... except CodegenError as error:
+        ...     print(str(error).split(";")[0])
+        function f in f(x) has no PyTorch translation
     """
     try:
         code = TorchPrinter().doprint(expr)

@@ -25,6 +25,32 @@ class Result:
         history: One dict per recorded step: ``"step"``, ``"loss"``, ``"losses"``
             ``{term: float}``, ``"weights"`` ``{term: float}``, and what the adaptive loss
             adds on its reweight steps (``"traces"`` for NTK).
+
+    Examples:
+        >>> import tempfile, numpy as np, sympy as sp
+        >>> from pathlib import Path
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> def build():
+        ...     return discretize(s, PhysicsInformedNN(MLP(1, 1, [8]), GridTraining(0.1)))
+        >>> result = build().solve(3, seed=0, progress=False)
+        >>> [row["step"] for row in result.history], sorted(result.history[-1])
+        ([0, 1, 2], ['loss', 'losses', 'step', 'weights'])
+        >>> result.weights
+        {'pde_0': 1.0, 'bc_0': 1.0, 'bc_1': 1.0}
+
+        Saved and loaded into a problem built the same way, it predicts the same values:
+
+        >>> xs = np.linspace(0, 1, 5)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = result.save(Path(folder) / "run.pt")
+        ...     loaded = Result.load(path, build())
+        >>> bool(np.array_equal(loaded.predict({x: xs})["u"], result.predict({x: xs})["u"]))
+        True
+        >>> loaded.history == result.history
+        True
     """
 
     def __init__(self, problem, history: list[dict]) -> None:

@@ -132,6 +132,37 @@ def solve(
             optimizer.
         FileNotFoundError: The folder of ``checkpoint_path`` does not exist (checked
             before training).
+
+    Examples:
+        >>> import tempfile, torch, sympy as sp
+        >>> from pathlib import Path
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> problem = discretize(s, PhysicsInformedNN(MLP(1, 1, [8]), GridTraining(0.1)))
+
+        A history row every 4 steps; the last step is always recorded:
+
+        >>> result = problem.solve(10, seed=0, log_every=4, progress=False)
+        >>> [row["step"] for row in result.history]
+        [0, 4, 8, 9]
+
+        A callback that returns ``True`` stops training after that step:
+
+        >>> result = problem.solve(10, seed=0, callback=lambda row: row["step"] == 2)
+        >>> result.history[-1]["step"]
+        2
+
+        Six steps, then four more resumed from the checkpoint, equal ten steps in one go:
+
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "run.pt"
+        ...     _ = problem.solve(6, seed=0, checkpoint_path=path, progress=False)
+        ...     resumed = problem.solve(10, resume=path, progress=False)
+        >>> at_once = problem.solve(10, seed=0, progress=False)
+        >>> resumed.history == at_once.history
+        True
     """
     if not _integer_at_least(iterations, 0):
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
