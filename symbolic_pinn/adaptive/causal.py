@@ -206,6 +206,22 @@ def causal_weights(residual: torch.Tensor, chunk: torch.Tensor, chunks: int,
     Returns:
         ``(point weights (N,), slice weights w (M,), slice losses L (M,))``, with
         ``mean(point weights · r²) = mean over non-empty slices of w_i L_i``.
+
+    Examples:
+        Four points in three slices: three in slice 0, none in slice 1, one in slice 2.
+
+        >>> import math
+        >>> r = torch.tensor([1.0, 1.0, 1.0, 2.0])
+        >>> chunk = torch.tensor([0, 0, 0, 2])
+        >>> pw, w, L = causal_weights(r, chunk, 3, epsilon=math.log(2))
+        >>> L.tolist()  # mean r² per slice, 0 for the empty one
+        [1.0, 0.0, 4.0]
+        >>> [round(v, 6) for v in w.tolist()]  # exp(-ε Σ_{k<i} L_k) = 2^-0, 2^-1, 2^-(1+0)
+        [1.0, 0.5, 0.5]
+        >>> [round(v, 6) for v in pw.tolist()]  # w_i N / (M n_i), M = 2 non-empty slices
+        [0.666667, 0.666667, 0.666667, 1.0]
+        >>> bool(torch.isclose((pw * r**2).mean(), (w * L)[[0, 2]].mean()))  # (1 + 2) / 2
+        True
     """
     r2 = residual.reshape(-1) ** 2
     counts = torch.zeros(chunks, dtype=r2.dtype, device=r2.device).index_add_(

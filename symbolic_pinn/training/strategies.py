@@ -30,7 +30,34 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PointSet:
-    """Points per term, and optional quadrature weights per term (summing to 1)."""
+    """Points per term, and optional quadrature weights per term (summing to 1).
+
+    Attributes:
+        points: ``{term: (N, n_indvars) array}``, one row per point, columns in the order
+            of the independent variables.
+        weights: ``{term: (N, 1) array}`` of weights summing to 1 per term, or ``None``
+            (the losses are plain means). The generated loss reads them only for
+            :class:`QuadratureTraining`.
+
+    Examples:
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, symbolic_discretize
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> quad = QuadratureTraining(2)
+        >>> ir = symbolic_discretize(s, PhysicsInformedNN(MLP(1, 1, [8]), quad)).ir
+        >>> ps = quad.sample(ir, np.random.default_rng(0))
+        >>> sorted(ps.points)
+        ['bc_0', 'bc_1', 'pde_0']
+        >>> ps.points["pde_0"].round(4).tolist()  # two Gauss nodes on [0, 1]: 1/2 ± 1/(2√3)
+        [[0.2113], [0.7887]]
+        >>> ps.weights["pde_0"].round(12).tolist()
+        [[0.5], [0.5]]
+        >>> ps.points["bc_1"].tolist(), ps.weights["bc_1"].round(12).tolist()  # u(1): one point
+        ([[1.0]], [[1.0]])
+        >>> GridTraining(0.25).sample(ir, None).weights is None
+        True
+    """
 
     points: dict[str, np.ndarray]
     weights: dict[str, np.ndarray] | None = None
@@ -39,8 +66,42 @@ class PointSet:
 class TrainingStrategy:
     """Base class. Subclasses implement :meth:`sample`.
 
+    ``sample(ir, rng)`` returns a :class:`PointSet` with an ``(N, n_indvars)`` array for
+    every term of ``ir``; ``rng`` is the run's ``numpy.random.Generator`` (seeded by
+    ``solve(seed=...)``).
+
     Attributes:
         resamples: Whether :meth:`sample` is called again before every optimizer step.
+
+    Examples:
+        A custom strategy: ``n`` cell midpoints along each free coordinate of a term;
+        :meth:`place` fills in the columns a condition fixes.
+
+        >>> import itertools
+        >>> class Midpoints(TrainingStrategy):
+        ...     def __init__(self, n):
+        ...         self.n = n
+        ...     def sample(self, ir, rng):
+        ...         points = {}
+        ...         for term in ir.terms:
+        ...             axes = [lo + (hi - lo) * (np.arange(self.n) + 0.5) / self.n
+        ...                     for lo, hi in (ir.bounds[col] for col in term.free)]
+        ...             rows = list(itertools.product(*axes))  # [()] for a point condition
+        ...             free = np.array(rows).reshape(len(rows), len(term.free))
+        ...             points[term.name] = self.place(ir, term, free)
+        ...         return PointSet(points)
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> prob = discretize(s, PhysicsInformedNN(MLP(1, 1, [8]), Midpoints(4)))
+        >>> ps = prob.strategy.sample(prob.ir, None)
+        >>> ps.points["pde_0"].ravel().tolist(), ps.points["bc_1"].tolist()
+        ([0.125, 0.375, 0.625, 0.875], [[1.0]])
+        >>> prob.strategy.resamples  # the default: the first points serve the whole run
+        False
+        >>> len(prob.solve(iterations=2, seed=0).history)
+        2
     """
 
     resamples = False
@@ -50,8 +111,19 @@ class TrainingStrategy:
         raise NotImplementedError
 
     @staticmethod
-    def _place(ir: ProblemIR, term: TermIR, free_values: np.ndarray) -> np.ndarray:
-        """Expand samples of the free columns to full rows."""
+    def place(ir: ProblemIR, term: TermIR, free_values: np.ndarray) -> np.ndarray:
+        """Expand samples of a term's free columns to full rows.
+
+        Args:
+            ir: The problem's intermediate representation.
+            term: The term; ``term.free`` lists the columns it samples and
+                ``term.fixed`` the ``(column, value)`` pairs its condition fixes.
+            free_values: ``(N, len(term.free))`` values of the free columns.
+
+        Returns:
+            ``(N, n_indvars)`` rows: the free columns from ``free_values``, the fixed ones
+            set to their values.
+        """
         n = free_values.shape[0]
         out = np.tile(np.array([lo for lo, _ in ir.bounds], dtype=np.float64), (n, 1))
         for j, col in enumerate(term.free):
@@ -134,7 +206,7 @@ class GridTraining(TrainingStrategy):
                 grids.append(axis)
             rows = list(itertools.product(*grids))  # one empty row for a point condition
             free = np.array(rows, dtype=np.float64).reshape(len(rows), len(term.free))
-            out[term.name] = self._place(ir, term, free)
+            out[term.name] = self.place(ir, term, free)
         return PointSet(out)
 
 
@@ -144,6 +216,34 @@ class StochasticTraining(TrainingStrategy):
     Args:
         points: Points per equation.
         bcs_points: Points per condition (default: ``points``).
+
+    Examples:
+        The heat equation on ``(t, x) ∈ [0, 1] × [0, 2]``, with an initial condition at
+        ``t = 0`` and boundary conditions at ``x = 0`` and ``x = 2``:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, symbolic_discretize
+        >>> t, x = sp.symbols("t x"); u = sp.Function("u")
+        >>> heat = PDESystem([sp.Eq(u(t, x).diff(t), u(t, x).diff(x, 2))],
+        ...                  [sp.Eq(u(0, x), sp.sin(sp.pi * x)), u(t, 0), u(t, 2)],
+        ...                  {t: (0, 1), x: (0, 2)}, [t, x], [u(t, x)])
+        >>> strategy = StochasticTraining(100, bcs_points=20)
+        >>> ir = symbolic_discretize(heat, PhysicsInformedNN(MLP(2, 1, [8]), strategy)).ir
+        >>> ps = strategy.sample(ir, np.random.default_rng(0))
+        >>> {term: p.shape for term, p in ps.points.items()}
+        {'pde_0': (100, 2), 'bc_0': (20, 2), 'bc_1': (20, 2), 'bc_2': (20, 2)}
+        >>> pde = ps.points["pde_0"]
+        >>> bool((pde >= 0).all() and (pde[:, 0] < 1).all() and (pde[:, 1] < 2).all())
+        True
+        >>> ic, right = ps.points["bc_0"], ps.points["bc_2"]  # each on its own face
+        >>> bool((ic[:, 0] == 0).all() and (right[:, 1] == 2).all())
+        True
+        >>> strategy.resamples  # the run draws fresh points from its generator every step
+        True
+        >>> rng = np.random.default_rng(0)
+        >>> first, second = (strategy.sample(ir, rng).points["pde_0"] for _ in range(2))
+        >>> np.array_equal(first, second), np.array_equal(first, pde)  # fresh; same seed
+        (False, True)
     """
 
     resamples = True
@@ -158,7 +258,7 @@ class StochasticTraining(TrainingStrategy):
             n = _count(term, self.points, self.bcs_points)
             lo = np.array([ir.bounds[c][0] for c in term.free])
             hi = np.array([ir.bounds[c][1] for c in term.free])
-            out[term.name] = self._place(ir, term, lo + (hi - lo) * rng.random((n, len(lo))))
+            out[term.name] = self.place(ir, term, lo + (hi - lo) * rng.random((n, len(lo))))
         return PointSet(out)
 
 
@@ -176,6 +276,50 @@ class QuasiRandomTraining(TrainingStrategy):
         sampler: ``"sobol"``, ``"halton"`` or ``"lhs"`` (Latin hypercube).
         resampling: Draw a fresh scrambled set before every step (``True``), or keep
             the first set for the whole run.
+
+    Examples:
+        The heat equation on ``(t, x) ∈ [0, 1] × [0, 2]``; ``cells`` counts the cells of
+        an ``n × n`` grid over the domain that hold points.
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, symbolic_discretize
+        >>> t, x = sp.symbols("t x"); u = sp.Function("u")
+        >>> heat = PDESystem([sp.Eq(u(t, x).diff(t), u(t, x).diff(x, 2))],
+        ...                  [sp.Eq(u(0, x), sp.sin(sp.pi * x)), u(t, 0), u(t, 2)],
+        ...                  {t: (0, 1), x: (0, 2)}, [t, x], [u(t, x)])
+        >>> sobol = QuasiRandomTraining(16, bcs_points=8)
+        >>> ir = symbolic_discretize(heat, PhysicsInformedNN(MLP(2, 1, [8]), sobol)).ir
+        >>> def cells(p, n):
+        ...     return len({(int(n * t), int(n * x / 2)) for t, x in p})
+        >>> rng = np.random.default_rng(0)
+        >>> ps = sobol.sample(ir, rng)
+        >>> cells(ps.points["pde_0"], 4)  # 16 Sobol points: one in each of the 4 x 4 cells
+        16
+        >>> cells(StochasticTraining(16).sample(ir, rng).points["pde_0"], 4) < 16  # random
+        True
+        >>> ps.points["bc_0"].shape, sorted(int(4 * x) for _, x in ps.points["bc_0"])
+        ((8, 2), [0, 1, 2, 3, 4, 5, 6, 7])
+
+        Halton points stratify likewise along their first coordinate (base 2); a Latin
+        hypercube puts one point in each of ``N`` equal slices of every coordinate, for
+        any ``N``:
+
+        >>> halton = QuasiRandomTraining(16, bcs_points=8, sampler="halton")
+        >>> sorted(int(4 * x) for _, x in halton.sample(ir, rng).points["bc_0"])
+        [0, 1, 2, 3, 4, 5, 6, 7]
+        >>> lhs = QuasiRandomTraining(10, sampler="lhs").sample(ir, rng).points["pde_0"]
+        >>> strata = [sorted(int(10 * t) for t, _ in lhs), sorted(int(5 * x) for _, x in lhs)]
+        >>> strata == [list(range(10))] * 2
+        True
+
+        Each call scrambles afresh; the run draws before every step unless
+        ``resampling=False``:
+
+        >>> again = sobol.sample(ir, rng).points["pde_0"]
+        >>> np.array_equal(again, ps.points["pde_0"]), cells(again, 4)
+        (False, 16)
+        >>> sobol.resamples, QuasiRandomTraining(16, resampling=False).resamples
+        (True, False)
     """
 
     def __init__(
@@ -211,7 +355,7 @@ class QuasiRandomTraining(TrainingStrategy):
                     unit = engine.random(n)
             lo = np.array([ir.bounds[c][0] for c in term.free])
             hi = np.array([ir.bounds[c][1] for c in term.free])
-            out[term.name] = self._place(ir, term, lo + (hi - lo) * unit)
+            out[term.name] = self.place(ir, term, lo + (hi - lo) * unit)
         return PointSet(out)
 
 
@@ -242,6 +386,6 @@ class QuadratureTraining(TrainingStrategy):
             rows = list(itertools.product(*axes))  # one empty row for a point condition
             free = np.array(rows, dtype=np.float64).reshape(len(rows), len(term.free))
             w = np.array([np.prod(c) for c in itertools.product(*axis_weights)])
-            points[term.name] = self._place(ir, term, free)
+            points[term.name] = self.place(ir, term, free)
             point_weights[term.name] = w.reshape(-1, 1)
         return PointSet(points, point_weights)
