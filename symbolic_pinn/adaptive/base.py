@@ -31,7 +31,29 @@ __all__ = ["Need", "RunSetup", "ReweightContext", "AdaptiveLoss", "NonAdaptiveLo
 
 
 class Need(enum.Enum):
-    """Quantities a strategy can ask the trainer for."""
+    """Quantities a strategy can ask the trainer for.
+
+    Examples:
+        The members, and what the base class and two built-in strategies declare:
+
+        >>> [need.value for need in Need]
+        ['losses', 'residuals', 'gradients', 'ntk_diag', 'point_weights']
+        >>> AdaptiveLoss.needs == {Need.LOSSES}, NonAdaptiveLoss.needs == set()
+        (True, True)
+        >>> from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
+        >>> sorted(need.name for need in NeuralTangentKernelAdaptiveLoss.needs)
+        ['LOSSES', 'NTK_DIAG']
+
+        A strategy of your own lists what its ``update`` reads; on its reweight steps the
+        trainer then fills ``ctx.gradients`` (one backward pass per term):
+
+        >>> class FromGradients(AdaptiveLoss):
+        ...     needs = frozenset({Need.LOSSES, Need.GRADIENTS})
+        ...     def update(self, ctx):
+        ...         return None  # read ctx.gradients[term] here
+        >>> sorted(need.value for need in FromGradients().needs_at(0))
+        ['gradients', 'losses']
+    """
 
     LOSSES = "losses"  #: the scalar loss of each term (always provided)
     RESIDUALS = "residuals"  #: the step's per-point residual values (detached)
@@ -55,6 +77,36 @@ class RunSetup:
         current_points: ``() -> {term: points}``: the points of the step being taken
             (new ones after each resampling); for strategies that weight points by
             where they lie (causal weights), read inside ``point_weights``.
+
+    Examples:
+        A strategy with fixed weights that keeps the setup it is given, trained for two
+        steps on points drawn afresh every step (4 per equation, 1 per condition):
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import StochasticTraining
+        >>> class KeepSetup(NonAdaptiveLoss):
+        ...     def prepare(self, setup):
+        ...         self.setup = setup
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> strategy = KeepSetup()
+        >>> pinn = PhysicsInformedNN(MLP(1, 1, [8]), StochasticTraining(4, 1),
+        ...                          adaptive_loss=strategy)
+        >>> _ = discretize(s, pinn).solve(2, seed=0, progress=False)
+        >>> setup = strategy.setup
+        >>> setup.term_names, setup.kinds, setup.optimizer
+        (('pde_0', 'bc_0', 'bc_1'), {'pde_0': 'pde', 'bc_0': 'bc', 'bc_1': 'bc'}, 'adam')
+        >>> setup.indvar_names, setup.bounds, setup.resamples
+        (('x',), ((0.0, 1.0),), True)
+        >>> {term: tuple(pts.shape) for term, pts in setup.points.items()}
+        {'pde_0': (4, 1), 'bc_0': (1, 1), 'bc_1': (1, 1)}
+
+        ``points`` keeps the first draw; ``current_points()`` gives the last step's:
+
+        >>> first, now = setup.points, setup.current_points()
+        >>> torch.equal(first["pde_0"], now["pde_0"]), now["bc_1"].tolist()
+        (False, [[1.0]])
     """
 
     term_names: tuple[str, ...]
@@ -92,6 +144,42 @@ class ReweightContext:
         ntk_diagonals: ``{term: (N_k,) tensor}`` when the strategy needs
             :attr:`Need.NTK_DIAG`, computed once on ``ntk_points``.
         ntk_points: The points the diagonals were computed on.
+
+    Examples:
+        A strategy that doubles the weight of ``bc_0`` on every second step (0, 2, ...) and
+        records what it sees; with no point weights, ``losses`` are the mean squared
+        ``residuals`` at ``points``:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> class DoubleBoundary(AdaptiveLoss):
+        ...     def initial_weights(self, term_names, kinds):
+        ...         self.seen = []  # per-run state starts afresh
+        ...         return super().initial_weights(term_names, kinds)
+        ...     def update(self, ctx):
+        ...         r = ctx.residuals["pde_0"](ctx.points["pde_0"])  # (N,), graph attached
+        ...         mse = float(r.detach().square().mean())
+        ...         same = math.isclose(mse, ctx.losses["pde_0"], rel_tol=1e-5)
+        ...         self.seen.append((ctx.step, ctx.weights["bc_0"], same))
+        ...         self.last = ctx
+        ...         return {"bc_0": 2 * ctx.weights["bc_0"]}  # the others keep theirs
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> strategy = DoubleBoundary(reweight_every=2)
+        >>> pinn = PhysicsInformedNN(MLP(1, 1, [8]), GridTraining(0.25), adaptive_loss=strategy)
+        >>> _ = discretize(s, pinn).solve(3, seed=0, progress=False)
+        >>> strategy.seen  # (step, weight of bc_0 before the update, loss == mean r²)
+        [(0, 1.0, True), (2, 2.0, True)]
+        >>> strategy.weights
+        {'pde_0': 1.0, 'bc_0': 4.0, 'bc_1': 1.0}
+        >>> ctx = strategy.last
+        >>> ctx.term_names, ctx.kinds["bc_1"], ctx.points["pde_0"].flatten().tolist()
+        (('pde_0', 'bc_0', 'bc_1'), 'bc', [0.25, 0.5, 0.75])
+        >>> ctx.parameter_names
+        ('0.0.weight', '0.0.bias', '0.2.weight', '0.2.bias')
+        >>> ctx.gradients is None, ctx.ntk_diagonals is None  # not declared in needs
+        (True, True)
     """
 
     step: int

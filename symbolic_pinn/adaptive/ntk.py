@@ -234,6 +234,33 @@ def traces_at(
 
     Returns:
         ``{term: trace}`` as floats, with the problem's current networks.
+
+    Examples:
+        The traces at the grid points, then one NTK reweight step (at step 0, before the
+        optimizer moves the networks) on the same points: the strategy's traces are these,
+        and each weighted trace ``λ_k Tr K_kk`` is the total ``Σ_j Tr K_jj``:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> ntk = NeuralTangentKernelAdaptiveLoss(reweight_every=1)
+        >>> pinn = PhysicsInformedNN(MLP(1, 1, [8]), GridTraining(0.25), adaptive_loss=ntk)
+        >>> problem = discretize(s, pinn)
+        >>> grid = {"pde_0": [[0.25], [0.5], [0.75]], "bc_0": [[0.0]], "bc_1": [[1.0]]}
+        >>> traces = traces_at(problem, grid)
+        >>> list(traces), all(isinstance(v, float) and v > 0 for v in traces.values())
+        (['pde_0', 'bc_0', 'bc_1'], True)
+        >>> means = traces_at(problem, grid, trace="mean")  # per point: Tr K_kk / N_k
+        >>> math.isclose(means["pde_0"], traces["pde_0"] / 3, rel_tol=1e-6)
+        True
+        >>> _ = problem.solve(1, progress=False)  # no seed: it trains the networks as they are
+        >>> all(math.isclose(ntk.traces[t], traces[t], rel_tol=1e-5) for t in grid)
+        True
+        >>> total = sum(traces.values())
+        >>> all(math.isclose(ntk.weights[t] * traces[t], total, rel_tol=1e-5) for t in grid)
+        True
     """
     if trace not in _TRACES:
         raise StrategyError(f"trace must be one of {_TRACES}, got {trace!r}")
