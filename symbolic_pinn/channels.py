@@ -33,7 +33,15 @@ Rule = tuple[tuple[int, float, tuple[int, ...]], ...]
 
 
 def is_combination(channel) -> bool:
-    """Whether a channel is a combination ``((c, α), ...)`` rather than a multi-index."""
+    """Whether a channel is a combination ``((c, α), ...)`` rather than a multi-index.
+
+    Examples:
+        >>> is_combination((2, 0)), is_combination(((1.0, (2, 0)), (1.0, (0, 2))))
+        (False, True)
+        >>> channels, _, _ = plan_channels([((1.0, (2, 0)), (1.0, (0, 2)))], 2)
+        >>> [is_combination(c) for c in channels]  # the Laplacian after its closure
+        [False, False, False, True]
+    """
     return bool(channel) and not isinstance(channel[0], int)
 
 
@@ -135,6 +143,21 @@ def seed_channels(value: torch.Tensor, channels, factors,
     ``factors[j]`` is ``d(input j)/d(coordinate)``: 1 for a raw input, ``1/std`` for a
     standardised one. With ``expand=False`` the seeds stay ``(1, k)`` rows (the training
     path broadcasts them).
+
+    Examples:
+        Inputs ``(x, t)`` standardised with ``std = (0.5, 2)``, so ``factors = (2, 0.5)``;
+        Burgers' ``u_t - 0.01 u_xx`` is seeded by its first-order member alone:
+
+        >>> burgers = ((-0.01, (2, 0)), (1.0, (0, 1)))
+        >>> channels = ((0, 0), (1, 0), (2, 0), burgers, ((1.0, (1, 0)), (-3.0, (0, 1))))
+        >>> value = torch.tensor([[0.5, 2.0], [1.0, 4.0]])
+        >>> seeds = seed_channels(value, channels, [2.0, 0.5], expand=False)
+        >>> seeds[0] is value, seeds[1].tolist(), seeds[2], seeds[3].tolist()
+        (True, [[2.0, 0.0]], None, [[0.0, 0.5]])
+        >>> seeds[4].tolist()  # 1·2 e_x - 3·0.5 e_t
+        [[2.0, -1.5]]
+        >>> seed_channels(value, channels, [2.0, 0.5])[1].shape  # expanded to (N, k)
+        torch.Size([2, 2])
     """
     n_in = value.shape[1]
     out: list[torch.Tensor | None] = [value]
@@ -153,7 +176,20 @@ def seed_channels(value: torch.Tensor, channels, factors,
 
 
 def derivative_orders(term: TermIR) -> dict[str, tuple[str, Multi]]:
-    """``{name: (site, α)}`` for every site value and derivative node of a term."""
+    """``{name: (site, α)}`` for every site value and derivative node of a term.
+
+    Examples:
+        >>> from symbolic_pinn.analysis import analyze
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x, t = sp.symbols("x t"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x, t).diff(x, t), u(x, t).diff(x, 2))], [u(x, 0)],
+        ...               {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)])
+        >>> term = analyze(s, {"u": (0, 0)}, [None, None]).terms[0]
+        >>> term.expr
+        u_xt - u_xx
+        >>> derivative_orders(term)  # u_xt and u_xx are both taken from u_x
+        {'u': ('u', (0, 0)), 'u_x': ('u', (1, 0)), 'u_xt': ('u', (1, 1)), 'u_xx': ('u', (2, 0))}
+    """
     orders = {s.name: (s.name, (0,) * len(s.args)) for s in term.sites}
     for node in term.derivatives:  # topological order: parents first
         site, alpha = orders[node.parent]
@@ -175,6 +211,27 @@ def combine_top_order(term: TermIR, orders: dict, used: set[str]) -> tuple[sp.Ex
 
     Returns the residual over the combined symbols and, per combination,
     ``{name: (site, ((c, derivative), ...), text)}``.
+
+    Examples:
+        Burgers' equation with ``ν = 1/100``: ``u_x`` lies below ``u_xx`` and stays,
+        ``u_t`` and ``u_xx`` fold into ``u_comb``; substituting the text back gives the
+        residual:
+
+        >>> from symbolic_pinn.analysis import analyze
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x, t = sp.symbols("x t"); u = sp.Function("u")
+        >>> eq = sp.Eq(u(x, t).diff(t) + u(x, t) * u(x, t).diff(x), u(x, t).diff(x, 2) / 100)
+        >>> s = PDESystem([eq], [u(x, 0)], {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)])
+        >>> term = analyze(s, {"u": (0, 0)}, [None, None]).terms[0]
+        >>> used = {v.name for v in term.expr.free_symbols}
+        >>> expr, combos = combine_top_order(term, derivative_orders(term), used)
+        >>> expr
+        u*u_x + u_comb
+        >>> combos
+        {'u_comb': ('u', ((-0.01, 'u_xx'), (1.0, 'u_t')), 'u_t - u_xx/100')}
+        >>> back = sp.expand(expr.subs(sp.Symbol("u_comb"), sp.sympify(combos["u_comb"][2])))
+        >>> back, back == term.expr
+        (u*u_x + u_t - u_xx/100, True)
     """
     expr, combos = term.expr, {}
     taken = {c.name for c in term.coordinates} | set(term.params) | set(orders)

@@ -289,6 +289,30 @@ def fast_residual(problem, term: str, points) -> torch.Tensor | None:
 
     Equal to ``problem.residuals[term](points)`` up to rounding; ``None`` if a network
     of the term is not supported.
+
+    Examples:
+        ``u'' = -1``, whose residual is ``u_xx + 1``, against a second derivative taken
+        with plain autograd:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> _ = torch.manual_seed(0)
+        >>> net = MLP(1, 1, [8]).double()
+        >>> prob = discretize(s, PhysicsInformedNN(net, GridTraining(0.1)))
+        >>> pts = torch.linspace(0, 1, 7, dtype=torch.float64).reshape(-1, 1)
+        >>> r = fast_residual(prob, "pde_0", pts)
+        >>> r.shape, r.requires_grad  # the graph to the network's parameters is attached
+        (torch.Size([7]), True)
+        >>> p = pts.clone().requires_grad_()
+        >>> u_x, = torch.autograd.grad(net(p).sum(), p, create_graph=True)
+        >>> u_xx, = torch.autograd.grad(u_x.sum(), p)
+        >>> bool(torch.allclose(r, u_xx[:, 0] + 1, rtol=1e-10))
+        True
+        >>> bool(torch.allclose(r, prob.residuals["pde_0"](pts), rtol=1e-10))
+        True
     """
     points = problem.as_points(term, points)
     with torch.enable_grad():
@@ -318,6 +342,34 @@ def fast_ntk_diagonal(problem, term: str, points) -> torch.Tensor | None:
         A detached ``(N,)`` tensor, or ``None`` when a network of the term is not a
         plain :class:`~symbolic_pinn.networks.MLP` with a supported activation (then
         use the generic path).
+
+    Examples:
+        ``u'' = -a`` with ``a`` estimated (residual ``a + u_xx``), against
+        ``‖∂r_i/∂θ‖²`` over the network's parameters and ``a`` by plain autograd, one
+        point at a time:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x, a = sp.symbols("x a"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -a)], [u(0), u(1)], {x: (0, 1)}, [x],
+        ...               [u(x)], {a: 1.0})
+        >>> _ = torch.manual_seed(0)
+        >>> net = MLP(1, 1, [8]).double()
+        >>> prob = discretize(s, PhysicsInformedNN(net, GridTraining(0.1), param_estim=True))
+        >>> pts = torch.linspace(0, 1, 5, dtype=torch.float64).reshape(-1, 1)
+        >>> diag = fast_ntk_diagonal(prob, "pde_0", pts)
+        >>> diag.shape, diag.requires_grad
+        (torch.Size([5]), False)
+        >>> theta = [*net.parameters(), prob.params["a"]]
+        >>> def sq_grad_norm(p):  # ‖∂r/∂θ‖² at one point (the output bias does not reach u_xx)
+        ...     p = p.reshape(1, 1).requires_grad_()
+        ...     u_x, = torch.autograd.grad(net(p).sum(), p, create_graph=True)
+        ...     u_xx, = torch.autograd.grad(u_x.sum(), p, create_graph=True)
+        ...     grads = torch.autograd.grad(theta[-1] + u_xx.sum(), theta, allow_unused=True)
+        ...     return sum(g.square().sum() for g in grads if g is not None)
+        >>> bool(torch.allclose(diag, torch.stack([sq_grad_norm(p) for p in pts]), rtol=1e-10))
+        True
     """
     points = problem.as_points(term, points)
     records: list[_Record] = []
@@ -352,7 +404,36 @@ def fast_ntk_diagonal(problem, term: str, points) -> torch.Tensor | None:
 
 
 def fast_ntk_diagonals(problem, points: dict) -> dict[str, torch.Tensor] | None:
-    """:func:`fast_ntk_diagonal` for several terms; ``None`` if any is unsupported."""
+    """:func:`fast_ntk_diagonal` for several terms; ``None`` if any is unsupported.
+
+    Examples:
+        The boundary term ``u(0)`` has ``K_ii = ‖∂u(0)/∂θ‖²`` at every point, checked
+        with plain autograd; a network that is not an :class:`MLP` gives ``None``:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> _ = torch.manual_seed(0)
+        >>> net = MLP(1, 1, [8]).double()
+        >>> prob = discretize(s, PhysicsInformedNN(net, GridTraining(0.1)))
+        >>> pts = torch.linspace(0, 1, 4, dtype=torch.float64).reshape(-1, 1)
+        >>> diags = fast_ntk_diagonals(prob, {"pde_0": pts, "bc_0": pts[:2]})
+        >>> {term: tuple(d.shape) for term, d in diags.items()}
+        {'pde_0': (4,), 'bc_0': (2,)}
+        >>> bool(torch.equal(diags["pde_0"], fast_ntk_diagonal(prob, "pde_0", pts)))
+        True
+        >>> grads = torch.autograd.grad(net(torch.zeros(1, 1, dtype=torch.float64)).sum(),
+        ...                             list(net.parameters()))
+        >>> k_00 = sum(g.square().sum() for g in grads)
+        >>> bool(torch.allclose(diags["bc_0"], k_00.expand(2), rtol=1e-10))
+        True
+        >>> seq = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+        >>> other = discretize(s, PhysicsInformedNN(seq, GridTraining(0.1)))
+        >>> fast_ntk_diagonals(other, {"pde_0": pts}) is None
+        True
+    """
     out = {}
     for term, pts in points.items():
         d = fast_ntk_diagonal(problem, term, pts)
