@@ -10,6 +10,85 @@ fixed seed, bit for bit.
 
 Rollback (``solve(..., on_nonfinite="rollback")``) keeps the same state in memory,
 cloned after every good step, and restores it when a step goes non-finite.
+
+Examples:
+    A run after one step, built with the calls :func:`~symbolic_pinn.solve` makes:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import sympy as sp
+    >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+    >>> from symbolic_pinn.run import Run
+    >>> from symbolic_pinn.training import GridTraining
+    >>> x = sp.Symbol("x"); u = sp.Function("u")
+    >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+    >>> problem = discretize(s, PhysicsInformedNN(MLP(1, 1, [8]), GridTraining(0.1)))
+    >>> run = Run(problem, "adam", lambda params: torch.optim.Adam(params, lr=1e-3),
+    ...           np.random.default_rng(0), torch.device("cpu"), torch.float32)
+    >>> closure = problem.module.make_closure(run)
+    >>> def step():
+    ...     problem.module.train_step(run, closure)
+    ...     run.step += 1
+    >>> def parameters():
+    ...     return [p.detach().clone() for p in run.parameters]
+    >>> step()
+
+    :func:`capture` takes the training state as it is:
+
+    >>> state = capture(run, None, "adam", clone=True)
+    >>> state["step"], state["optimizer"], state["scheduler_state"]
+    (1, 'adam', None)
+    >>> state["rng"] == run.rng.bit_generator.state, state["weights"] == run.weights
+    (True, True)
+
+    A rollback: :func:`snapshot` copies, a step moves the parameters,
+    :func:`restore_snapshot` puts them back (Adam's step count too):
+
+    >>> snap, saved = snapshot(run, None, "adam"), parameters()
+    >>> step()
+    >>> any(not torch.equal(a, b) for a, b in zip(saved, parameters()))
+    True
+    >>> restore_snapshot(run, None, snap)
+    >>> all(torch.equal(a, b) for a, b in zip(saved, parameters()))
+    True
+    >>> float(run.optimizer.state_dict()["state"][0]["step"])
+    1.0
+
+    :func:`restore_training` keeps the step counter for a rollback and restores it, with
+    the random state, for a resumed run:
+
+    >>> draws = run.rng.random(3)
+    >>> restore_training(run, None, state, resume=False)
+    >>> run.step
+    2
+    >>> restore_training(run, None, state, resume=True)
+    >>> run.step, bool((run.rng.random(3) == draws).all())
+    (1, True)
+
+    A checkpoint on disk: :func:`write_checkpoint`, then :func:`load_checkpoint` into the
+    problem after the networks moved on (another optimizer is refused):
+
+    >>> saved = parameters()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = write_checkpoint(Path(folder) / "run.pt", Result(problem, []), run, None,
+    ...                             "adam")
+    ...     step()
+    ...     loaded = load_checkpoint(path, problem, "adam")
+    ...     try:
+    ...         load_checkpoint(path, problem, "lbfgs")
+    ...     except ValueError as error:
+    ...         print(str(error).split("; ")[1])
+    resume with optimizer='adam', not 'lbfgs'
+    >>> loaded.training["step"], all(torch.equal(a, b) for a, b in zip(saved, parameters()))
+    (1, True)
+
+    :func:`scale_lr` halves the learning rate of a rollback, in the scheduler too:
+
+    >>> scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, lambda k: 1.0)
+    >>> scale_lr(run, scheduler, 0.5)
+    0.0005
+    >>> scheduler.base_lrs, run.optimizer.param_groups[0]["initial_lr"]
+    ([0.0005], 0.0005)
 """
 
 from __future__ import annotations
@@ -41,6 +120,9 @@ def capture(run, scheduler, optimizer: str, *, clone: bool = False) -> dict:
         optimizer: The optimizer's name (``"adam"``, ``"lbfgs"``).
         clone: Deep-copy the optimizer and scheduler state (for an in-memory snapshot
             that later steps must not change); a file written at once needs no copy.
+
+    Examples:
+        The module's example follows one run through every function here.
     """
     copy_ = copy.deepcopy if clone else (lambda value: value)
     return {
@@ -64,7 +146,11 @@ def capture(run, scheduler, optimizer: str, *, clone: bool = False) -> dict:
 
 
 def snapshot(run, scheduler, optimizer: str) -> dict:
-    """An in-memory copy of everything a rollback restores."""
+    """An in-memory copy of everything a rollback restores.
+
+    Examples:
+        The module's example follows one run through every function here.
+    """
     return {
         "nets": [copy.deepcopy(net.state_dict()) for net in run.nets],
         "params": {k: v.detach().clone() for k, v in run.params.items()},
@@ -77,6 +163,9 @@ def restore_snapshot(run, scheduler, snap: dict) -> None:
     """Put networks, parameters, adaptive state, optimizer, scheduler and points back.
 
     The random state is not restored: the retried step draws fresh points.
+
+    Examples:
+        The module's example follows one run through every function here.
     """
     for net, sd in zip(run.nets, snap["nets"]):
         net.load_state_dict(sd)
@@ -93,6 +182,13 @@ def restore_training(run, scheduler, state: dict, *, resume: bool) -> None:
     Args:
         resume: Also restore the step counter, the random states and the counters (a
             resumed run); ``False`` for a rollback, which retries the same step.
+
+    Raises:
+        ValueError: The state was captured with an LR scheduler and ``scheduler`` is
+            ``None``, or the other way round.
+
+    Examples:
+        The module's example follows one run through every function here.
     """
     if (scheduler is None) != (state["scheduler_state"] is None):
         raise ValueError(
@@ -135,7 +231,14 @@ def _generator(rng: np.random.Generator, seq: dict) -> np.random.Generator:
 
 
 def write_checkpoint(path, result: Result, run, scheduler, optimizer: str):
-    """Save ``result`` with the run's training state, atomically (temp file, rename)."""
+    """Save ``result`` with the run's training state, atomically (temp file, rename).
+
+    Returns:
+        The path written.
+
+    Examples:
+        The module's example follows one run through every function here.
+    """
     result.training = capture(run, scheduler, optimizer)
     return result.save(path)
 
@@ -146,6 +249,9 @@ def load_checkpoint(path, problem, optimizer: str) -> Result:
     Raises:
         ValueError: Another problem's file, a file without training state (saved by an
             older version), or a run with another optimizer.
+
+    Examples:
+        The module's example follows one run through every function here.
     """
     loaded = Result.load(path, problem)
     state = loaded.training
@@ -162,6 +268,9 @@ def scale_lr(run, scheduler, factor: float) -> float:
 
     Returns:
         The new learning rate of the first parameter group.
+
+    Examples:
+        The module's example follows one run through every function here.
     """
     for group in run.optimizer.param_groups:
         group["lr"] = group["lr"] * factor

@@ -256,6 +256,39 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status (0). Usage errors, such as an unknown example name, exit with
         status 2 (``SystemExit``), as argparse does.
+
+    Examples:
+        The gallery, and the generated module of one of its problems:
+
+        >>> import contextlib, io
+        >>> def run(*argv):
+        ...     out = io.StringIO()
+        ...     with contextlib.redirect_stdout(out):
+        ...         status = main(list(argv))
+        ...     return status, out.getvalue().splitlines()
+        >>> status, lines = run("list")
+        >>> status, [line.split()[0] for line in lines]
+        (0, ['heat1d', 'poisson1d_sin4pi', 'poisson2d', 'wave1d'])
+        >>> status, code = run("show-code", "poisson1d_sin4pi")
+        >>> status, code[4]
+        (0, '# pde_0: Eq(Derivative(u(x), (x, 2)), -16*pi**2*sin(4*pi*x))')
+
+        With ``--ntk`` (``NeuralTangentKernelAdaptiveLoss``) the closure calls the hook:
+
+        >>> [line for line in code if "run.adapt" in line]
+        []
+        >>> status, code = run("show-code", "poisson1d_sin4pi", "--ntk")
+        >>> [line.strip() for line in code if "run.adapt" in line]
+        ['run.adapt(losses)']
+
+        An unknown example is a usage error:
+
+        >>> with contextlib.redirect_stderr(io.StringIO()):
+        ...     try:
+        ...         main(["show-code", "poisson3d"])
+        ...     except SystemExit as error:
+        ...         print(error.code)
+        2
     """
     parser, show = _parser()
     args = parser.parse_args(argv)

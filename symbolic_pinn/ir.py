@@ -19,10 +19,27 @@ class Coordinate:
     """An input tensor of a term: one column of the points, or a constant.
 
     Attributes:
-        name: Identifier in the generated code (``x``, or ``x_s1`` for a site constant).
+        name: Identifier in the generated code (``x``, or ``x_u_s1`` for a constant
+            argument of site ``u_s1``).
         column: Column of the points array it is shaped after.
         value: The constant it holds, or ``None`` to read the column.
         requires_grad: Whether some derivative is taken with respect to it.
+
+    Examples:
+        The heat equation differentiates with respect to both columns; its initial
+        condition reads ``x`` from the points and holds ``t`` at 0:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn.analysis import analyze
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x, t = sp.symbols("x t"); u = sp.Function("u")
+        >>> s = PDESystem([u(x, t).diff(t) - u(x, t).diff(x, 2)], [u(x, 0) - sp.sin(x)],
+        ...               {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)])
+        >>> pde, ic = analyze(s, {"u": (0, 0)}, [None, None]).terms
+        >>> [(c.name, c.column, c.value, c.requires_grad) for c in pde.coordinates]
+        [('x', 0, None, True), ('t', 1, None, True)]
+        >>> [(c.name, c.column, c.value, c.requires_grad) for c in ic.coordinates]
+        [('x', 0, None, False), ('t', 1, 0.0, False)]
     """
 
     name: str
@@ -43,6 +60,26 @@ class Site:
         columns: The column of each slot's declared variable (its input scaling).
         net: Index of the network.
         column: Output column of the network.
+
+    Examples:
+        A periodic condition evaluates ``u`` at two sites, each with its own constant
+        for ``x`` (shaped after column 0):
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn.analysis import analyze
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x, t = sp.symbols("x t"); u = sp.Function("u")
+        >>> s = PDESystem([u(x, t).diff(t) - u(x, t).diff(x, 2)], [u(0, t) - u(1, t)],
+        ...               {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)])
+        >>> bc = analyze(s, {"u": (0, 0)}, [None, None]).terms[1]
+        >>> bc.expr
+        u_s1 - u_s2
+        >>> for site in bc.sites:
+        ...     print(site.name, site.fn, site.text, site.args, site.columns, site.net, site.column)
+        u_s1 f_u_s1 u(0, t) ('x_u_s1', 't') (0, 1) 0 0
+        u_s2 f_u_s2 u(1, t) ('x_u_s2', 't') (0, 1) 0 0
+        >>> [(c.name, c.value) for c in bc.coordinates]
+        [('t', None), ('x_u_s1', 0.0), ('x_u_s2', 1.0)]
     """
 
     name: str
@@ -65,6 +102,26 @@ class DerivativeNode:
         site: Identifier of the site the chain starts from.
         wrt: Identifier of the coordinate tensor differentiated against.
         slot: Argument slot of ``wrt`` in the site's dependent variable.
+
+    Examples:
+        ``u_xx + u_xt`` needs three first-order steps: ``u_x`` is computed once and is
+        the parent of both second derivatives:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn.analysis import analyze
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x, t = sp.symbols("x t"); u = sp.Function("u")
+        >>> s = PDESystem([u(x, t).diff(x, 2) + u(x, t).diff(x, t)], [u(x, 0)],
+        ...               {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)])
+        >>> pde = analyze(s, {"u": (0, 0)}, [None, None]).terms[0]
+        >>> pde.expr
+        u_xt + u_xx
+        >>> for node in pde.derivatives:
+        ...     print(f"{node.name} = d({node.parent})/d({node.wrt})", node.fn, node.site,
+        ...           node.slot)
+        u_x = d(u)/d(x) f_u_x u 0
+        u_xt = d(u_x)/d(t) f_u_xt u 1
+        u_xx = d(u_x)/d(x) f_u_xx u 0
     """
 
     name: str
@@ -89,7 +146,26 @@ class TermIR:
         derivatives: Derivative DAG nodes in topological order, each computed once.
         params: Identifiers of the parameters the residual uses.
         free: Columns that are sampled for this term.
-        fixed: ``{column: value}`` for coordinates the condition fixes.
+        fixed: ``(column, value)`` pairs for the coordinates the condition fixes.
+
+    Examples:
+        >>> import sympy as sp
+        >>> from symbolic_pinn.analysis import analyze
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x, t, a = sp.symbols("x t a"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x, t).diff(t), a * u(x, t).diff(x, 2))],
+        ...               [sp.Eq(u(x, 0), sp.sin(sp.pi * x)), u(0, t)],
+        ...               {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)], {a: 0.1})
+        >>> ir = analyze(s, {"u": (0, 0)}, [None, None])
+        >>> for term in ir.terms:
+        ...     print(term.name, term.kind, term.expr, term.params, term.free, term.fixed)
+        pde_0 pde -a*u_xx + u_t ('a',) (0, 1) ()
+        bc_0 bc u - sin(pi*x) () (0,) ((1, 0.0),)
+        bc_1 bc u () (1,) ((0, 0.0),)
+        >>> ir.terms[0].text
+        'Eq(Derivative(u(x, t), t), a*Derivative(u(x, t), (x, 2)))'
+        >>> [node.name for node in ir.terms[0].derivatives]
+        ['u_t', 'u_x', 'u_xx']
     """
 
     name: str
@@ -106,7 +182,33 @@ class TermIR:
 
 @dataclass(frozen=True, slots=True)
 class DepvarIR:
-    """A dependent variable: its network, output column and argument columns."""
+    """A dependent variable: its network, output column and argument columns.
+
+    Attributes:
+        name: The user's name of the function (``u``).
+        ident: Its identifier in the generated code (the name, made a safe Python name).
+        args: Columns of its arguments, in argument order.
+        net: Index of the network that evaluates it.
+        column: Output column of that network.
+
+    Examples:
+        Two variables on one network with two outputs; ``lambda`` is a Python keyword,
+        so its identifier differs from its name:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn.analysis import analyze
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x, t = sp.symbols("x t"); u, lam = sp.Function("u"), sp.Function("lambda")
+        >>> s = PDESystem([u(x, t).diff(t) - lam(x)], [u(x, 0), lam(0)],
+        ...               {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t), lam(x)])
+        >>> ir = analyze(s, {"u": (0, 0), "lambda": (0, 1)}, [None, None])
+        >>> for dv in ir.depvars:
+        ...     print(dv.name, dv.ident, dv.args, dv.net, dv.column)
+        u u (0, 1) 0 0
+        lambda lambda_ (0,) 0 1
+        >>> ir.terms[0].expr
+        -lambda_ + u_t
+    """
 
     name: str
     ident: str
@@ -127,6 +229,26 @@ class ProblemIR:
         depvars: Dependent variables.
         params: ``(identifier, user name)`` of every parameter.
         terms: Lowered terms, equations first.
+
+    Examples:
+        The IR of a discretization, with standardized inputs (mean and standard
+        deviation of the uniform distribution on each interval):
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, symbolic_discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x, t, k = sp.symbols("x t kappa"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x, t).diff(t), k * u(x, t).diff(x, 2))], [u(x, 0) - 1],
+        ...               {x: (0, 1), t: (0, 2)}, [x, t], [u(x, t)], {k: 0.1})
+        >>> pinn = PhysicsInformedNN(MLP(2, 1, [8]), GridTraining(0.5),
+        ...                          input_scaling="standardize")
+        >>> ir = symbolic_discretize(s, pinn).ir
+        >>> ir.indvars, ir.bounds, ir.params
+        (('x', 't'), ((0.0, 1.0), (0.0, 2.0)), (('kappa', 'kappa'),))
+        >>> [(round(mean, 4), round(std, 4)) for mean, std in ir.scaling]
+        [(0.5, 0.2887), (1.0, 0.5774)]
+        >>> [term.name for term in ir.terms], ir.network_label(0)
+        (['pde_0', 'bc_0'], 'network 0 (for u)')
     """
 
     indvars: tuple[str, ...]

@@ -23,6 +23,22 @@ class Term:
         kind: ``"pde"`` or ``"bc"``.
         source: The object the user gave (an ``Eq`` or an expression).
         residual: ``lhs - rhs`` (SymPy), before any lowering.
+
+    Examples:
+        :class:`PDESystem` makes one per equation and condition; an expression is its
+        own residual:
+
+        >>> import sympy as sp
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), sp.Eq(u(1), 2)], {x: (0, 1)},
+        ...               [x], [u(x)])
+        >>> for term in s.terms:
+        ...     print(term.name, term.kind, term.residual)
+        pde_0 pde Derivative(u(x), (x, 2)) + 1
+        bc_0 bc u(0)
+        bc_1 bc u(1) - 2
+        >>> s.terms[2].source
+        Eq(u(1), 2)
     """
 
     name: str

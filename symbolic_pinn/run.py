@@ -23,7 +23,54 @@ __all__ = ["Run"]
 
 
 class Run:
-    """The mutable state of one training run, as the generated code sees it."""
+    """The mutable state of one training run, as the generated code sees it.
+
+    Args:
+        problem: The :class:`~symbolic_pinn.discretize.DiscretizedProblem` (networks,
+            parameters, training strategy, adaptive loss, generated module).
+        optimizer: The optimizer's name (``"adam"``, ...), as the adaptive loss's
+            ``prepare`` sees it.
+        optimizer_factory: ``parameters -> torch.optim.Optimizer`` for the trainable
+            tensors.
+        rng: The random generator the training strategy samples points with.
+        device: The device the points are put on (``solve`` moves the networks).
+        dtype: The dtype of the points.
+
+    Raises:
+        TrainingError: Nothing requires grad.
+        StrategyError: The training strategy gave a term no points.
+
+    Examples:
+        :func:`~symbolic_pinn.solve` builds one and passes it to the generated module's
+        ``make_closure`` and ``train_step``; the same by hand:
+
+        >>> import numpy as np, sympy as sp, torch
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> problem = discretize(s, PhysicsInformedNN(MLP(1, 1, [8]), GridTraining(0.1)))
+        >>> run = Run(problem, "adam", lambda params: torch.optim.Adam(params, lr=1e-3),
+        ...           np.random.default_rng(0), torch.device("cpu"), torch.float32)
+        >>> {term: tuple(points.shape) for term, points in run.points.items()}
+        {'pde_0': (9, 1), 'bc_0': (1, 1), 'bc_1': (1, 1)}
+        >>> run.weights
+        {'pde_0': 1.0, 'bc_0': 1.0, 'bc_1': 1.0}
+        >>> run.parameter_names
+        ('0.0.weight', '0.0.bias', '0.2.weight', '0.2.bias')
+
+        One optimizer step: the closure records the step's losses through ``observe``
+        and the parameters move (``solve`` then advances ``run.step``):
+
+        >>> before = [p.detach().clone() for p in run.parameters]
+        >>> closure = problem.module.make_closure(run)
+        >>> _ = problem.module.train_step(run, closure)
+        >>> weighted = sum(run.weights[t] * run.step_losses[t] for t in run.term_names)
+        >>> bool(torch.isclose(run.step_loss, weighted)), run.step
+        (True, 0)
+        >>> any(not torch.equal(b, p) for b, p in zip(before, run.parameters))
+        True
+    """
 
     def __init__(self, problem, optimizer: str, optimizer_factory, rng: np.random.Generator,
                  device, dtype):

@@ -22,6 +22,38 @@ class HistoryLogger:
         writer: The writer.
         owned: Whether :meth:`close` closes the writer (it does when this module opened
             it from a log directory; a writer passed in is only flushed).
+
+    Examples:
+        A stand-in for ``SummaryWriter`` that keeps what it is given:
+
+        >>> class Writer:
+        ...     def __init__(self):
+        ...         self.scalars, self.flushed, self.closed = [], False, False
+        ...     def add_scalar(self, tag, value, step):
+        ...         self.scalars.append((tag, value, step))
+        ...     def flush(self):
+        ...         self.flushed = True
+        ...     def close(self):
+        ...         self.closed = True
+        >>> logger = HistoryLogger(Writer())
+        >>> logger.log({"step": 3, "loss": 0.5, "losses": {"pde_0": 0.25, "bc_0": 0.125},
+        ...             "weights": {"pde_0": 1.0, "bc_0": 2.0}})
+        >>> for tag, value, step in logger.writer.scalars:
+        ...     print(tag, value, step)
+        adaptive_loss/pde_0 1.0 3
+        adaptive_loss/bc_0 2.0 3
+        loss/pde_0 0.25 3
+        loss/bc_0 0.125 3
+        loss/total 0.5 3
+
+        Non-finite losses are left out; a writer it does not own is flushed, not closed:
+
+        >>> logger.log({"step": 4, "loss": float("nan"), "losses": {"pde_0": float("inf")}})
+        >>> len(logger.writer.scalars)
+        5
+        >>> logger.close()
+        >>> logger.writer.flushed, logger.writer.closed
+        (True, False)
     """
 
     def __init__(self, writer, owned: bool = False) -> None:
@@ -53,6 +85,40 @@ def open_logger(logger) -> HistoryLogger | None:
     Raises:
         ImportError: A log directory was given and ``tensorboard`` is not installed.
         TypeError: ``logger`` is neither a writer nor a path.
+
+    Examples:
+        ``solve(..., logger=writer)`` opens it; any object with ``add_scalar`` is taken
+        as a writer (here a stand-in that records tags and steps):
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> class Writer:
+        ...     def __init__(self):
+        ...         self.scalars = []
+        ...     def add_scalar(self, tag, value, step):
+        ...         self.scalars.append((tag, step))
+        >>> open_logger(None) is None, open_logger(Writer()).owned
+        (True, False)
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
+        >>> problem = discretize(s, PhysicsInformedNN(MLP(1, 1, [8]), GridTraining(0.1)))
+        >>> writer = Writer()
+        >>> _ = problem.solve(2, seed=0, progress=False, logger=writer)
+        >>> for tag in sorted({tag for tag, _ in writer.scalars}):
+        ...     print(tag, [step for t, step in writer.scalars if t == tag])
+        adaptive_loss/bc_0 [0, 1]
+        adaptive_loss/bc_1 [0, 1]
+        adaptive_loss/pde_0 [0, 1]
+        loss/bc_0 [0, 1]
+        loss/bc_1 [0, 1]
+        loss/pde_0 [0, 1]
+        loss/total [0, 1]
+        >>> try:
+        ...     open_logger(3)
+        ... except TypeError as exc:
+        ...     print(str(exc).split(" (")[0])
+        logger must be None, a log directory, or a torch.utils.tensorboard.SummaryWriter
     """
     if logger is None:
         return None
