@@ -71,6 +71,7 @@ class Plain:
 
     @property
     def value(self) -> torch.Tensor:
+        """``σ(z)``, the first of ``derivs``."""
         return self.derivs[0]
 
     def channel(self, rule, ch: list) -> torch.Tensor | None:
