@@ -55,7 +55,9 @@ class Site:
     Attributes:
         name: Identifier of the value (``u``, or ``u_s1`` when a term has several sites).
         fn: Identifier of the per-point function that evaluates the site (``f_u``).
-        text: How the user would write it, for comments: ``u(0, t)``.
+        text: The evaluation as the generated comments show it: ``u(x, t)``, also for
+            a condition on a face such as ``u(0, t)`` (its ``x`` is a fixed column, see
+            :attr:`TermIR.fixed`); ``u(0, t)`` for a site with a constant of its own.
         args: Identifiers of the coordinate tensors fed to each argument slot.
         columns: The column of each slot's declared variable (its input scaling).
         net: Index of the network.
