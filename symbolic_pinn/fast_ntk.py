@@ -6,20 +6,12 @@ ntk_diagonal`) differentiates the per-point residual with ``vmap(grad)``; for th
 networks this library builds (:class:`~symbolic_pinn.networks.MLP`) this module does
 the same computation for the cost of about one training step:
 
-* **Forward.** Each network evaluation carries *channels*: the value and every input
-  derivative ``∂^α h`` the term needs (a multi-index ``α`` over the network's input
-  slots, closed downwards so every lower derivative that the chain rule asks for is
-  present). A ``Linear`` layer maps every channel by the same matrix,
-  ``z_α = W a_α`` (``+ b`` on the value channel only: the bias does not depend on the
-  input). An activation maps channels by Faà di Bruno's formula,
-  ``∂^α σ(z) = Σ_π σ^(|π|)(z) Π_{B ∈ π} z_B`` over the set partitions ``π`` of the
-  derivative directions, with closed-form derivatives ``σ^(k)``
-  (:mod:`symbolic_pinn.activations`). All channels of all evaluations of one network go
-  through each layer as one stacked matrix product.
-  Inputs are standardised like the generated code, ``z = (x - mean)/std``, so the
-  first-order seed of slot ``j`` is ``e_j / std_j``. The channels are those of the
-  generated ``jet`` calls (:mod:`symbolic_pinn.channels`): top-order derivatives that the
-  residual holds linearly with constant coefficients travel as one combined channel.
+* **Forward.** Each network evaluation carries the value and every input derivative the
+  term needs as *channels*, through every layer (:mod:`symbolic_pinn.propagation`; the
+  channels are those of the generated ``jet`` calls, :mod:`symbolic_pinn.channels`: top-order
+  derivatives that the residual holds linearly with constant coefficients travel as one
+  combined channel). Inputs are standardised like the generated code,
+  ``z = (x - mean)/std``, so the first-order seed of slot ``j`` is ``e_j / std_j``.
 * **Backward.** The residual is evaluated from the channel tensors with the term's own
   printed expression, and one ordinary backward pass of ``Σ_i r_i`` gives
   ``δ_α = ∂r_i/∂z_α`` at every layer for every sample (a row of ``z`` only reaches its
@@ -36,56 +28,16 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from .activations import derivatives_of
 from .channels import combine_top_order, derivative_orders, plan_channels, seed_channels
 from .ir import ProblemIR, TermIR
-from .networks import MLP
 from .printing import torch_code
+from .propagation import Record, layers_of, propagate, supports
 
 __all__ = ["fast_ntk_diagonal", "fast_ntk_diagonals", "fast_residual", "supports"]
-
-
-def _hooked(module: nn.Module) -> bool:
-    return bool(module._forward_hooks or module._forward_pre_hooks
-                or getattr(module, "_backward_hooks", None)
-                or getattr(module, "_backward_pre_hooks", None))
-
-
-def _layers(net: nn.Module) -> list[tuple[str, object]] | None:
-    """``[("linear", Linear) | ("act", fn)]`` for a plain MLP, else None."""
-    if not isinstance(net, MLP) or type(net).forward is not nn.Sequential.forward:
-        return None
-    if _hooked(net) or nn.modules.module._global_forward_hooks \
-            or nn.modules.module._global_forward_pre_hooks:
-        return None
-    out: list[tuple[str, object]] = []
-    for layer in net:
-        if _hooked(layer):
-            return None
-        if type(layer) is nn.Linear:
-            out.append(("linear", layer))
-            continue
-        fn = derivatives_of(layer)
-        if fn is None:
-            return None
-        out.append(("act", fn))
-    return out
-
-
-def supports(net: nn.Module) -> bool:
-    """Whether the fast path handles ``net`` (a plain :class:`MLP`, supported activation).
-
-    Examples:
-        >>> supports(MLP(2, 1, [8])), supports(nn.Sequential(nn.Linear(2, 1)))
-        (True, False)
-    """
-    return _layers(net) is not None
 
 
 # -- the per-term plan (from the IR alone, cached) -----------------------------------------
@@ -142,87 +94,6 @@ def _plan(term: TermIR, scaling: tuple) -> _Plan:
                  tuple(groups), values, code)
 
 
-# -- forward propagation -------------------------------------------------------------------
-
-
-@dataclass
-class _Record:
-    """One Linear layer's stacked input and output channels, for the Gram matrices."""
-
-    layer: nn.Linear
-    inputs: torch.Tensor  # (M, N, in)
-    outputs: torch.Tensor  # (M, N, out)
-    value_rows: list[int]
-
-
-def _propagate(layers, groups: list[_Group], inputs: list[list[torch.Tensor | None]],
-               records: list[_Record] | None) -> list[list[torch.Tensor | None]]:
-    """Push the channels of the evaluations of one network through its layers."""
-    chans = inputs
-    for kind, obj in layers:
-        if kind == "linear" and records is None:
-            chans = _linear_channels(obj, chans)  # type: ignore[arg-type]
-        elif kind == "linear":
-            layer: nn.Linear = obj  # type: ignore[assignment]
-            entries = [(g, c) for g, ch in enumerate(chans) for c, t in enumerate(ch)
-                       if t is not None]
-            stacked = torch.stack([chans[g][c] for g, c in entries])
-            out = torch.matmul(stacked, layer.weight.t())
-            trainable = layer.weight.requires_grad or (
-                layer.bias is not None and layer.bias.requires_grad)
-            if records is not None and trainable:
-                if not out.requires_grad:
-                    out.requires_grad_(True)
-                records.append(_Record(layer, stacked, out,
-                                       [m for m, (_, c) in enumerate(entries) if c == 0]))
-            rows = out.unbind(0)
-            new: list[list[torch.Tensor | None]] = [[None] * len(ch) for ch in chans]
-            for m, (g, c) in enumerate(entries):
-                z = rows[m]
-                if c == 0 and layer.bias is not None:
-                    z = z + layer.bias
-                new[g][c] = z
-            chans = new
-        else:
-            fn: Callable = obj  # type: ignore[assignment]
-            new = []
-            for g, ch in enumerate(chans):
-                rules = groups[g].rules
-                live = [k for c, rule in enumerate(rules) if c for k, _, blocks in rule
-                        if all(ch[b] is not None for b in blocks)]
-                K = max(live) if live else 0  # (no max(default=): torch.compile traces this)
-                sig = fn(ch[0], K)
-                h = [sig.value] + [sig.channel(rules[c], ch) for c in range(1, len(ch))]
-                new.append(h)
-            chans = new
-    return chans
-
-
-def _linear_channels(layer: nn.Linear, chans):
-    """A Linear layer for the training path (no Gram records): the value channel by
-    ``F.linear`` (bias fused), each derivative channel by its own product without bias
-    (measured faster on CPU than one stacked product, which copies every channel); a
-    ``(1, w)`` row (a constant seed) stays a row."""
-    weight_t = layer.weight.t()
-    new: list[list[torch.Tensor | None]] = []
-    full: list[tuple[int, int]] = []
-    for g, ch in enumerate(chans):
-        n = ch[0].shape[0]
-        row: list[torch.Tensor | None] = [nn.functional.linear(ch[0], layer.weight, layer.bias)]
-        for c, t in enumerate(ch[1:], 1):
-            if t is None:
-                row.append(None)
-            elif t.shape[0] == 1 and n != 1:
-                row.append(torch.matmul(t, weight_t))
-            else:
-                row.append(None)
-                full.append((g, c))
-        new.append(row)
-    for g, c in full:  # one product per channel: stacking would copy them all
-        new[g][c] = torch.matmul(chans[g][c], weight_t)
-    return new
-
-
 def _seeds(group: _Group, coords: dict[str, torch.Tensor]) -> list[torch.Tensor | None]:
     """Input channels: the standardised inputs, ``e_j/std_j`` for ``∂/∂slot j`` (summed
     with their coefficients in a combination), zeros above."""
@@ -246,7 +117,7 @@ def _evaluate(problem, term: str, points: torch.Tensor, records, per_sample: boo
     layers = {}
     for g in plan.groups:
         if g.net not in layers:
-            found = _layers(nets[g.net])
+            found = layers_of(nets[g.net])
             if found is None:
                 return None
             layers[g.net] = found
@@ -270,7 +141,7 @@ def _evaluate(problem, term: str, points: torch.Tensor, records, per_sample: boo
     for net, net_layers in layers.items():
         idx = [i for i, g in enumerate(plan.groups) if g.net == net]
         groups = [plan.groups[i] for i in idx]
-        chans = _propagate(net_layers, groups, [_seeds(g, coords) for g in groups], records)
+        chans = propagate(net_layers, groups, [_seeds(g, coords) for g in groups], records)
         for i, ch in zip(idx, chans):
             outputs[i] = ch
     for name, g, c, column in plan.values:
@@ -295,7 +166,7 @@ def fast_residual(problem, term: str, points) -> torch.Tensor | None:
         with plain autograd:
 
         >>> import sympy as sp
-        >>> from symbolic_pinn import PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
         >>> from symbolic_pinn.training import GridTraining
         >>> x = sp.Symbol("x"); u = sp.Function("u")
         >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
@@ -349,7 +220,7 @@ def fast_ntk_diagonal(problem, term: str, points) -> torch.Tensor | None:
         point at a time:
 
         >>> import sympy as sp
-        >>> from symbolic_pinn import PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
         >>> from symbolic_pinn.training import GridTraining
         >>> x, a = sp.symbols("x a"); u = sp.Function("u")
         >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -a)], [u(0), u(1)], {x: (0, 1)}, [x],
@@ -372,7 +243,7 @@ def fast_ntk_diagonal(problem, term: str, points) -> torch.Tensor | None:
         True
     """
     points = problem.as_points(term, points)
-    records: list[_Record] = []
+    records: list[Record] = []
     with torch.enable_grad():
         out = _evaluate(problem, term, points, records, per_sample=True)
         if out is None:
@@ -408,10 +279,11 @@ def fast_ntk_diagonals(problem, points: dict) -> dict[str, torch.Tensor] | None:
 
     Examples:
         The boundary term ``u(0)`` has ``K_ii = ‖∂u(0)/∂θ‖²`` at every point, checked
-        with plain autograd; a network that is not an :class:`MLP` gives ``None``:
+        with plain autograd; a network that is not an :class:`~symbolic_pinn.MLP` gives
+        ``None``:
 
         >>> import sympy as sp
-        >>> from symbolic_pinn import PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
         >>> from symbolic_pinn.training import GridTraining
         >>> x = sp.Symbol("x"); u = sp.Function("u")
         >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0), u(1)], {x: (0, 1)}, [x], [u(x)])
@@ -429,7 +301,8 @@ def fast_ntk_diagonals(problem, points: dict) -> dict[str, torch.Tensor] | None:
         >>> k_00 = sum(g.square().sum() for g in grads)
         >>> bool(torch.allclose(diags["bc_0"], k_00.expand(2), rtol=1e-10))
         True
-        >>> seq = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+        >>> seq = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(),
+        ...                           torch.nn.Linear(8, 1))
         >>> other = discretize(s, PhysicsInformedNN(seq, GridTraining(0.1)))
         >>> fast_ntk_diagonals(other, {"pde_0": pts}) is None
         True

@@ -8,12 +8,12 @@ once per network evaluation instead of calling the network and then
     u_xx, u_yy = jet(nets[0], torch.cat((x, y), dim=1), ((2, 0), (0, 2)),
                      scale=(1.0, 1.0), column=0)
 
-The propagation is the one of :mod:`symbolic_pinn.fast_ntk` (value and derivative
-channels pushed through every ``Linear`` as one stacked matrix product, Faà di Bruno's
-formula at every activation): only the channels the requested multi-indices need are
-carried. The inputs need no ``requires_grad``; the outputs are ordinary differentiable
-functions of the networks' parameters, so ``loss.backward()`` is one backward pass
-through the forward graph (no double backward).
+The propagation is :mod:`symbolic_pinn.propagation` (value and derivative channels
+through every ``Linear``, Faà di Bruno's formula at every activation), shared with the
+exact NTK diagonals of :mod:`symbolic_pinn.fast_ntk`: only the channels the requested
+multi-indices need are carried. The inputs need no ``requires_grad``; the outputs are
+ordinary differentiable functions of the networks' parameters, so ``loss.backward()`` is
+one backward pass through the forward graph (no double backward).
 """
 
 from __future__ import annotations
@@ -25,21 +25,9 @@ import torch
 from torch import nn
 
 from .channels import is_combination, plan_channels, seed_channels
-from .fast_ntk import _layers, _propagate
+from .propagation import layers_of, propagate, supports
 
 __all__ = ["jet", "supports"]
-
-
-def supports(net: nn.Module) -> bool:
-    """Whether :func:`jet` handles ``net``: a plain :class:`~symbolic_pinn.MLP` of
-    supported activations (tanh, sin, sigmoid, SiLU, GELU, ReLU, softplus, ELU), no hooks.
-
-    Examples:
-        >>> from symbolic_pinn import MLP
-        >>> supports(MLP(2, 1, [8])), supports(nn.Sequential(nn.Linear(2, 1)))
-        (True, False)
-    """
-    return _layers(net) is not None
 
 
 class _Plan:
@@ -95,7 +83,7 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
         >>> bool(torch.allclose(lap, u_xx + u_yy, rtol=1e-12))
         True
     """
-    layers = _layers(net)
+    layers = layers_of(net)
     if layers is None:
         raise TypeError(
             f"jet (derivatives=\"taylor\") needs a plain symbolic_pinn.MLP with a supported "
@@ -114,7 +102,7 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
         return tuple(outs)
     factors = [1.0] * n_in if scale is None else [float(s) for s in scale]
     seeds = seed_channels(inputs, plan.channels, factors, expand=False)
-    chans = _propagate(layers, [plan], [seeds], None)[0]
+    chans = propagate(layers, [plan], [seeds], None)[0]
     value = chans[0]
     outs = []
     for i, pick in enumerate(plan.picks):
