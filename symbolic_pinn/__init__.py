@@ -16,7 +16,6 @@ __version__ = "0.1.0"  # before the imports: codegen stamps it into generated co
 
 from .discretize import (
     DiscretizedProblem,
-    PhysicsInformedNN,
     SymbolicDiscretization,
     discretize,
     symbolic_discretize,
@@ -31,6 +30,7 @@ from .errors import (
     TrainingError,
 )
 from .networks import MLP
+from .pinn import PhysicsInformedNN
 from .problem import PDESystem
 from .result import Result
 

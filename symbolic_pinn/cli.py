@@ -26,8 +26,9 @@ import torch
 
 from . import __version__, gallery
 from .adaptive import NeuralTangentKernelAdaptiveLoss, NonAdaptiveLoss
-from .discretize import PhysicsInformedNN, discretize, symbolic_discretize
+from .discretize import discretize, symbolic_discretize
 from .networks import MLP
+from .pinn import PhysicsInformedNN
 from .training import GridTraining, QuasiRandomTraining
 
 __all__ = ["main", "DEMO"]

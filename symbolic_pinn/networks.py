@@ -1,14 +1,17 @@
-"""Networks: the multilayer perceptron PINNs usually use, with Xavier initialisation."""
+"""Networks: the multilayer perceptron PINNs usually use, with Xavier initialisation, and
+the checks that the networks given to ``PhysicsInformedNN`` fit the system (one per
+dependent variable or one shared, the right input and output widths, no layer that
+normalises over the batch)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
-from .errors import TrainingError
+from .errors import ProblemError, TrainingError
 
 __all__ = ["MLP", "ACTIVATIONS", "batch_coupled"]
 
@@ -132,3 +135,85 @@ def check_not_batch_coupled(nets: Sequence[nn.Module], ir) -> None:
                 "point's output depends on the other points and its input derivatives are "
                 "wrong; put the network in evaluation mode (net.eval(), with running "
                 "statistics) or leave the layer out")
+
+
+def assign_networks(system, chain) -> tuple[tuple[nn.Module, ...], dict[str, tuple[int, int]]]:
+    """The networks of ``PhysicsInformedNN(chain, ...)`` in order, and per dependent
+    variable its ``(network, output column)``; a ProblemError for a layout that does not
+    fit ``system``'s dependent variables."""
+    names = [dv.func.__name__ for dv in system.depvars]
+    if isinstance(chain, nn.Module):
+        if len(names) > 1:
+            args = {dv.args for dv in system.depvars}
+            if len(args) > 1:
+                raise ProblemError(
+                    "one shared network needs every dependent variable to take the same "
+                    f"arguments; got {list(system.depvars)}: pass one network per variable"
+                )
+        return (chain,), {name: (0, i) for i, name in enumerate(names)}
+    if isinstance(chain, Mapping):
+        by_name = {}
+        for key, net in chain.items():
+            key = getattr(key, "__name__", None) or getattr(getattr(key, "func", None),
+                                                           "__name__", None) or str(key)
+            if key in by_name:
+                raise ProblemError(f"networks given twice for {key} (keys name the same "
+                                   "dependent variable)")
+            by_name[key] = net
+        missing = [n for n in names if n not in by_name]
+        extra = [k for k in by_name if k not in names]
+        if missing or extra:
+            raise ProblemError(f"networks given for {sorted(by_name)}; dependent variables "
+                               f"are {names}")
+        chain = [by_name[n] for n in names]
+    try:
+        nets = tuple(chain)
+    except TypeError as exc:
+        raise ProblemError(f"chain must be a torch.nn.Module, a list of them or a mapping "
+                           f"{{dependent variable: module}}, got {chain!r}") from exc
+    if len(nets) != len(names) or not all(isinstance(n, nn.Module) for n in nets):
+        raise ProblemError(
+            f"expected one torch.nn.Module per dependent variable ({len(names)}: "
+            f"{', '.join(names)}), got {len(nets)} object(s)"
+        )
+    for i, net in enumerate(nets):
+        twin = next((j for j in range(i) if nets[j] is net), None)
+        if twin is not None:  # its parameters would be trained twice per step
+            raise ProblemError(
+                f"the same network object is given for {names[twin]} and {names[i]}; give "
+                "each its own network, or pass one network for all (one output column per "
+                "dependent variable)")
+    return nets, {name: (i, 0) for i, name in enumerate(names)}
+
+
+def check_networks(ir, nets: Sequence[nn.Module]) -> None:
+    """Raise :class:`~symbolic_pinn.errors.TrainingError` for a network that fails on
+    ``(N, k)`` inputs or returns the wrong shape (probed with two zero points, in
+    evaluation mode, on its own device), or that :func:`batch_coupled` rejects."""
+    for i, net in enumerate(nets):
+        dvs = [dv for dv in ir.depvars if dv.net == i]
+        k = len(dvs[0].args)
+        dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()),
+                     torch.get_default_dtype())
+        # probed where it lives: a network the user moved to a GPU first is fine
+        device = next((t.device for t in itertools.chain(net.parameters(), net.buffers())),
+                      torch.device("cpu"))
+        was_training = net.training  # eval: the probe must not touch BatchNorm statistics
+        try:
+            net.eval()
+            with torch.no_grad():
+                out = net(torch.zeros(2, k, dtype=dtype, device=device))
+        except Exception as exc:
+            raise TrainingError(
+                f"{ir.network_label(i)} fails on inputs of shape (N, {k}): {exc}"
+            ) from exc
+        finally:
+            net.train(was_training)
+        want = max(dv.column for dv in dvs) + 1
+        if not isinstance(out, torch.Tensor) or out.shape != (2, want):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise TrainingError(
+                f"{ir.network_label(i)} must map (N, {k}) inputs to (N, {want}); "
+                f"it returned {shape} for N = 2"
+            )
+    check_not_batch_coupled(nets, ir)
