@@ -135,7 +135,7 @@ def make_system(problem: str):
 
 
 def _fixed_strategy(points: dict[str, np.ndarray]):
-    from symbolic_pinn.training.strategies import PointSet, TrainingStrategy
+    from symbolic_pinn.training import PointSet, TrainingStrategy
 
     class FixedPoints(TrainingStrategy):
         """The benchmark's points, the same at every step (no resampling)."""

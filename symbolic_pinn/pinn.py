@@ -20,7 +20,7 @@ from .codegen import GenerationOptions
 from .errors import ProblemError, StrategyError
 from .ir import ProblemIR
 from .problem import PDESystem
-from .training.strategies import QuadratureTraining, TrainingStrategy
+from .training import QuadratureTraining, TrainingStrategy
 
 __all__ = ["PhysicsInformedNN"]
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from ..errors import StrategyError
-from ..training.strategies import QuasiRandomTraining, StochasticTraining, TrainingStrategy
+from ..training import QuasiRandomTraining, StochasticTraining, TrainingStrategy
 from .base import AdaptiveLoss, Need, ReweightContext, _positive
 from .kernel import NTK_METHODS, term_ntk_diagonal
 

@@ -1,12 +1,11 @@
 """Training strategies: where the residuals are evaluated."""
 
+from .base import PointSet, TrainingStrategy
 from .strategies import (
     GridTraining,
-    PointSet,
     QuadratureTraining,
     QuasiRandomTraining,
     StochasticTraining,
-    TrainingStrategy,
 )
 
 __all__ = [
