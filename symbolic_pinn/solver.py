@@ -164,56 +164,20 @@ def solve(
         >>> resumed.history == at_once.history
         True
     """
-    if not _integer_at_least(iterations, 0):
-        raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
-    if not _integer_at_least(log_every, 1):
-        raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
-    if seed is not None and not _integer_at_least(seed, 0):
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable (row -> bool | None), got {callback!r}")
-    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r}: this torch build has no usable CUDA device")
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    if checkpoint_every is not None and (not _integer_at_least(checkpoint_every, 1)
-                                         or checkpoint_path is None):
-        raise ValueError("checkpoint_every must be a positive integer, with a checkpoint_path; "
-                         f"got {checkpoint_every!r}, {checkpoint_path!r}")
-    if checkpoint_path is not None:
-        _check_writable(Path(checkpoint_path))
     # every argument is checked before the networks are moved, re-initialised or loaded
+    _check_arguments(iterations=iterations, lr=lr, lr_schedule=lr_schedule, seed=seed,
+                     device=device, dtype=dtype, callback=callback, log_every=log_every,
+                     checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path,
+                     on_nonfinite=on_nonfinite, max_rollbacks=max_rollbacks)
     optimizer_options = dict(optimizer_options or {})
     if optimizer == "adam" and getattr(problem.symbolic.options, "compile", False):
         optimizer_options.setdefault("fused", True)  # one kernel per step (docs/performance.md)
     make_optimizer = _optimizer_factory(optimizer, lr, optimizer_options)
-    try:
-        lr_ok = math.isfinite(float(lr)) and float(lr) >= 0
-    except (TypeError, ValueError):
-        lr_ok = False
-    if not lr_ok:
-        raise ValueError(f"lr must be a finite non-negative number, got {lr!r}")
-    if lr_schedule is not None and not callable(lr_schedule):
-        raise ValueError(f"lr_schedule must be callable (step -> factor), got {lr_schedule!r}")
-    if on_nonfinite not in ("raise", "rollback"):
-        raise ValueError(f"on_nonfinite must be 'raise' or 'rollback', got {on_nonfinite!r}")
-    if not _integer_at_least(max_rollbacks, 1):
-        raise ValueError(f"max_rollbacks must be a positive integer, got {max_rollbacks!r}")
     if resume is not None:
         _check_resume(resume, problem, optimizer, lr_schedule, float(lr))
     rng = np.random.default_rng(seed)
     device = torch.device(device)
-    check_not_batch_coupled(problem.nets, problem.ir)  # a mode may have changed since
-    for net in problem.nets:  # before re-initialising: torch draws differ per dtype
-        net.to(device=device, dtype=dtype)
-    if seed is not None and resume is None:  # a resumed run keeps its networks
-        torch.manual_seed(seed)
-        for net in problem.nets:
-            if hasattr(net, "reset_parameters"):
-                net.reset_parameters()
-    for ident, p in list(problem.params.items()):
-        moved = p.detach().to(device=device, dtype=dtype)
-        problem.params[ident] = torch.nn.Parameter(moved) if p.requires_grad else moved
+    _place_networks(problem, device, dtype, seed if resume is None else None)
     allocator.warm_up()  # once per process: glibc's mmap threshold (see symbolic_pinn.allocator)
     run = Run(problem, optimizer, make_optimizer, rng, device, dtype)
     run.lr = float(lr)  # the first learning rate, kept in checkpoints
@@ -270,6 +234,57 @@ def solve(
     if checkpoint_path is not None and saved_at != run.step:
         write_checkpoint(checkpoint_path, result, run, scheduler, optimizer)
     return result
+
+
+def _check_arguments(*, iterations, lr, lr_schedule, seed, device, dtype, callback, log_every,
+                     checkpoint_every, checkpoint_path, on_nonfinite, max_rollbacks) -> None:
+    """``solve``'s arguments, checked before anything is touched (ValueError names one)."""
+    if not _integer_at_least(iterations, 0):
+        raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+    if not _integer_at_least(log_every, 1):
+        raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
+    if seed is not None and not _integer_at_least(seed, 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable (row -> bool | None), got {callback!r}")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: this torch build has no usable CUDA device")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    if checkpoint_every is not None and (not _integer_at_least(checkpoint_every, 1)
+                                         or checkpoint_path is None):
+        raise ValueError("checkpoint_every must be a positive integer, with a checkpoint_path; "
+                         f"got {checkpoint_every!r}, {checkpoint_path!r}")
+    if checkpoint_path is not None:
+        _check_writable(Path(checkpoint_path))
+    try:
+        lr_ok = math.isfinite(float(lr)) and float(lr) >= 0
+    except (TypeError, ValueError):
+        lr_ok = False
+    if not lr_ok:
+        raise ValueError(f"lr must be a finite non-negative number, got {lr!r}")
+    if lr_schedule is not None and not callable(lr_schedule):
+        raise ValueError(f"lr_schedule must be callable (step -> factor), got {lr_schedule!r}")
+    if on_nonfinite not in ("raise", "rollback"):
+        raise ValueError(f"on_nonfinite must be 'raise' or 'rollback', got {on_nonfinite!r}")
+    if not _integer_at_least(max_rollbacks, 1):
+        raise ValueError(f"max_rollbacks must be a positive integer, got {max_rollbacks!r}")
+
+
+def _place_networks(problem, device: torch.device, dtype: torch.dtype, seed: int | None) -> None:
+    """The networks and parameters on ``device`` in ``dtype``; with a ``seed`` (not when
+    resuming: a resumed run keeps its networks), the networks re-initialised from it."""
+    check_not_batch_coupled(problem.nets, problem.ir)  # a mode may have changed since
+    for net in problem.nets:  # before re-initialising: torch draws differ per dtype
+        net.to(device=device, dtype=dtype)
+    if seed is not None:
+        torch.manual_seed(seed)
+        for net in problem.nets:
+            if hasattr(net, "reset_parameters"):
+                net.reset_parameters()
+    for ident, p in list(problem.params.items()):
+        moved = p.detach().to(device=device, dtype=dtype)
+        problem.params[ident] = torch.nn.Parameter(moved) if p.requires_grad else moved
 
 
 def _record(history: list[dict], writer, row: dict) -> None:
