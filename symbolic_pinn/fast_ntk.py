@@ -4,7 +4,7 @@ For a term with residuals ``r_i = r(u, ∂u, ...; x_i)`` the diagonal of its ker
 is ``K_ii = ‖∂r_i/∂θ‖²``. The generic path (:func:`~symbolic_pinn.adaptive.kernel.
 ntk_diagonal`) differentiates the per-point residual with ``vmap(grad)``; for the
 networks this library builds (:class:`~symbolic_pinn.networks.MLP`) this module does
-the same computation for the cost of about one training step:
+the same computation for about 1.4 training steps (docs/performance.md):
 
 * **Forward.** Each network evaluation carries the value and every input derivative the
   term needs as *channels*, through every layer (:mod:`symbolic_pinn.propagation`; the

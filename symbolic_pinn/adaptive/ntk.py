@@ -58,8 +58,8 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         eps: Guard added to numerator and denominator.
         chunk_size: Points per vectorised chunk when computing diagonals (``vmap``).
         method: How the exact diagonals are computed: ``"auto"`` (default: forward
-            propagation through the networks, one backward pass, about the cost of a
-            training step, where every network is a supported
+            propagation through the networks, one backward pass, about 1.4 training
+            steps, where every network is a supported
             :class:`~symbolic_pinn.networks.MLP`; else ``vmap``), ``"exact-vmap"``
             (always ``torch.func.vmap(grad)``), ``"taylor"`` (always forward
             propagation; an error for other networks). All give the same traces.
