@@ -46,7 +46,7 @@ from symbolic_pinn.training import GridTraining, QuasiRandomTraining, Stochastic
 
 torch.set_num_threads(1)
 
-x, t, a = sp.symbols("x t a")
+x, t, a, z = sp.symbols("x t a z")
 u, v = sp.Function("u"), sp.Function("v")
 DOMAINS = {x: (0, 1), t: (0, 1)}
 HEAT = sp.Eq(u(x, t).diff(t), u(x, t).diff(x, 2))
@@ -451,18 +451,34 @@ def prob_and_state():
 
 
 @pytest.mark.parametrize("options, exc", [
-    ({"optimizer": "rmsprop"}, "optimizer"), ({"lr": -1.0}, "lr"), ({"lr": math.nan}, "lr"),
+    ({"optimizer": "rmsprop"}, "optimizer must be 'adam', 'lbfgs' or 'sgd', got 'rmsprop'"),
+    ({"lr": -1.0}, "lr"), ({"lr": math.nan}, "lr"),
     ({"lr": "fast"}, "lr"), ({"on_nonfinite": "ignore"}, "on_nonfinite"),
     ({"max_rollbacks": 0}, "max_rollbacks"), ({"lr_schedule": 0.5}, "lr_schedule"),
     ({"iterations": -1}, "iterations"), ({"iterations": 1.5}, "iterations"),
     ({"dtype": torch.float16}, "dtype"), ({"checkpoint_every": 2}, "checkpoint_every"),
-], ids=lambda v: str(v) if isinstance(v, str) else None)
+], ids=lambda v: v.split()[0] if isinstance(v, str) else None)
 def test_bad_solve_argument_leaves_networks_and_parameters(prob_and_state, options, exc):
     prob, state, params = prob_and_state
     kwargs = {"iterations": 2, "seed": 0, "dtype": torch.float64, "progress": False, **options}
     with pytest.raises(ValueError, match=exc):
         prob.solve(**kwargs)
     assert same_state(prob.nets[0], state)  # not moved to float64, not re-initialised
+    assert all(prob.params[k].dtype == v.dtype and torch.equal(prob.params[k].detach(), v)
+               for k, v in params.items())
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda", 1)])
+def test_cuda_without_a_cuda_device_names_the_device(prob_and_state, monkeypatch, device):
+    """On a machine without CUDA (simulated, so the test means the same everywhere),
+    ``device="cuda"`` is refused before the networks are moved, cast or re-seeded."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    prob, state, params = prob_and_state
+    with pytest.raises(ValueError) as info:
+        prob.solve(2, seed=0, device=device, dtype=torch.float64, progress=False)
+    assert str(info.value) == (f"device {device!r}: this torch build has no usable CUDA "
+                               "device")
+    assert same_state(prob.nets[0], state)
     assert all(prob.params[k].dtype == v.dtype and torch.equal(prob.params[k].detach(), v)
                for k, v in params.items())
 
@@ -564,6 +580,8 @@ def test_cli_never_loads_a_problem_from_a_file_or_text(name, capsys):
      ProblemError, "param_estim must be True, False or a list"),
     (lambda: discretize(system([u(0, t)]), pinn(input_scaling={x: 1.0})), ProblemError,
      "input_scaling of x: expected (mean, std)"),
+    (lambda: discretize(system([u(0, t)]), pinn(input_scaling={x: (0.5, 0.3), z: (0, 1)})),
+     ProblemError, "input_scaling given for z, not an independent variable"),
     (lambda: NeuralTangentKernelAdaptiveLoss(chunk_size=0), StrategyError, "chunk_size"),
     (lambda: NeuralTangentKernelAdaptiveLoss(smoothing="a"), StrategyError,
      "smoothing must be a number"),

@@ -294,6 +294,37 @@ def test_fallback_for_unsupported_networks():
     assert fast_ntk_diagonal(problem, "pde_0", points(problem)) is None
 
 
+@pytest.mark.parametrize("register", [
+    nn.modules.module.register_module_forward_hook,
+    nn.modules.module.register_module_forward_pre_hook,
+], ids=["forward", "forward-pre"])
+def test_a_global_forward_hook_turns_the_fast_path_off_while_registered(register):
+    """A hook on every module (torch's global registry) would be bypassed by the
+    propagation: while one is registered no MLP is supported and derivatives="auto"
+    picks autograd; once removed, the same network is supported again."""
+    from symbolic_pinn import symbolic_discretize
+
+    net = mlp(2)
+    system = PDESystem([u(x, y).diff(x, 2) + u(x, y).diff(y, 2)], [sp.Eq(u(0, y), 0)],
+                       {x: (0, 1), y: (0, 1)}, [x, y], [u(x, y)])
+    assert supports(net)
+    calls = []
+    handle = register(lambda module, *args: calls.append(type(module).__name__))
+    try:
+        assert not supports(net)
+        sym = symbolic_discretize(system, PhysicsInformedNN(net, GridTraining(0.25),
+                                                            derivatives="auto"))
+        assert sym.options.derivatives == "autograd"
+        net(torch.zeros(1, 2))
+        assert "MLP" in calls  # the hook is live, on the MLP too
+    finally:
+        handle.remove()
+    assert supports(net)
+    sym = symbolic_discretize(system, PhysicsInformedNN(net, GridTraining(0.25),
+                                                        derivatives="auto"))
+    assert sym.options.derivatives == "taylor"
+
+
 # -- wiring --------------------------------------------------------------------------------
 
 

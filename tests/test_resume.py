@@ -14,7 +14,7 @@ import sympy as sp
 import torch
 from neuralpde_poisson import poisson_system
 
-from symbolic_pinn import MLP, PhysicsInformedNN, Result, discretize
+from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, Result, discretize
 from symbolic_pinn.adaptive import MiniMaxAdaptiveLoss, NeuralTangentKernelAdaptiveLoss
 from symbolic_pinn.training import GridTraining, QuasiRandomTraining, StochasticTraining
 
@@ -240,6 +240,46 @@ def test_resume_at_the_end_runs_nothing(tmp_path):
     assert result.history == done.history
     for p, q in zip(params_of(problem), params_of(again)):
         assert torch.equal(p, q)
+
+
+def estimation_problem():
+    """f' = a f, f(0) = 1, a estimated (starting at 0.5) from data of exp(-t)."""
+    t = sp.Symbol("t")
+    f, a = sp.Function("f"), sp.Symbol("a")
+    system = PDESystem([sp.Eq(f(t).diff(t), a * f(t))], [sp.Eq(f(0), 1)], {t: (0, 1)}, [t],
+                       [f(t)], {a: 0.5})
+    t_data = torch.linspace(0, 1, 6).reshape(-1, 1)
+
+    def data_loss(funcs, params):
+        return torch.mean((funcs["f"](t_data) - torch.exp(-t_data[:, 0])) ** 2)
+
+    pinn = PhysicsInformedNN(MLP(1, 1, [8]), StochasticTraining(8, 1), param_estim=True,
+                             additional_loss=data_loss)
+    return discretize(system, pinn)
+
+
+def test_resume_with_estimated_parameters_is_bit_exact(tmp_path):
+    """N steps with a checkpoint, resumed to 2N from a fresh problem whose network and
+    estimated parameter are both moved elsewhere, equal 2N steps in one go: the history,
+    every network tensor and the estimated parameter bit for bit."""
+    reference = estimation_problem()
+    ref_result = reference.solve(2 * N, seed=0, progress=False, **ADAM)
+    path = tmp_path / "run.ckpt"
+    first = estimation_problem()
+    first.solve(N, seed=0, progress=False, checkpoint_path=path, **ADAM)
+    assert not torch.equal(first.params["a"].detach(), torch.tensor(0.5))  # a is trained
+
+    second = scramble(estimation_problem())
+    with torch.no_grad():
+        second.params["a"].fill_(-3.0)
+    resumed = second.solve(2 * N, seed=0, progress=False, resume=path, **ADAM)
+    assert resumed.history == ref_result.history
+    assert [row["step"] for row in resumed.history] == list(range(2 * N))
+    assert all(torch.equal(p, q) for p, q in zip(params_of(reference), params_of(second)))
+    assert set(second.params) == set(reference.params) == {"a"}
+    assert second.params["a"].requires_grad
+    assert torch.equal(second.params["a"].detach(), reference.params["a"].detach())
+    assert resumed.params == ref_result.params
 
 
 # -- atomic writes ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from symbolic_pinn import (
 )
 from symbolic_pinn.adaptive import (
     AdaptiveLoss,
+    Compose,
     Need,
     NeuralTangentKernelAdaptiveLoss,
     NonAdaptiveLoss,
@@ -272,16 +273,6 @@ def test_lr_schedule_is_applied():
         assert torch.equal(later, snapshots[1])
 
 
-def test_unknown_optimizer_and_bad_arguments():
-    problem = poisson(GridTraining(0.5))
-    with pytest.raises(ValueError, match="optimizer must be 'adam', 'lbfgs' or 'sgd'"):
-        problem.solve(1, optimizer="rmsprop", progress=False)
-    with pytest.raises(ValueError, match="dtype"):
-        problem.solve(1, dtype=torch.float16, progress=False)
-    with pytest.raises(ValueError, match="iterations"):
-        problem.solve(-1, progress=False)
-
-
 def test_callback_stops_training():
     seen = []
 
@@ -467,6 +458,39 @@ def test_param_estim_recovers_a_parameter_from_data():
     assert row["loss"] == pytest.approx(total, rel=1e-10)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: NonAdaptiveLoss(pde_loss_weights=2, bc_loss_weights=3, additional_loss_weight=10),
+    # Compose: the components' additional_loss_weight multiply (4 · 2.5 = 10), as do
+    # the term weights (2 · 1 and 1 · 3)
+    lambda: Compose(NonAdaptiveLoss(pde_loss_weights=2, additional_loss_weight=4),
+                    NonAdaptiveLoss(bc_loss_weights=3, additional_loss_weight=2.5)),
+], ids=["non-adaptive", "compose"])
+def test_additional_loss_weight_multiplies_the_data_term(make):
+    """loss = Σ_k w_k · L_k + 10 · L_additional in every row (the data term is recorded
+    unweighted under "additional"; it has no entry among the term weights)."""
+    t_data = torch.linspace(0, 1, 6, dtype=torch.float64).reshape(-1, 1)
+    f_data = torch.exp(-t_data[:, 0])
+
+    def data_loss(funcs, params):
+        return torch.mean((funcs["f"](t_data) - f_data) ** 2)
+
+    strategy = make()
+    assert strategy.additional_loss_weight == 10
+    torch.manual_seed(0)
+    pinn = PhysicsInformedNN(MLP(1, 1, [6]), GridTraining(0.1), param_estim=True,
+                             additional_loss=data_loss, adaptive_loss=strategy)
+    rows = discretize(decay_system(0.5), pinn).solve(
+        3, lr=1e-2, seed=0, dtype=torch.float64, progress=False).history
+    assert len(rows) == 3
+    for row in rows:
+        assert row["weights"] == {"pde_0": 2.0, "bc_0": 3.0}
+        losses = row["losses"]
+        assert set(losses) == {"pde_0", "bc_0", "additional"}
+        assert losses["additional"] > 1e-3  # large enough for a wrong weight to show
+        expected = 2 * losses["pde_0"] + 3 * losses["bc_0"] + 10 * losses["additional"]
+        assert row["loss"] == pytest.approx(expected, rel=1e-12)
+
+
 def test_param_estim_subset_and_known_params():
     t_ = sp.Symbol("t")
     f = sp.Function("f")
@@ -493,6 +517,48 @@ def test_known_parameter_value_enters_the_residual():
     f_t = torch.autograd.grad(f.sum(), inputs)[0]
     expected = (f_t - (-2.0) * f).detach()[:, 0]
     torch.testing.assert_close(problem.residuals["pde_0"](pts).detach(), expected)
+
+
+class ClosedForm(nn.Module):
+    """``scale · g(x)`` for a fixed ``g`` (one trainable scale, 1.0, so there is
+    something to train)."""
+
+    def __init__(self, g):
+        super().__init__()
+        self.g = g
+        self.scale = nn.Parameter(torch.ones((), dtype=torch.float64))
+
+    def forward(self, inputs):
+        return self.scale * self.g(inputs[:, :1])
+
+
+@pytest.mark.parametrize("keys", ["functions", "strings", "applied"])
+def test_networks_given_by_name_go_to_their_variables(keys):
+    """A dict of networks in another order than the depvars [u, v]: each network goes to
+    the variable its key names, so the residuals are those of u = sin x, v = x²."""
+    v = sp.Function("v")
+    eqs = [sp.Eq(u(x).diff(x), v(x)), sp.Eq(v(x).diff(x), -x * u(x))]
+    system = PDESystem(eqs, [sp.Eq(u(0), 1), sp.Eq(v(1), 0)], {x: (0, 1)}, [x], [u(x), v(x)])
+    net_u, net_v = ClosedForm(torch.sin), ClosedForm(torch.square)
+    key_u, key_v = {"functions": (u, v), "strings": ("u", "v"),
+                    "applied": (u(x), v(x))}[keys]
+    chain = {key_v: net_v, key_u: net_u}  # reversed
+    problem = discretize(system, PhysicsInformedNN(chain, GridTraining(0.25)))
+    assert len(problem.nets) == 2
+    assert problem.nets[0] is net_u and problem.nets[1] is net_v
+    closed = {u(x): sp.sin(x), v(x): x**2}
+    pts = torch.tensor([[0.1], [0.35], [0.8]], dtype=torch.float64)
+    for term, eq in zip(("pde_0", "pde_1"), eqs):
+        expr = (eq.lhs - eq.rhs).subs(closed).doit()  # cos x - x², 2x + x sin x
+        expected = torch.tensor([float(expr.subs(x, p)) for p in pts[:, 0].tolist()],
+                                dtype=torch.float64)
+        torch.testing.assert_close(problem.residuals[term](pts).detach(), expected,
+                                   rtol=1e-12, atol=1e-12)
+    # u(0) - 1 = sin 0 - 1 = -1 and v(1) - 0 = 1 at every point
+    torch.testing.assert_close(problem.residuals["bc_0"](pts).detach(),
+                               torch.full((3,), -1.0, dtype=torch.float64))
+    torch.testing.assert_close(problem.residuals["bc_1"](pts).detach(),
+                               torch.full((3,), 1.0, dtype=torch.float64))
 
 
 # -- failures ----------------------------------------------------------------------------
