@@ -117,14 +117,16 @@ def test_sa_weights_are_frozen_under_lbfgs():
 
 
 def test_sa_refuses_resampling_strategies():
-    with pytest.raises(StrategyError, match="pde_0.*fixed|GridTraining"):  # at discretize
-        build(poisson_system(), StochasticTraining(16, 4),
-              SelfAdaptiveLoss(terms=["pde_0"])).solve(1, progress=False)
+    with pytest.raises(StrategyError, match="fixed.*StochasticTraining draws new points"):
+        build(poisson_system(), StochasticTraining(16, 4), SelfAdaptiveLoss(terms=["pde_0"]))
+    with pytest.raises(StrategyError, match="fixed.*StochasticTraining draws new points"):
+        build(poisson_system(), StochasticTraining(16, 4),  # also inside a Compose
+              Compose(NeuralTangentKernelAdaptiveLoss(), SelfAdaptiveLoss()))
     with pytest.raises(StrategyError, match="mask"):
         SelfAdaptiveLoss(mask="cubic")
-    with pytest.raises(StrategyError, match="unknown terms"):
-        build(poisson_system(), GridTraining(0.5), SelfAdaptiveLoss(terms=["pde_9"])).solve(
-            1, progress=False)
+    problem = build(poisson_system(), GridTraining(0.5), SelfAdaptiveLoss(terms=["pde_9"]))
+    with pytest.raises(StrategyError, match="unknown terms"):  # the terms are known at solve
+        problem.solve(1, progress=False)
 
 
 def test_sa_masks():
@@ -134,6 +136,43 @@ def test_sa_masks():
     sig = SelfAdaptiveLoss(mask="sigmoid", mask_options={"c": 10.0})
     assert torch.allclose(sig.mask(lam), 10 * torch.sigmoid(lam))
     assert torch.all(torch.diff(sig.mask(lam)) >= 0)
+    # The steepness s: m(λ) = c σ(s λ); σ(0) = 1/2 whatever s.
+    steep = SelfAdaptiveLoss(mask="sigmoid", mask_options={"c": 10.0, "s": 3.0})
+    lam = torch.tensor([-1.0, 0.0, 0.5, 1.0], dtype=torch.float64)
+    expected = [10 / (1 + math.exp(-3.0 * v)) for v in lam.tolist()]
+    assert steep.mask(lam).tolist() == pytest.approx(expected, rel=1e-14)
+    assert steep.mask(lam)[1] == sig.mask(lam)[1] == 5.0
+    assert float(steep.mask(lam)[3]) > float(sig.mask(lam)[3]) + 1.0  # steeper: 9.53 vs 7.31
+    with pytest.raises(StrategyError, match="sigmoid mask needs c, s > 0"):
+        SelfAdaptiveLoss(mask="sigmoid", mask_options={"s": 0.0})
+    with pytest.raises(StrategyError, match=r"takes options \['c', 's'\], got \['q'\]"):
+        SelfAdaptiveLoss(mask="sigmoid", mask_options={"q": 2.0})
+
+
+def test_sa_sigmoid_steepness_and_per_term_rates_in_a_run():
+    """The sigmoid mask m(λ) = c σ(s λ) with s = 3 and one ascent rate per term, in one
+    SGD ascent step with the networks frozen: the pde loss is mean(c σ(s λ) r²), and each
+    term's λ moves by its own rate ρ_k times ∂L/∂λ_i = c s σ(sλ_i)(1 - σ(sλ_i)) r_i² / N_k."""
+    c, s, lam0 = 2.0, 3.0, 0.5
+    rates = {"pde_0": 0.3, "bc_0": 0.05}
+    sa = SelfAdaptiveLoss(terms=["pde_0", "bc_0"], mask="sigmoid",
+                          mask_options={"c": c, "s": s}, init=lam0, lr=rates, optimizer="sgd")
+    problem = build(poisson_system(), GridTraining(0.25), sa)
+    row = problem.solve(1, lr=0.0, seed=1, dtype=torch.float64, progress=False).history[0]
+    sig = 1 / (1 + math.exp(-s * lam0))
+    r = residuals_now(problem, {k: sa.points_of(k) for k in rates})
+    assert row["losses"]["pde_0"] == pytest.approx(c * sig * float(torch.mean(r["pde_0"] ** 2)),
+                                                   rel=1e-12)
+    moved = {}
+    for term, rho in rates.items():
+        step = rho * c * s * sig * (1 - sig) * r[term] ** 2 / r[term].numel()
+        assert torch.allclose(sa.lambdas[term].detach().reshape(-1), lam0 + step, rtol=1e-12)
+        moved[term] = float((sa.lambdas[term].detach() - lam0).abs().max())
+    assert min(moved.values()) > 1e-4  # both terms' weights did move
+    # Every weighted term needs its rate.
+    with pytest.raises(StrategyError, match="no learning rate for term bc_0"):
+        build(poisson_system(), GridTraining(0.25), SelfAdaptiveLoss(
+            terms=["pde_0", "bc_0"], lr={"pde_0": 0.1})).solve(1, progress=False)
 
 
 def test_sa_training_sanity_poisson():
@@ -283,3 +322,110 @@ def test_ntk_global_weights_times_causal_point_weights():
     # And it trains.
     result = problem.solve(10, lr=1e-2, seed=0, progress=False)
     assert all(math.isfinite(row["loss"]) for row in result.history)
+
+
+def causal_by_hand(r: torch.Tensor, times: torch.Tensor, chunks: int, epsilon: float):
+    """The paper's causal weights written out: slice ``i = floor(t M)`` (the last slice
+    closed at ``t = 1``), ``L_i`` the slice's mean ``r²``, ``w_i = exp(-ε Σ_{k<i} L_k)``,
+    and each point of slice ``i`` weighted ``w_i N / (M' n_i)`` (``M'`` non-empty slices).
+    Returns ``(point weights (N,), w (M,))``."""
+    chunk = [min(math.floor(float(s) * chunks), chunks - 1) for s in times]
+    r2 = (r**2).tolist()
+    members = {i: [k for k, c in enumerate(chunk) if c == i] for i in range(chunks)}
+    losses = [sum(r2[k] for k in members[i]) / len(members[i]) if members[i] else 0.0
+              for i in range(chunks)]
+    w = [math.exp(-epsilon * sum(losses[:i])) for i in range(chunks)]
+    filled = sum(1 for i in range(chunks) if members[i])
+    pw = [w[c] * len(r2) / (filled * len(members[c])) for c in chunk]
+    return torch.tensor(pw, dtype=r.dtype), torch.tensor(w, dtype=r.dtype)
+
+
+def test_compose_multiplies_self_adaptive_and_causal_point_weights_and_steps_both():
+    """Compose(SA on pde_0, annealed causal weights): the pde loss is mean(λ² w_causal r²)
+    with both factors per point, SA's ascent step uses that product, and both components'
+    ``after_step`` run inside the Compose (SA ascends, the causal schedule moves on).
+
+    Two steps with the networks frozen (lr 0), so the residuals stay those of the seeded
+    networks: step 0 with λ = 0.5 and ε = 1e-6 (min w > δ: ε moves to 5 after the step),
+    step 1 with the λ of the first ascent step and ε = 5. The t = 1 column lands in the
+    last of the 4 slices, which holds 8 of the 20 points, so the causal point weights are
+    not 1 even at ε ≈ 0."""
+    rho, M = 0.4, 4
+    sa = SelfAdaptiveLoss(terms=["pde_0"], init=0.5, lr=rho, optimizer="sgd")
+    causal = CausalAdaptiveLoss(t, chunks=M, epsilons=[1e-6, 5.0], delta=0.99)
+    both = Compose(sa, causal)
+    assert both.wants_after_step()
+    problem = build(heat_system(), GridTraining(0.2), both)
+    assert "run.after_step()" in problem.source
+    result = problem.solve(2, lr=0.0, seed=0, dtype=torch.float64, progress=False)
+    pts = sa.points_of("pde_0")
+    r = residuals_now(problem, {"pde_0": pts})["pde_0"]
+    n = r.numel()
+    assert n == 20
+    # Step 0: λ = 0.5, ε = 1e-6.
+    pw0, w0 = causal_by_hand(r, pts[:, 0], M, 1e-6)
+    assert float(w0.min()) > 0.99 and float((pw0 - 1).abs().max()) > 0.3
+    lam0 = torch.full((n,), 0.5, dtype=torch.float64)
+    row0, row1 = result.history
+    assert row0["losses"]["pde_0"] == pytest.approx(float(torch.mean(lam0**2 * pw0 * r**2)),
+                                                    rel=1e-12)
+    assert row0["causal"]["epsilon"] == 1e-6
+    # SGD ascent on L = mean(λ² pw r²) + ...: λ ← λ + ρ 2 λ pw r² / N.
+    lam1 = lam0 + rho * 2 * lam0 * pw0 * r**2 / n
+    assert float((lam1 - lam0).min()) > 1e-3  # every point's weight moved
+    # Step 1: the causal annealing moved on after step 0 (inside the Compose).
+    assert causal.switches == [(0, 5.0)] and causal.epsilon == 5.0
+    pw1, w1 = causal_by_hand(r, pts[:, 0], M, 5.0)
+    assert float(w1.min()) < 0.5
+    assert row1["causal"]["epsilon"] == 5.0
+    assert row1["losses"]["pde_0"] == pytest.approx(float(torch.mean(lam1**2 * pw1 * r**2)),
+                                                    rel=1e-12)
+    assert torch.allclose(causal.last_weights["pde_0"], w1, rtol=1e-12)
+    lam2 = lam1 + rho * 2 * lam1 * pw1 * r**2 / n
+    assert sa.ascent_steps == 2
+    assert torch.allclose(sa.lambdas["pde_0"].detach().reshape(-1), lam2, rtol=1e-12)
+    # The conditions are weighted by neither component: plain means of r².
+    for term in ("bc_0", "bc_1", "bc_2"):
+        rb = residuals_now(problem, {term: grid_points(problem, term)})[term]
+        assert row1["losses"][term] == pytest.approx(float(torch.mean(rb**2)), rel=1e-12)
+    assert set(row1["weights"].values()) == {1.0}  # no term weights from either component
+    assert row1["sa_weights"]["pde_0"]["max"] == pytest.approx(float((lam1**2).max()), rel=1e-12)
+
+
+def grid_points(problem, term) -> torch.Tensor:
+    """The fixed ``GridTraining(0.2)`` points of ``term``."""
+    pts = GridTraining(0.2).sample(problem.ir, np.random.default_rng(0)).points[term]
+    return torch.as_tensor(pts, dtype=torch.float64)
+
+
+def test_compose_of_point_weighting_strategies_resumes_exactly(tmp_path):
+    """Compose(SA, annealed causal), 4 steps with a checkpoint, resumed to 8 in a fresh
+    problem with other network weights: the same history, λ, ascent count and causal
+    schedule as 8 steps in one go (SA's λ and its Adam state, and the causal stage,
+    travel in the checkpoint)."""
+    def make():
+        both = Compose(SelfAdaptiveLoss(terms=["pde_0"], lr=0.05),
+                       CausalAdaptiveLoss(t, chunks=4, epsilons=[1e-3, 1e-2, 1e-1, 1.0]))
+        return build(heat_system(), GridTraining(0.25), both)
+
+    options = {"lr": 1e-2, "progress": False}
+    reference = make()
+    full = reference.solve(8, seed=0, **options)
+    path = tmp_path / "run.ckpt"
+    make().solve(4, seed=0, checkpoint_path=path, **options)
+    resumed = make()
+    torch.manual_seed(123)
+    resumed.nets[0].reset_parameters()
+    out = resumed.solve(8, resume=path, **options)
+    assert [row["step"] for row in out.history] == list(range(8))
+    assert out.history == full.history
+    ref_sa, ref_causal = reference.adaptive_loss.strategies
+    res_sa, res_causal = resumed.adaptive_loss.strategies
+    assert res_sa.ascent_steps == ref_sa.ascent_steps == 8
+    assert torch.equal(res_sa.lambdas["pde_0"], ref_sa.lambdas["pde_0"])
+    # the schedule moved on before the checkpoint, so the stage had to travel
+    assert ref_causal.switches and ref_causal.switches[0][0] < 4, ref_causal.switches
+    assert res_causal.switches == ref_causal.switches
+    assert res_causal.epsilon == ref_causal.epsilon
+    for a, b in zip(reference.nets[0].parameters(), resumed.nets[0].parameters()):
+        assert torch.equal(a, b)
