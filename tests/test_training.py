@@ -175,15 +175,30 @@ def test_strategy_that_needs_ntk_diagonals_gets_them():
 
 
 def test_step_hook_runs_after_the_optimizer_step():
+    """At hook="step" the update of step k sees the networks after that step's optimizer
+    step and the losses of that step (taken before it, as its history row holds them)."""
     class AfterStep(Recorder):
         hook = "step"
+
+        def update(self, ctx):
+            self.seen_params = getattr(self, "seen_params", [])
+            self.seen_params.append([p.detach().clone() for p in ctx.nets[0].parameters()])
+            return super().update(ctx)
 
     strategy = AfterStep(reweight_every=2)
     problem = poisson(GridTraining(0.5), strategy)
     assert "run.adapt(run.step_losses)" in problem.source
     assert "run.adapt(losses)" not in problem.source
-    problem.solve(5, lr=1e-3, seed=0, progress=False)
+    after_step = []  # the callback runs after the step (and its hook)
+    rows = problem.solve(5, lr=1e-2, seed=0, progress=False, callback=lambda row: after_step.append(
+        [p.detach().clone() for p in problem.nets[0].parameters()])).history
     assert [c["step"] for c in strategy.calls] == [0, 2, 4]
+    for call, seen in zip(strategy.calls, strategy.seen_params):
+        step = call["step"]
+        assert call["losses"] == rows[step]["losses"]
+        assert all(torch.equal(a, b) for a, b in zip(seen, after_step[step]))
+        if step:  # the optimizer step came first: the parameters moved since step - 1
+            assert not all(torch.equal(a, b) for a, b in zip(seen, after_step[step - 1]))
 
 
 def test_no_hook_for_fixed_weights():
