@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,9 +18,23 @@ from .loading import source_hash
 
 __all__ = ["Result"]
 
+#: Per problem, its results that read the problem's live networks and parameters.
+_LIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def freeze_results(problem) -> None:
+    """Before ``problem``'s networks or parameters change (``solve``, ``Result.load``):
+    each of its results that still reads them keeps a copy of its own state."""
+    for result in list(_LIVE.pop(problem, ())):
+        result._freeze()
+
 
 class Result:
     """Trained networks and what happened while training them.
+
+    A result reads the problem's networks and parameters (trained in place) until the
+    problem is solved again or a file is loaded into it; it then keeps copies of its own,
+    so a result always describes the run that made it.
 
     Attributes:
         problem: The problem that was solved.
@@ -61,17 +77,35 @@ class Result:
         self.training: dict | None = None
         #: Rollbacks taken by ``solve(..., on_nonfinite="rollback")``.
         self.rollbacks: list[dict] = []
+        self._frozen: dict | None = None  # this run's state, once the problem moved on
+        _LIVE.setdefault(problem, weakref.WeakSet()).add(self)
+
+    def _freeze(self) -> None:
+        nets = []
+        for net in self.problem.nets:
+            twin = copy.deepcopy(net)  # the same module, detached from later training
+            twin.load_state_dict({k: v.detach().clone() for k, v in net.state_dict().items()})
+            nets.append(twin)
+        self._frozen = {
+            "nets": tuple(nets),
+            "params": {k: v.detach().clone() for k, v in self.problem.params.items()},
+            "adaptive_loss": copy.deepcopy(self.problem.adaptive_loss.state_dict()),
+        }
 
     @property
     def nets(self) -> tuple[torch.nn.Module, ...]:
-        """The trained networks (the problem's own, trained in place)."""
-        return self.problem.nets
+        """The trained networks: the problem's own (trained in place) until the problem is
+        solved again or loaded into; then copies that keep this result's state."""
+        return self.problem.nets if self._frozen is None else self._frozen["nets"]
+
+    @property
+    def _params(self) -> dict[str, torch.Tensor]:
+        return self.problem.params if self._frozen is None else self._frozen["params"]
 
     @property
     def params(self) -> dict[str, float]:
         """``{parameter name: value}``, estimated or given."""
-        return {name: float(self.problem.params[ident].detach())
-                for ident, name in self.problem.ir.params}
+        return {name: float(self._params[ident].detach()) for ident, name in self.problem.ir.params}
 
     @property
     def weights(self) -> dict[str, float]:
@@ -170,8 +204,10 @@ class Result:
         given = dict(zip(by_name, arrays))
         shape = arrays[0].shape if arrays else ()
         out = {}
-        dtype = self.problem.dtype
-        device = self.problem.device
+        # the networks' (a frozen result's copies keep the dtype and device of their run)
+        tensors = [t for net in self.nets for t in (*net.parameters(), *net.buffers())]
+        dtype = next((t.dtype for t in tensors if t.is_floating_point()), torch.get_default_dtype())
+        device = tensors[0].device if tensors else torch.device("cpu")
         for dv in ir.depvars:
             names = [ir.indvar_names[c] for c in dv.args]
             if not all(n in given for n in names):
@@ -261,8 +297,9 @@ class Result:
             "version": __version__,
             "source_hash": source_hash(self.problem.source),
             "nets": [net.state_dict() for net in self.nets],
-            "params": {k: v.detach().cpu() for k, v in self.problem.params.items()},
-            "adaptive_loss": self.problem.adaptive_loss.state_dict(),
+            "params": {k: v.detach().cpu() for k, v in self._params.items()},
+            "adaptive_loss": (self.problem.adaptive_loss.state_dict() if self._frozen is None
+                              else self._frozen["adaptive_loss"]),
             "history": self.history,
         }
         if self.training is not None:
@@ -288,7 +325,7 @@ class Result:
                 or from networks of other sizes (the code does not fix the networks);
                 nothing is loaded then.
         """
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        state = read_saved(path)
         if state["source_hash"] != source_hash(problem.source):
             raise ValueError(
                 f"{path} was saved from a different problem (generated code "
@@ -303,6 +340,7 @@ class Result:
                     f"{path}: network {i} does not match the saved one ("
                     + ", ".join(f"{k}: saved {saved.get(k)}, here {mine.get(k)}" for k in diff[:4])
                     + ("; ..." if len(diff) > 4 else "") + ")")
+        freeze_results(problem)  # its earlier results keep their own state
         for net, sd in zip(problem.nets, state["nets"]):
             net.load_state_dict(sd)
         for ident, value in state["params"].items():
@@ -315,6 +353,22 @@ class Result:
         if result.training is not None:
             result.rollbacks = list(result.training.get("rollbacks", []))
         return result
+
+
+def read_saved(path) -> dict:
+    """The contents of a file written by :meth:`Result.save` (or a checkpoint); a
+    ValueError naming ``path`` for any other file (a missing one stays FileNotFoundError)."""
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # torch raises whatever its unpickler met
+        raise ValueError(f"{path} is not a file saved by symbolic_pinn (Result.save or a "
+                         f"checkpoint): torch.load failed with {type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict) or not {"source_hash", "nets", "params"} <= state.keys():
+        raise ValueError(f"{path} is not a file saved by symbolic_pinn (Result.save or a "
+                         "checkpoint): it lacks the generated code's hash, networks or parameters")
+    return state
 
 
 def _check_writable(path: Path) -> None:

@@ -20,7 +20,7 @@ from . import allocator
 from .checkpoint import NonFiniteGuard, capture, load_checkpoint, restore_training, write_checkpoint
 from .errors import NonFiniteError, TrainingError
 from .networks import check_not_batch_coupled
-from .result import Result, _check_writable
+from .result import Result, _check_writable, freeze_results, read_saved
 from .run import Run
 from .tensorboard_logging import open_logger
 
@@ -74,8 +74,9 @@ def solve(
             (``{"fused": True}``) unless these say otherwise.
         lr_schedule: ``step -> factor`` multiplying ``lr`` (``torch.optim.lr_scheduler.
             LambdaLR``), e.g. ``lambda s: 0.9 ** (s / 1000)``.
-        seed: Seeds sampling and re-initialises every network that has a
-            ``reset_parameters()`` method (all :class:`~symbolic_pinn.MLP`), so runs with
+        seed: Seeds sampling, re-initialises every network that has a
+            ``reset_parameters()`` method (all :class:`~symbolic_pinn.MLP`) and sets the
+            estimated PDE parameters back to the values the system gives, so runs with
             the same seed are identical. ``None`` keeps the current parameters.
         device: ``"cpu"`` or ``"cuda"``.
         dtype: ``torch.float32`` (default) or ``torch.float64``.
@@ -177,6 +178,7 @@ def solve(
         _check_resume(resume, problem, optimizer, lr_schedule, float(lr))
     rng = np.random.default_rng(seed)
     device = torch.device(device)
+    freeze_results(problem)  # earlier results of this problem keep their own state
     _place_networks(problem, device, dtype, seed if resume is None else None)
     allocator.warm_up()  # once per process: glibc's mmap threshold (see symbolic_pinn.allocator)
     run = Run(problem, optimizer, make_optimizer, rng, device, dtype)
@@ -273,7 +275,8 @@ def _check_arguments(*, iterations, lr, lr_schedule, seed, device, dtype, callba
 
 def _place_networks(problem, device: torch.device, dtype: torch.dtype, seed: int | None) -> None:
     """The networks and parameters on ``device`` in ``dtype``; with a ``seed`` (not when
-    resuming: a resumed run keeps its networks), the networks re-initialised from it."""
+    resuming: a resumed run keeps its networks), the networks re-initialised from it and
+    the estimated parameters set back to the values the system gives."""
     check_not_batch_coupled(problem.nets, problem.ir)  # a mode may have changed since
     for net in problem.nets:  # before re-initialising: torch draws differ per dtype
         net.to(device=device, dtype=dtype)
@@ -282,9 +285,13 @@ def _place_networks(problem, device: torch.device, dtype: torch.dtype, seed: int
         for net in problem.nets:
             if hasattr(net, "reset_parameters"):
                 net.reset_parameters()
+    given = dict(zip((ident for ident, _ in problem.ir.params), problem.system.params.values()))
     for ident, p in list(problem.params.items()):
+        estimated = p.requires_grad
+        if seed is not None and estimated:  # an estimated parameter starts again
+            p = torch.tensor(given[ident])
         moved = p.detach().to(device=device, dtype=dtype)
-        problem.params[ident] = torch.nn.Parameter(moved) if p.requires_grad else moved
+        problem.params[ident] = torch.nn.Parameter(moved) if estimated else moved
 
 
 def _record(history: list[dict], writer, row: dict) -> None:
@@ -317,7 +324,7 @@ def _check_resume(path, problem, optimizer: str, lr_schedule, lr: float) -> None
     anything is loaded, so a wrong file leaves the problem untouched."""
     from .loading import source_hash
 
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    state = read_saved(path)
     if state.get("source_hash") != source_hash(problem.source):
         raise ValueError(f"{path} was saved from a different problem (generated code "
                          f"{state.get('source_hash')}, this one {source_hash(problem.source)})")

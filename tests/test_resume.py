@@ -204,6 +204,26 @@ def test_resume_checks_problem_optimizer_and_schedule(tmp_path):
         adam_ntk_problem().solve(4, progress=False, resume=plain, **ADAM)
 
 
+def test_resume_or_load_from_a_file_that_is_not_ours(tmp_path):
+    """Any other file gives a ValueError naming it, from solve(resume=...) and
+    Result.load alike, and leaves the problem untouched; a missing file stays
+    FileNotFoundError."""
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.ones(3)}, other)
+    problem = adam_ntk_problem()
+    before = [p.detach().clone() for p in problem.nets[0].parameters()]
+    for path in (text, other):
+        with pytest.raises(ValueError, match=f"{path.name} is not a file saved by symbolic_pinn"):
+            problem.solve(2, progress=False, resume=path, **ADAM)
+        with pytest.raises(ValueError, match="is not a file saved by symbolic_pinn"):
+            Result.load(path, problem)
+    assert all(torch.equal(a, b) for a, b in zip(before, problem.nets[0].parameters()))
+    with pytest.raises(FileNotFoundError):
+        problem.solve(2, progress=False, resume=tmp_path / "missing.pt", **ADAM)
+
+
 def test_resume_with_another_lr_warns_and_keeps_the_runs_own(tmp_path):
     path = tmp_path / "run.ckpt"
     reference, ref_result = uninterrupted(adam_ntk_problem, ADAM)

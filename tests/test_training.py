@@ -506,6 +506,50 @@ def test_additional_loss_weight_multiplies_the_data_term(make):
         assert row["loss"] == pytest.approx(expected, rel=1e-12)
 
 
+def test_same_seed_same_run_with_estimated_parameters():
+    """A seed also sets the estimated parameters back to the system's values: the same
+    seed gives the same run after any other run of the problem."""
+    problem = discretize(decay_system(0.5), PhysicsInformedNN(
+        MLP(1, 1, [6]), GridTraining(0.1), param_estim=True))
+    first = problem.solve(5, lr=1e-1, seed=0, dtype=torch.float64, progress=False)
+    a_first = first.params["a"]
+    assert a_first != 0.5  # it moved
+    problem.solve(5, lr=1e-1, seed=1, dtype=torch.float64, progress=False)
+    again = problem.solve(5, lr=1e-1, seed=0, dtype=torch.float64, progress=False)
+    assert again.history == first.history
+    assert again.params["a"] == a_first
+    # Without a seed the run continues from the current parameters.
+    onward = problem.solve(1, lr=1e-1, dtype=torch.float64, progress=False)
+    assert onward.history[0]["losses"] != first.history[0]["losses"]
+
+
+def test_a_result_keeps_its_run_after_the_problem_is_solved_again(tmp_path):
+    """Solving the problem again (or loading into it) leaves an earlier result as it was:
+    its predictions, parameters and saved file are those of its own run."""
+    problem = discretize(decay_system(0.5), PhysicsInformedNN(
+        MLP(1, 1, [6]), GridTraining(0.1), param_estim=True))
+    t_ = problem.system.indvars[0]
+    ts = np.linspace(0, 1, 7)
+    r1 = problem.solve(5, lr=1e-1, seed=0, progress=False)
+    assert r1.nets is problem.nets  # live while it is the latest
+    pred1, params1 = r1.predict({t_: ts})["f"], r1.params
+    r2 = problem.solve(5, lr=1e-1, seed=1, dtype=torch.float64, progress=False)
+    assert not np.array_equal(r2.predict({t_: ts})["f"], pred1)
+    assert np.array_equal(r1.predict({t_: ts})["f"], pred1)  # float32, as trained
+    assert r1.params == params1 != r2.params
+    assert r1.nets is not problem.nets and r2.nets is problem.nets
+    path = r1.save(tmp_path / "r1.pt")
+    fresh = discretize(decay_system(0.5), PhysicsInformedNN(
+        MLP(1, 1, [6]), GridTraining(0.1), param_estim=True))
+    loaded = Result.load(path, fresh)
+    assert np.array_equal(loaded.predict({t_: ts})["f"], pred1)
+    assert loaded.params == params1 and loaded.history == r1.history
+    # Loading r1's file into the problem itself: r2 keeps its own run.
+    pred2 = r2.predict({t_: ts})["f"]
+    Result.load(path, problem)
+    assert np.array_equal(r2.predict({t_: ts})["f"], pred2)
+
+
 def test_param_estim_subset_and_known_params():
     t_ = sp.Symbol("t")
     f = sp.Function("f")
