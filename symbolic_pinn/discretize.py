@@ -17,12 +17,13 @@ import sympy as sp
 import torch
 from torch import nn
 
+from .adaptive.base import check_per_point_residuals
 from .analysis import analyze
 from .codegen import GenerationOptions, generate
 from .errors import ProblemError
 from .ir import ProblemIR
 from .loading import load
-from .networks import assign_networks, check_networks
+from .networks import assign_networks, check_networks, placement
 from .pinn import (
     PhysicsInformedNN,
     coordinate_scaling,
@@ -132,11 +133,20 @@ def discretize(system: PDESystem, pinn: PhysicsInformedNN) -> DiscretizedProblem
     symbolic = symbolic_discretize(system, pinn)
     nets, _ = assign_networks(system, pinn.chain)
     check_networks(symbolic.ir, nets)
+    check_per_point_residuals(nets, symbolic.ir, pinn.adaptive_loss)
     return DiscretizedProblem(system, pinn, symbolic, load(symbolic.source), nets)
 
 
 class DiscretizedProblem:
     """A discretized PINN problem: generated module, networks, parameters.
+
+    The networks share one floating dtype and one device, which the residual callables
+    convert their points to: ``discretize`` refuses networks that differ with a
+    :class:`~symbolic_pinn.errors.TrainingError` naming two of them and their dtypes or
+    devices, rather than guess which to follow. ``solve(dtype=..., device=...)`` casts and
+    moves every network (and the parameters) to its own. If the networks stop agreeing
+    after ``discretize`` (``prob.nets[1].double()``), ``dtype``, ``device`` and the
+    residuals raise that error until they agree again or ``solve`` puts them all on one.
 
     Attributes:
         source: The generated module's source text.
@@ -207,20 +217,13 @@ class DiscretizedProblem:
 
     @property
     def dtype(self) -> torch.dtype:
-        """The floating dtype of the networks (the default dtype if they have none)."""
-        for net in self.nets:
-            for t in list(net.parameters()) + list(net.buffers()):
-                if t.is_floating_point():
-                    return t.dtype
-        return torch.get_default_dtype()
+        """The networks' floating dtype (the default dtype if they have none)."""
+        return placement(self.nets, self.ir)[0]
 
     @property
     def device(self) -> torch.device:
-        """The device of the networks (CPU if they have no tensors)."""
-        for net in self.nets:
-            for t in list(net.parameters()) + list(net.buffers()):
-                return t.device
-        return torch.device("cpu")
+        """The networks' device (the CPU if they have no tensors)."""
+        return placement(self.nets, self.ir)[1]
 
     @property
     def param_names(self) -> dict[str, str]:

@@ -137,6 +137,32 @@ def check_not_batch_coupled(nets: Sequence[nn.Module], ir) -> None:
                 "statistics) or leave the layer out")
 
 
+_REMEDY = {"dtype": "(e.g. net.double()); solve(dtype=...) casts them all to its dtype "
+                    "(float32 by default)",
+           "device": "(net.to(device)); solve(device=...) moves them all to its device (the "
+                     "CPU by default)"}
+
+
+def placement(nets: Sequence[nn.Module], ir) -> tuple[torch.dtype, torch.device]:
+    """The networks' common floating dtype and device (of their parameters, else their
+    buffers; the default dtype and the CPU if none has any); a
+    :class:`~symbolic_pinn.errors.TrainingError` naming two networks that differ."""
+    found = {"dtype": (None, torch.get_default_dtype()), "device": (None, torch.device("cpu"))}
+    for i, net in enumerate(nets):
+        tensors = list(net.parameters()) or list(net.buffers())
+        dtype = next((t.dtype for t in tensors if t.is_floating_point()), None)
+        for what, value in (("dtype", dtype), ("device", tensors and tensors[0].device)):
+            first, known = found[what]
+            if value and first is None:
+                found[what] = (i, value)
+            elif value and value != known:
+                raise TrainingError(
+                    f"{ir.network_label(first)} has {what} {known} but {ir.network_label(i)} "
+                    f"has {what} {value}: the residuals evaluate every network on points of "
+                    f"one {what}; give them one {what} {_REMEDY[what]}")
+    return found["dtype"][1], found["device"][1]
+
+
 def assign_networks(system, chain) -> tuple[tuple[nn.Module, ...], dict[str, tuple[int, int]]]:
     """The networks of ``PhysicsInformedNN(chain, ...)`` in order, and per dependent
     variable its ``(network, output column)``; a ProblemError for a layout that does not
@@ -171,12 +197,13 @@ def assign_networks(system, chain) -> tuple[tuple[nn.Module, ...], dict[str, tup
     except TypeError as exc:
         raise ProblemError(f"chain must be a torch.nn.Module, a list of them or a mapping "
                            f"{{dependent variable: module}}, got {chain!r}") from exc
-    if len(nets) != len(names) or not all(isinstance(n, nn.Module) for n in nets):
-        raise ProblemError(
-            f"expected one torch.nn.Module per dependent variable ({len(names)}: "
-            f"{', '.join(names)}), got {len(nets)} object(s)"
-        )
+    wanted = f"one torch.nn.Module per dependent variable ({len(names)}: {', '.join(names)})"
+    if len(nets) != len(names):
+        raise ProblemError(f"expected {wanted}, got {len(nets)} object(s)")
     for i, net in enumerate(nets):
+        if not isinstance(net, nn.Module):
+            raise ProblemError(f"network {i} (for {names[i]}) is a {type(net).__name__} "
+                               f"object, not a torch.nn.Module; give {wanted}")
         twin = next((j for j in range(i) if nets[j] is net), None)
         if twin is not None:  # its parameters would be trained twice per step
             raise ProblemError(
@@ -189,7 +216,8 @@ def assign_networks(system, chain) -> tuple[tuple[nn.Module, ...], dict[str, tup
 def check_networks(ir, nets: Sequence[nn.Module]) -> None:
     """Raise :class:`~symbolic_pinn.errors.TrainingError` for a network that fails on
     ``(N, k)`` inputs or returns the wrong shape (probed with two zero points, in
-    evaluation mode, on its own device), or that :func:`batch_coupled` rejects."""
+    evaluation mode, on its own device), that :func:`batch_coupled` rejects, or whose
+    dtype or device differs from another's (:func:`placement`)."""
     for i, net in enumerate(nets):
         dvs = [dv for dv in ir.depvars if dv.net == i]
         k = len(dvs[0].args)
@@ -217,3 +245,4 @@ def check_networks(ir, nets: Sequence[nn.Module]) -> None:
                 f"it returned {shape} for N = 2"
             )
     check_not_batch_coupled(nets, ir)
+    placement(nets, ir)

@@ -156,6 +156,11 @@ class Run:
     def point_weights(self, residuals: Mapping[str, torch.Tensor]) -> dict:
         """The strategy's per-point weights for this evaluation (1.0 where it has none)."""
         weights = self.adaptive.point_weights(residuals, self.step)
+        if not isinstance(weights, Mapping):
+            raise StrategyError(
+                f"{type(self.adaptive).__name__}.point_weights returned "
+                f"{type(weights).__name__}; it must return a mapping {{term: (N, 1) tensor}} "
+                "of point weights ({} for none: terms left out get weight 1)")
         for term, w in weights.items():  # shapes only: the values would need a host sync
             if term not in residuals:
                 raise StrategyError(f"{type(self.adaptive).__name__} gave point weights for "

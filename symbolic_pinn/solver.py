@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import allocator
+from .adaptive.base import check_per_point_residuals
 from .checkpoint import NonFiniteGuard, capture, load_checkpoint, restore_training, write_checkpoint
 from .errors import NonFiniteError, TrainingError
 from .networks import check_not_batch_coupled
@@ -278,6 +279,7 @@ def _place_networks(problem, device: torch.device, dtype: torch.dtype, seed: int
     resuming: a resumed run keeps its networks), the networks re-initialised from it and
     the estimated parameters set back to the values the system gives."""
     check_not_batch_coupled(problem.nets, problem.ir)  # a mode may have changed since
+    check_per_point_residuals(problem.nets, problem.ir, problem.adaptive_loss)  # likewise
     for net in problem.nets:  # before re-initialising: torch draws differ per dtype
         net.to(device=device, dtype=dtype)
     if seed is not None:

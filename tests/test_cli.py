@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -66,3 +69,18 @@ def test_show_code_unknown_name_exits_2_and_lists_names(capsys):
     assert "no_such_problem" in err
     for name in gallery.names():
         assert name in err
+
+
+def test_python_dash_m_runs_the_same_command(capsys, monkeypatch):
+    """``python -m symbolic_pinn`` is the ``symbolic-pinn`` console script
+    (``symbolic_pinn.cli:main``): the same help text, the same exit status."""
+    monkeypatch.setenv("COLUMNS", "100")  # argparse wraps the help to the terminal width
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    expected = capsys.readouterr().out
+    done = subprocess.run([sys.executable, "-m", "symbolic_pinn", "--help"], check=False,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "COLUMNS": "100"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == expected and expected.startswith("usage: symbolic-pinn ")

@@ -453,3 +453,121 @@ def test_repeated_argument_is_rejected():
     with pytest.raises(ProblemError) as info:
         generate(sp.Eq(u(x, x), 0))
     check(info, ProblemError, "bc_1", "repeats an argument")
+
+
+# -- networks that do not fit the per-point path, or one another ------------------------
+
+def dropout_net(p=0.1):
+    return torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Sequential(
+        torch.nn.Linear(8, 8), torch.nn.Dropout(p)), torch.nn.Linear(8, 1))
+
+
+def test_active_dropout_is_refused_where_the_ntk_diagonals_need_vmap():
+    """torch.func.vmap over the per-point residuals cannot draw random numbers: an NTK
+    strategy with a dropout layer in training mode is refused at discretize and, when the
+    mode changes afterwards, at solve before anything is moved; plain training, dropout
+    with p = 0 and evaluation mode run."""
+    two = system(eqs=[HEAT, v(x, t).diff(t) + u(x, t)], depvars=[U, v(x, t)])
+    net = dropout_net()
+    with pytest.raises(TrainingError) as info:
+        discretize(two, pinn([MLP(2, 1, [8]), net],
+                             adaptive_loss=NeuralTangentKernelAdaptiveLoss(1)))
+    check(info, TrainingError, "network 1 (for v): layer '2.1' (Dropout, p=0.1)",
+          "NeuralTangentKernelAdaptiveLoss", "net.eval()", "leave the layer out")
+    plain = discretize(two, pinn([MLP(2, 1, [8]), net])).solve(2, progress=False)
+    assert len(plain.history) == 2 and net.training
+    discretize(system(), pinn(dropout_net(0.0), adaptive_loss=NeuralTangentKernelAdaptiveLoss(1)))
+    net = dropout_net().eval()
+    prob = discretize(system(), pinn(net, adaptive_loss=NeuralTangentKernelAdaptiveLoss(1)))
+    assert math.isfinite(prob.solve(1, progress=False).weights["bc_0"])
+    net.train()  # switched after discretize
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(TrainingError) as info:
+        prob.solve(1, seed=3, dtype=torch.float64, progress=False)
+    check(info, TrainingError, "network 0 (for u): layer '2.1' (Dropout")
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())  # untouched
+    from symbolic_pinn.solver import solve  # called directly: the run refuses it too
+
+    with pytest.raises(TrainingError, match="layer '2.1' \\(Dropout"):
+        solve(prob, 1, progress=False)
+
+
+def test_random_draws_in_the_ntk_diagonal_of_one_term():
+    from symbolic_pinn.adaptive import term_ntk_diagonal
+
+    prob = discretize(system(), pinn(dropout_net().eval()))
+    prob.nets[0].train()
+    with pytest.raises(TrainingError) as info:
+        term_ntk_diagonal(prob, "pde_0", [[0.5, 0.5]])
+    check(info, TrainingError, "network 0 (for u): layer '2.1'", "NTK diagonal of term pde_0")
+
+    class Noisy(torch.nn.Module):  # a random draw no layer check can see
+        def __init__(self):
+            super().__init__()
+            self.net = MLP(2, 1, [8])
+
+        def forward(self, inputs):
+            return self.net(inputs) + 1e-3 * torch.randn_like(inputs[:, :1])
+
+    prob = discretize(system(), pinn(Noisy()))
+    with pytest.raises(TrainingError) as info:
+        term_ntk_diagonal(prob, "bc_0", [[0.0, 0.5]])
+    check(info, TrainingError, "network 0 (for u) draws random numbers",
+          "NTK diagonal of term bc_0", "net.eval()")
+
+
+def test_non_module_in_the_network_list_is_named():
+    s = system(eqs=[HEAT, v(x, t).diff(t) + u(x, t)], depvars=[U, v(x, t)])
+    with pytest.raises(ProblemError) as info:
+        discretize(s, pinn([MLP(2, 1, [8]), None]))
+    check(info, ProblemError, "network 1 (for v) is a NoneType object, not a torch.nn.Module")
+    with pytest.raises(ProblemError) as info:
+        discretize(s, pinn({"u": "mlp", "v": MLP(2, 1, [8])}))
+    check(info, ProblemError, "network 0 (for u) is a str object")
+
+
+@pytest.mark.parametrize("second, shown", [
+    (lambda: MLP(1, 1, [4]).double(),
+     "network 0 (for u) has dtype torch.float32 but network 1 (for v) has dtype torch.float64"),
+    (lambda: MLP(1, 1, [4]).to("meta"),
+     "network 0 (for u) has device cpu but network 1 (for v) has device meta"),
+], ids=["dtype", "device"])
+def test_networks_of_different_dtypes_or_devices(second, shown):
+    s = system(eqs=[HEAT, v(x).diff(x) - u(x, 0)], depvars=[U, v(x)])
+    with pytest.raises(TrainingError) as info:
+        discretize(s, pinn([MLP(2, 1, [4]), second()]))
+    what = shown.split()[-2]
+    check(info, TrainingError, shown, f"solve({what}=...)")
+    prob = discretize(s, pinn([MLP(2, 1, [4]), MLP(1, 1, [4])]))
+    if what == "dtype":  # changed after discretize: the residuals say so; solve casts them
+        prob.nets[1].double()
+        with pytest.raises(TrainingError, match="has dtype torch.float64"):
+            prob.residuals["pde_1"]([[0.5, 0.5]])
+        prob.solve(1, progress=False)
+        assert prob.residuals["pde_1"]([[0.5, 0.5]]).dtype == torch.float32
+
+
+def test_strategy_hooks_that_break_the_contract():
+    from symbolic_pinn.adaptive import AdaptiveLoss, Need
+
+    class NoneWeights(AdaptiveLoss):
+        needs = frozenset({Need.POINT_WEIGHTS})
+
+        def point_weights(self, residuals, step):
+            return None
+
+        def update(self, ctx):
+            return None
+
+    with pytest.raises(StrategyError) as info:
+        discretize(system(), pinn(adaptive_loss=NoneWeights())).solve(1, progress=False)
+    check(info, StrategyError, "NoneWeights.point_weights returned NoneType",
+          "mapping {term: (N, 1) tensor}")
+
+    class NoUpdate(AdaptiveLoss):
+        pass
+
+    with pytest.raises(NotImplementedError) as info:
+        discretize(system(), pinn(adaptive_loss=NoUpdate())).solve(1, progress=False)
+    assert "NoUpdate does not implement update(self, ctx)" in str(info.value)
+    assert "docs/adaptive_losses.md" in str(info.value)

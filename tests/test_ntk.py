@@ -18,7 +18,14 @@ import sympy as sp
 import torch
 from torch.func import functional_call
 
-from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, StrategyError, discretize
+from symbolic_pinn import (
+    MLP,
+    PDESystem,
+    PhysicsInformedNN,
+    StrategyError,
+    TrainingError,
+    discretize,
+)
 from symbolic_pinn.adaptive import (
     NeuralTangentKernelAdaptiveLoss,
     ntk_diagonal,
@@ -184,6 +191,23 @@ def test_known_parameter_is_not_in_theta():
     assert J.shape[1] == sum(p.numel() for p in problem.nets[0].parameters())
     assert traces_at(problem, {"pde_0": pts})["pde_0"] == pytest.approx(
         torch.trace(J @ J.T).item(), rel=1e-10)
+
+
+def test_dropout_in_evaluation_mode_leaves_the_diagonal_alone(poisson):
+    """A dropout layer in evaluation mode is the identity: the vmap diagonal is the
+    network's without it. In training mode the per-point path refuses it by name."""
+    mlp = copy.deepcopy(poisson.nets[0])
+    layers = list(mlp)
+    net = torch.nn.Sequential(*layers[:2], torch.nn.Dropout(0.5), *layers[2:]).eval()
+    problem = discretize(poisson_system(), PhysicsInformedNN(
+        net, GridTraining(0.25), derivatives="autograd",
+        adaptive_loss=NeuralTangentKernelAdaptiveLoss(1)))
+    pts = random_points("pde_0", 7, seed=4)
+    with_dropout = traces_at(problem, {"pde_0": pts}, method="exact-vmap")["pde_0"]
+    assert with_dropout == pytest.approx(traces_at(poisson, {"pde_0": pts})["pde_0"], rel=1e-10)
+    net.train()
+    with pytest.raises(TrainingError, match="network 0 \\(for u\\): layer '2' \\(Dropout"):
+        traces_at(problem, {"pde_0": pts})
 
 
 def test_frozen_network_parameters_are_not_in_theta(poisson):

@@ -270,7 +270,11 @@ class AdaptiveLoss:
 
     def update(self, ctx: ReweightContext) -> Mapping[str, float] | None:
         """Return new weights for some or all terms (or ``None`` for no change)."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement update(self, ctx): an AdaptiveLoss "
+            "subclass with a hook must override it to return {term: weight} for the terms "
+            "it reweights, or None for no change, on its due steps (see "
+            "docs/adaptive_losses.md); a strategy that never reweights sets hook = None")
 
     def history_extras(self) -> dict:
         """Extra entries for the history row of a reweight step (e.g. NTK traces)."""
@@ -330,6 +334,23 @@ class NonAdaptiveLoss(AdaptiveLoss):
 
     def update(self, ctx: ReweightContext) -> None:
         return None
+
+
+def check_per_point_residuals(nets, ir, strategy) -> None:
+    """Raise :class:`~symbolic_pinn.errors.TrainingError` if ``strategy`` needs NTK
+    diagonals (the ``vmap`` path over the generated per-point residuals) and a network
+    that a term evaluates has an active dropout layer (training mode, ``p > 0``).
+
+    ``discretize`` calls it, and so does every ``solve`` before it touches the networks
+    (a network's mode may have changed since); plain training with dropout is fine.
+    """
+    if Need.NTK_DIAG not in getattr(strategy, "needs", ()):
+        return
+    from .kernel import check_no_random_layers  # torch.func: loaded when needed only
+
+    used = sorted({s.net for t in ir.terms for s in t.sites})
+    why = f"{type(strategy).__name__} (its NTK diagonals)"
+    check_no_random_layers(nets, ir, used, why)
 
 
 def _positive(what: str, value: float) -> float:

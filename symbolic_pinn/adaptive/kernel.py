@@ -23,12 +23,34 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch.func import functional_call, grad, vmap
 
+from ..errors import StrategyError, TrainingError
+
 __all__ = ["NTK_METHODS", "ntk_diagonal", "term_ntk_diagonal"]
 
 #: Ways to compute NTK diagonals: ``"auto"`` (forward propagation where every network
 #: of the term is a supported MLP, else ``vmap``), ``"exact-vmap"`` (always the generic
 #: ``torch.func`` path), ``"taylor"`` (always forward propagation; an error otherwise).
 NTK_METHODS = ("auto", "exact-vmap", "taylor")
+
+
+#: every dropout layer (Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout)
+_DROPOUTS = torch.nn.modules.dropout._DropoutNd
+
+
+def check_no_random_layers(nets: Sequence[torch.nn.Module], ir, indices, why: str) -> None:
+    """Raise :class:`~symbolic_pinn.errors.TrainingError` for the first network among
+    ``indices`` with a dropout layer that is active (training mode, ``p > 0``): the
+    per-point residuals (``torch.func.vmap``) cannot draw random numbers. ``why`` names
+    what needs them ("the NTK diagonal of term pde_0")."""
+    for i in indices:
+        for name, module in nets[i].named_modules():
+            if isinstance(module, _DROPOUTS) and module.training and module.p > 0:
+                raise TrainingError(
+                    f"{ir.network_label(i)}: layer {name or '(the network)'!r} "
+                    f"({type(module).__name__}, p={module.p}) draws random numbers in "
+                    f"training mode, and {why} runs torch.func.vmap over the per-point "
+                    "residuals, which refuses random operations; put the network in "
+                    "evaluation mode (net.eval()) or leave the layer out")
 
 
 def ntk_diagonal(
@@ -151,8 +173,6 @@ def term_ntk_diagonal(
         >>> bool(torch.allclose(bc, bc[0])), bool(bc[0] > 0)
         (True, True)
     """
-    from ..errors import StrategyError
-
     if method not in NTK_METHODS:
         raise StrategyError(f"method must be one of {NTK_METHODS}, got {method!r}")
     points = problem.as_points(term, points)
@@ -167,5 +187,17 @@ def term_ntk_diagonal(
                 f"method='taylor' needs every network of term {term} to be a plain "
                 "symbolic_pinn.MLP with a supported activation (no hooks); use "
                 "method='auto' or 'exact-vmap'")
-    return ntk_diagonal(problem.module.POINT_RESIDUALS[term], problem.nets, problem.params,
-                        points, chunk_size=chunk_size)
+    nets = sorted({s.net for t in problem.ir.terms if t.name == term for s in t.sites})
+    why = f"the NTK diagonal of term {term}"
+    check_no_random_layers(problem.nets, problem.ir, nets, why)
+    try:
+        return ntk_diagonal(problem.module.POINT_RESIDUALS[term], problem.nets,
+                            problem.params, points, chunk_size=chunk_size)
+    except RuntimeError as exc:  # a random draw the layer check cannot see (torch.rand...)
+        if "randomness" not in str(exc):
+            raise
+        labels = " or ".join(problem.ir.network_label(i) for i in nets)
+        raise TrainingError(
+            f"{labels} draws random numbers, and {why} runs torch.func.vmap over the "
+            "per-point residuals, which refuses random operations; put the network in "
+            f"evaluation mode (net.eval()) or leave the random layer out ({exc})") from exc
