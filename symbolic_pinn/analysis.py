@@ -6,7 +6,8 @@ of a dependent variable: ``u(x, t)``, ``u(0, t)``), the derivatives taken at eac
 site, and the derivative DAG that computes each of them once, from the one below it
 (``u_xx`` from ``u_x``). ``Subs`` nodes (``u_t(x, 0)``) become derivatives at a site
 with a constant argument. A coordinate that every site of a condition fixes to one
-value (``t = 0`` in ``u(x, 0)``) is set by the condition in the generated code.
+value (``t = 0`` in ``u(x, 0)``) is set by the condition in the generated code; a value
+within :data:`FACE_TOLERANCE` of a face is that face (``0.1 + 0.2`` on ``[0, 0.3]``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from .ir import Coordinate, DepvarIR, DerivativeNode, ProblemIR, Site, TermIR
 from .naming import Namer
 from .problem import PDESystem, Term
 
-__all__ = ["analyze"]
+__all__ = ["analyze", "FACE_TOLERANCE"]
+
+#: A fixed coordinate within this fraction of its interval's length (``hi - lo``) of a face
+#: is on that face, and takes the face's value: rounding (``0.1 + 0.2`` for ``0.3``) can
+#: neither put a condition outside its domain nor just inside it.
+FACE_TOLERANCE = 1e-12
 
 SiteKey = tuple[str, tuple[sp.Basic, ...]]  # (depvar name, argument per slot)
 
@@ -131,8 +137,8 @@ class _Lowerer:
             return self._use(e, subs, None)
         if isinstance(e, sp.Derivative):
             return self._derivative(e, subs)
-        if isinstance(e, sp.Subs):
-            inner = dict(subs)
+        if isinstance(e, sp.Subs):  # by its own variables: SymPy's cache may hand back an
+            inner = dict(subs)  # equal Subs that names them differently (they are dummies)
             for var, point in zip(e.variables, e.point):
                 inner[var] = self._subs_point(var, point.xreplace(subs))
             return self.lower(e.expr, inner)
@@ -152,7 +158,7 @@ class _Lowerer:
 
     def _derivative(self, e: sp.Derivative, subs) -> sp.Basic:
         for var, _ in e.variable_count:
-            if var not in self.columns:
+            if var not in self.columns and var not in subs:  # or a variable a Subs binds
                 raise ProblemError(
                     f"{self.where}: derivative of {e.expr} with respect to {var}, "
                     f"which is not an independent variable{lookalike(var, self.columns)}"
@@ -203,12 +209,13 @@ class _Lowerer:
             elif arg.is_number and arg.is_real:
                 var = declared.args[slot]
                 lo, hi = self.system.domains[var]
-                if not lo <= float(arg) <= hi:
+                value = _on_face(float(arg), lo, hi)
+                if not lo <= value <= hi:
                     raise ProblemError(
                         f"{self.where}: {app} sets {var} = {arg}, outside its domain "
                         f"[{lo}, {hi}]"
                     )
-                args.append(sp.Float(float(arg)))
+                args.append(sp.Float(value))
             else:
                 raise ProblemError(
                     f"{self.where}: argument {arg} of {app} must be an independent "
@@ -345,6 +352,11 @@ class _Lowerer:
                               site.args[slot], slot)
         nodes[(key, orders)] = node
         return node.name
+
+
+def _on_face(value: float, lo: float, hi: float) -> float:
+    """``value``, or the face of ``[lo, hi]`` it is within :data:`FACE_TOLERANCE` of."""
+    return next((f for f in (lo, hi) if abs(value - f) <= FACE_TOLERANCE * (hi - lo)), value)
 
 
 def _with_grad(c: Coordinate) -> Coordinate:

@@ -1,15 +1,18 @@
-"""Code generation: determinism, layout of the generated code, tracebacks, golden file.
+"""Code generation: determinism, layout, tracebacks, golden file, user names vs the module's own.
 
 Regenerate the golden file with ``SYMBOLIC_PINN_UPDATE_GOLDEN=1 pytest tests/test_codegen.py``.
 """
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
 import hashlib
 import inspect
 import os
 import re
 import subprocess
+import symtable
 import sys
 import traceback
 from pathlib import Path
@@ -28,7 +31,9 @@ from symbolic_pinn import (
     symbolic_discretize,
 )
 from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss, NonAdaptiveLoss
+from symbolic_pinn.codegen import GenerationOptions, generate
 from symbolic_pinn.loading import source_hash
+from symbolic_pinn.naming import GENERATED_PREFIXES, RESERVED
 from symbolic_pinn.training import GridTraining, QuasiRandomTraining
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -275,3 +280,149 @@ def test_constant_piecewise_branches_keep_the_networks_dtype(f, derivatives):
             [float(f.subs(x, float(v))) for v in pts[:, 0]], dtype=torch.float64)
     assert got.dtype == torch.float64
     torch.testing.assert_close(got, expected, rtol=1e-15, atol=1e-15)
+
+
+# -- user names never clash with the generated module's own -----------------------------
+# Every RESERVED name (jet and coordinate included) is used as an independent variable, a
+# dependent variable and a parameter, on both derivative paths; the residuals are checked
+# against SymPy for closed-form networks. Then the generated source is scanned: every name
+# it defines, imports, or reads inside a function that also binds user names is RESERVED.
+
+NAMES = sorted(RESERVED | {"jet", "coordinate"})
+
+
+class SineWave(torch.nn.Module):
+    """``sin(w . inputs + b)`` in float64: the closed form of ``sine_mlp(w, b)``."""
+
+    def __init__(self, w, b):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(w, dtype=torch.float64))  # sets the dtype
+        self.b = b
+
+    def forward(self, inputs):
+        return torch.sin(inputs @ self.w[:, None] + self.b)
+
+
+def sine_mlp(w, b) -> MLP:
+    """An MLP (so the taylor path can take it) whose one sine unit computes sin(w . z + b)."""
+    net = MLP(len(w), 1, [1], activation="sin").double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([w], dtype=torch.float64))
+        net[0].bias.fill_(b)
+        net[2].weight.fill_(1.0)
+        net[2].bias.zero_()
+    return net
+
+
+def names_problem(role: str):
+    """A system whose variables, functions or parameters carry every name of NAMES, and
+    the closed form sin(w . args + b) of each function."""
+    n = len(NAMES)
+    z, f = sp.Symbol("z"), sp.Function("f")
+    if role == "variable":
+        vs = sp.symbols(NAMES)
+        g = f(*vs)
+        eqs = [sum((k + 1) * g.diff(v) for k, v in enumerate(vs)) + g.diff(vs[0], 2)]
+        bcs = [g.subs(vs[0], 0), sp.Subs(g.diff(vs[1]), vs[0], 1)]
+        closed = {f: (vs, [0.5 + k / n for k in range(n)], 0.3)}
+        return PDESystem(eqs, bcs, dict.fromkeys(vs, (0, 1)), vs, [g]), closed, {}
+    if role == "function":
+        fs = [sp.Function(name)(z) for name in NAMES]
+        eqs = [sum(g.diff(z, 2) + (k + 1) * g.diff(z) for k, g in enumerate(fs))]
+        bcs = [sum(g.subs(z, 0) for g in fs), sum(sp.Subs(g.diff(z), z, 1) for g in fs)]
+        closed = {g.func: ((z,), [1 + k / n], k / n) for k, g in enumerate(fs)}
+        return PDESystem(eqs, bcs, {z: (0, 1)}, [z], fs), closed, {}
+    syms = sp.symbols(NAMES)
+    ps = {p: 0.1 * (k + 1) for k, p in enumerate(syms)}
+    eqs = [f(z).diff(z, 2) + sum(p * z ** (k % 3) for k, p in enumerate(syms))]
+    bcs = [f(0) - sum(syms), sp.Subs(f(z).diff(z), z, 1) * syms[0] - syms[-1]]
+    closed = {f: ((z,), [1.5], 0.2)}
+    return PDESystem(eqs, bcs, {z: (0, 1)}, [z], [f(z)], params=ps), closed, ps
+
+
+@pytest.mark.parametrize("derivatives", ["autograd", "taylor"])
+@pytest.mark.parametrize("role", ["variable", "function", "parameter"])
+def test_reserved_names_in_every_role_give_correct_residuals(role, derivatives):
+    system, closed, params = names_problem(role)
+    make = sine_mlp if derivatives == "taylor" else SineWave
+    nets = [make(w, b) for _, w, b in closed.values()]
+    prob = discretize(system, PhysicsInformedNN(nets, QuasiRandomTraining(4),
+                                                derivatives=derivatives,
+                                                param_estim=derivatives == "taylor"))
+    assert prob.symbolic.options.derivatives == derivatives
+    gen = torch.Generator().manual_seed(1)
+    points = torch.rand(9, len(system.indvars), generator=gen, dtype=torch.float64)
+    lambdas = {f: sp.Lambda(tuple(args), sp.sin(sum(wi * a for wi, a in zip(w, args)) + b))
+               for f, (args, w, b) in closed.items()}
+    for term in system.terms:
+        expr = term.residual.replace(lambda e: e.func in lambdas,
+                                     lambda e: lambdas[e.func](*e.args))
+        ref = sp.lambdify(system.indvars, expr.doit().subs(params), "numpy", dummify=True)
+        want = torch.as_tensor(ref(*points.T.numpy()), dtype=torch.float64).expand(9)
+        assert want.abs().max() > 1e-3  # the check means something
+        got = prob.residuals[term.name](points)
+        torch.testing.assert_close(got.detach(), want, rtol=1e-10, atol=1e-10)
+
+        def call(i, inp):
+            return prob.nets[i](inp.unsqueeze(0)).squeeze(0)
+
+        fn = prob.module.POINT_RESIDUALS[term.name]
+        pointwise = torch.func.vmap(lambda p: fn(call, p, prob.params))(points)  # noqa: B023
+        torch.testing.assert_close(pointwise.detach(), want, rtol=1e-10, atol=1e-10)
+
+
+def representative_system() -> PDESystem:
+    """One network for u and v (a shared call), a periodic condition (two sites of u, each
+    with its own coordinate), a combined channel (u_tt - 4 u_xx), an estimated parameter."""
+    v = sp.Function("v")
+    eqs = [u(x, t).diff(t, 2) - 4 * u(x, t).diff(x, 2) + c * v(x, t) * u(x, t).diff(x),
+           v(x, t).diff(t) - u(x, t)]
+    bcs = [u(0, t) - u(1, t), sp.Subs(u(x, t).diff(t), t, 0) + v(x, 0), v(0.5, 0.5) - 1]
+    return PDESystem(eqs, bcs, {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t), v(x, t)],
+                     params={c: 0.5})
+
+
+def assert_generated_names_reserved(source: str) -> None:
+    """Every name the module defines or imports, every name a function reads from outside
+    itself, the arguments of the functions that bind user names, and every name of the
+    template's own functions (closure, step) is RESERVED (or a builtin, or one of the
+    module's ``residual_<term>``-style functions)."""
+    top = symtable.symtable(source, "<generated>", "exec")
+    defined = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported()}
+    generated = {n for n in defined if n.startswith(GENERATED_PREFIXES)}
+    allowed = RESERVED | generated
+    assert defined <= allowed, sorted(defined - allowed)
+    assert generated, "no per-term function found: the scan reads the wrong source"
+
+    def walk(table, owner: str) -> None:
+        reads = {s.get_name() for s in table.get_symbols() if s.is_global() or s.is_free()}
+        missing = reads - allowed - set(dir(builtins))
+        assert not missing, f"{owner}/{table.get_name()} reads {sorted(missing)}"
+        if owner.startswith(GENERATED_PREFIXES) and table.get_name() == owner:
+            assert set(table.get_parameters()) <= RESERVED, (owner, table.get_parameters())
+        if owner in ("all_residuals", "make_closure", "train_step"):
+            names = {s.get_name() for s in table.get_symbols()} - set(dir(builtins))
+            assert names <= allowed, f"{owner}: {sorted(names - allowed)}"
+        for child in table.get_children():
+            walk(child, owner)
+
+    for fn in top.get_children():
+        walk(fn, fn.get_name())
+
+
+@pytest.mark.parametrize("derivatives", ["autograd", "taylor"])
+def test_every_name_of_the_generated_module_is_reserved(derivatives):
+    pinn = PhysicsInformedNN(MLP(2, 2, [4]), QuasiRandomTraining(8), param_estim=True,
+                             adaptive_loss=NeuralTangentKernelAdaptiveLoss(10),
+                             derivatives=derivatives)
+    sym = symbolic_discretize(representative_system(), pinn)
+    for needed in ("net0_out" if derivatives == "autograd" else "u_comb", "x_u_s1", "c = "):
+        assert needed in sym.source, needed
+    assert_generated_names_reserved(sym.source)
+    # every branch of the template: each boolean option on, both hook placements
+    flags = {f.name: True for f in dataclasses.fields(GenerationOptions)
+             if isinstance(f.default, bool)}
+    flags["compile"] = derivatives == "taylor"
+    for hook in ("losses", "step"):
+        options = GenerationOptions(**flags, hook=hook, derivatives=derivatives)
+        assert_generated_names_reserved(generate(sym.ir, options))

@@ -6,6 +6,10 @@ gradient), a term whose loss is exactly zero, a term with a single point (a poin
 condition), and all terms degenerate at once. Every strategy in
 :mod:`symbolic_pinn.adaptive` is run end to end on such a problem, and the
 weight formulas are also fed all-zero quantities directly.
+
+Degenerate inputs to the analysis, too: a ``Subs`` that SymPy's cache hands back with
+another problem's bound variable, and a condition's fixed value a rounding error away from
+a face of its interval (``0.1 + 0.2`` on ``[0, 0.3]``).
 """
 
 from __future__ import annotations
@@ -13,11 +17,20 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import pytest
 import sympy as sp
 import torch
 
-from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+from symbolic_pinn import (
+    MLP,
+    InteriorConditionWarning,
+    PDESystem,
+    PhysicsInformedNN,
+    ProblemError,
+    discretize,
+    symbolic_discretize,
+)
 from symbolic_pinn.adaptive import (
     CausalAdaptiveLoss,
     GradientScaleAdaptiveLoss,
@@ -30,6 +43,7 @@ from symbolic_pinn.adaptive import (
     SelfAdaptiveLoss,
     SoftAdaptAdaptiveLoss,
 )
+from symbolic_pinn.analysis import FACE_TOLERANCE
 from symbolic_pinn.training import GridTraining
 
 torch.set_num_threads(1)
@@ -229,3 +243,114 @@ def test_self_adaptive_and_causal_point_weights_on_a_single_point():
     for term, pw in causal.point_weights(residuals, 0).items():
         values = pw.reshape(-1).tolist()
         assert finite_positive(values), (term, values)
+
+
+# -- degenerate inputs to the analysis ----------------------------------------------------
+class Sine(torch.nn.Module):
+    """``u(s) = sin(2 s)`` in float64, whatever the variable is called."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))  # the dtype
+
+    def forward(self, inputs):
+        return torch.sin(2 * inputs) + self.anchor
+
+
+def neumann(name: str, bound: str | None = None):
+    """u'' = -1 on [0, 1], u(0) = 0, u'(1) = 0 in the variable ``name``; the Neumann
+    condition through ``.subs`` (SymPy builds the Subs), or written with its own bound
+    variable ``bound``."""
+    var = sp.Symbol(name)
+    if bound is None:
+        neumann_bc = sp.Eq(u(var).diff(var).subs(var, 1), 0)
+    else:
+        s = sp.Symbol(bound)
+        neumann_bc = sp.Eq(sp.Subs(u(s).diff(s), s, 1), 0)
+    return PDESystem([sp.Eq(u(var).diff(var, 2), -1)], [sp.Eq(u(0), 0), neumann_bc],
+                     {var: (0, 1)}, [var], [u(var)])
+
+
+@pytest.mark.parametrize("derivatives", ["autograd", "taylor"])
+@pytest.mark.parametrize("order", [("s", "x"), ("x", "s")])
+def test_a_subs_from_sympys_cache_is_lowered_by_its_own_variables(order, derivatives):
+    """SymPy treats a Subs' variables as dummies: after ``u(s).diff(s).subs(s, 1)``, the
+    ``lhs - rhs`` of the same condition in x is the cached Subs in s. Both builds lower
+    it to u' at 1 (the residual of sin(2 s) is 2 cos 2), in either order."""
+    sp.core.cache.clear_cache()
+    pts = torch.rand(5, 1, dtype=torch.float64)
+    for name in order:
+        system = neumann(name)
+        if derivatives == "taylor":
+            net = MLP(1, 1, [1], activation="sin").double()
+            with torch.no_grad():
+                for layer, w in ((net[0], 2.0), (net[2], 1.0)):
+                    layer.weight.fill_(w)
+                    layer.bias.zero_()
+        else:
+            net = Sine()
+        prob = discretize(system, PhysicsInformedNN(net, GridTraining(0.25),
+                                                    derivatives=derivatives))
+        bc = prob.ir.terms[2]
+        assert bc.fixed == ((0, 1.0),) and [n.name for n in bc.derivatives] == [f"u_{name}"]
+        assert prob.symbolic.residuals["bc_1"] == sp.Symbol(f"u_{name}")
+        torch.testing.assert_close(prob.residuals["bc_1"](pts).detach(),
+                                   torch.full((5,), 2 * math.cos(2.0), dtype=torch.float64))
+
+
+def test_a_subs_with_its_own_bound_variable():
+    """``Subs(u(s).diff(s), s, 1)`` in a problem on x: u' at x = 1 (s is bound, not free)."""
+    sp.core.cache.clear_cache()  # or this Subs may come back as an earlier one in x
+    ir = symbolic_discretize(neumann("x", bound="s"),
+                             PhysicsInformedNN(MLP(1, 1, [4]), GridTraining(0.25))).ir
+    assert ir.terms[2].fixed == ((0, 1.0),)
+    assert [n.name for n in ir.terms[2].derivatives] == ["u_x"]
+    s = sp.Symbol("s")  # outside a Subs, s is unknown
+    with pytest.raises(ProblemError, match=r"with respect to s, which is not an independent"):
+        symbolic_discretize(PDESystem([u(x).diff(x) + u(s).diff(s)], [u(0)], {x: (0, 1)}, [x],
+                                      [u(x)]),
+                            PhysicsInformedNN(MLP(1, 1, [4]), GridTraining(0.25)))
+
+
+L = 0.1 + 0.2  # 0.30000000000000004: a length computed in a script
+
+
+def face_problem(hi: float, face: float) -> PDESystem:
+    return PDESystem([sp.Eq(u(x, t).diff(t), u(x, t).diff(x, 2))],
+                     [sp.Eq(u(face, t), 0), sp.Eq(u(x, 0), 1)],
+                     {x: (0, hi), t: (0, 1)}, [x, t], [u(x, t)])
+
+
+def face_ir(hi: float, face: float):
+    pinn = PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.25))
+    return symbolic_discretize(face_problem(hi, face), pinn).ir
+
+
+@pytest.mark.parametrize("hi, face", [(L, 0.3), (0.3, L), (0.3, 0.3 * (1 + 5e-13)),
+                                      (0.3, 0.3 * (1 - 5e-13)), (1.0, L - 0.3)],
+                         ids=["domain-rounded", "face-rounded", "just-above", "just-below",
+                              "lower-face"])
+def test_a_face_within_tolerance_is_the_face(hi, face):
+    """Within FACE_TOLERANCE (1e-12) of the interval's length, a fixed value is the face:
+    no error, no interior warning, and the condition's points carry the face's value."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ir = face_ir(hi, face)
+    want = 0.0 if face < hi / 2 else hi
+    assert ir.terms[1].fixed == ((0, want),) and ir.terms[1].free == (1,)
+    points = GridTraining(0.25).sample(ir, np.random.default_rng(0)).points["bc_0"]
+    assert len(points) and all(float(p[0]) == want for p in points)
+
+
+@pytest.mark.parametrize("face, problem", [(0.3 * (1 + 2e-12), "outside its domain"),
+                                           (-0.3 * 2e-12, "outside its domain"),
+                                           (0.3 * (1 - 2e-12), "strictly inside")])
+def test_a_face_beyond_tolerance_still_errors_or_warns(face, problem):
+    assert FACE_TOLERANCE == 1e-12
+    if problem == "strictly inside":
+        with pytest.warns(InteriorConditionWarning, match=problem):
+            ir = face_ir(0.3, face)
+        assert ir.terms[1].fixed == ((0, face),)
+    else:
+        with pytest.raises(ProblemError, match=problem):
+            face_ir(0.3, face)
