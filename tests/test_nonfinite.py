@@ -19,12 +19,18 @@ from torch import nn
 from symbolic_pinn import (
     MLP,
     NonFiniteError,
+    PDESystem,
     PhysicsInformedNN,
     StrategyError,
     TrainingError,
     discretize,
 )
-from symbolic_pinn.adaptive import AdaptiveLoss
+from symbolic_pinn.adaptive import (
+    AdaptiveLoss,
+    GradientScaleAdaptiveLoss,
+    GradNormAdaptiveLoss,
+    NeuralTangentKernelAdaptiveLoss,
+)
 from symbolic_pinn.training import GridTraining
 
 torch.set_num_threads(1)
@@ -316,3 +322,80 @@ def test_bad_on_nonfinite_arguments():
         problem.solve(1, progress=False, on_nonfinite="ignore")
     with pytest.raises(ValueError, match="max_rollbacks"):
         problem.solve(1, progress=False, on_nonfinite="rollback", max_rollbacks=0)
+
+
+# -- strategies that read gradients or NTK traces leave a NaN to the trainer ---------------
+
+#: (class, options): each reweights at every step; their inputs go NaN with the residuals
+READERS = [(NeuralTangentKernelAdaptiveLoss, {}), (GradNormAdaptiveLoss, {"smoothing": 0.5}),
+           (GradientScaleAdaptiveLoss, {"weight_change_inertia": 0.5})]
+READER_IDS = [cls.__name__ for cls, _ in READERS]
+
+
+def sqrt_problem(cls, options):
+    """``sqrt(u) = 1``: NaN residuals wherever the fresh network is negative (step 0)."""
+    s = sp.Symbol("s")
+    system = PDESystem([sp.Eq(sp.sqrt(u(s)), 1)], [sp.Eq(u(0), 1)], {s: (0, 1)}, [s], [u(s)])
+    return discretize(system, PhysicsInformedNN(MLP(1, 1, [4]), GridTraining(0.25),
+                                                adaptive_loss=cls(1, **options)))
+
+
+@pytest.mark.parametrize("cls, options", READERS, ids=READER_IDS)
+def test_a_nan_on_a_reweight_step_is_the_trainers_non_finite_error(cls, options):
+    """Not a StrategyError from inside the update: the trainer's error, with the step,
+    the term, its SymPy text and the partial result (regression)."""
+    problem = sqrt_problem(cls, options)
+    with pytest.raises(NonFiniteError, match=r"^step 0: the loss of term pde_0 is nan "
+                       r"\(term pde_0 \(Eq\(sqrt\(u\(s\)\), 1\)\)\)") as info:
+        problem.solve(3, lr=1e-2, seed=0, progress=False)
+    error = info.value
+    assert not isinstance(error, StrategyError)
+    assert (error.step, error.term, error.quantity) == (0, "pde_0", "loss")
+    [row] = error.result.history
+    assert row["step"] == 0 and math.isnan(row["losses"]["pde_0"])
+    assert row["weights"] == {"pde_0": 1.0, "bc_0": 1.0}  # the update changed nothing
+
+
+@pytest.mark.parametrize("cls, options", READERS, ids=READER_IDS)
+def test_a_nan_on_a_reweight_step_rolls_back(cls, options):
+    problem = sqrt_problem(cls, options)
+    with pytest.warns(RuntimeWarning, match="rolled back to the state before step 0"), \
+            pytest.raises(NonFiniteError, match=r"step 0: the loss of term pde_0 is nan.*"
+                          r"\[gave up after 2 consecutive rollbacks") as info:
+        problem.solve(3, lr=1e-2, seed=0, progress=False, on_nonfinite="rollback",
+                      max_rollbacks=2)
+    result = info.value.result
+    assert result.rollbacks == [{"step": 0, "quantity": "loss", "term": "pde_0", "lr": 5e-3},
+                                {"step": 0, "quantity": "loss", "term": "pde_0", "lr": 2.5e-3}]
+    assert all(bool(torch.isfinite(p).all()) for p in params(problem))
+
+
+@pytest.mark.parametrize("cls, options", READERS[1:], ids=READER_IDS[1:])
+def test_gradient_strategies_survive_a_transient_nan_by_rollback(cls, options):
+    """A NaN at step 3 rolls back and the run goes on; until then, and in a run without
+    a NaN, the strategy reweights as ever (``on_nonfinite`` changes nothing there)."""
+    clean = faulty_problem("value", cls(1, **options))[0].solve(
+        8, lr=1e-2, seed=0, progress=False)
+    same = faulty_problem("value", cls(1, **options))[0].solve(
+        8, lr=1e-2, seed=0, progress=False, on_nonfinite="rollback")
+    assert same.history == clean.history and same.rollbacks == []
+    assert clean.history[-1]["weights"] != clean.history[0]["weights"]  # it did reweight
+    problem, net = faulty_problem("value", cls(1, **options))
+    with pytest.warns(RuntimeWarning, match="rolled back to the state before step 3"):
+        result = problem.solve(8, lr=1e-2, seed=0, progress=False, on_nonfinite="rollback",
+                               callback=arm_after(net, 2, times=1))
+    assert result.rollbacks == [{"step": 3, "quantity": "loss", "term": "bc_1", "lr": 5e-3}]
+    assert [row["step"] for row in result.history] == list(range(8))
+    assert all(math.isfinite(w) for row in result.history for w in row["weights"].values())
+    assert result.history[:3] == clean.history[:3]
+
+
+@pytest.mark.parametrize("cls, options", READERS[1:], ids=READER_IDS[1:])
+def test_a_nan_gradient_with_finite_losses_warns_then_stops(cls, options):
+    problem, net = faulty_problem("gradient", cls(1, **options))
+    with pytest.warns(RuntimeWarning, match=f"{cls.__name__}: the gradient of the loss of "
+                      "term bc_1 is not finite at step 2; no weight changes"), \
+            pytest.raises(NonFiniteError, match="step 2: the gradient of term bc_1") as info:
+        problem.solve(5, lr=1e-2, seed=0, progress=False, callback=arm_after(net, 1))
+    history = info.value.result.history
+    assert history[-1]["step"] == 2 and history[-1]["weights"] == history[-2]["weights"]

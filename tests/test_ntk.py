@@ -251,6 +251,31 @@ def test_weighted_traces_are_equal_after_each_update():
     assert all(type(v) is float for v in ntk.weights.values())
 
 
+def test_a_non_finite_trace_skips_the_update_and_names_the_term():
+    """A trace gone NaN while the losses are finite (e.g. on other kernel points): the
+    update keeps the weights and warns; training goes on (it was a StrategyError)."""
+
+    class NaNTraceAt2(NeuralTangentKernelAdaptiveLoss):
+        def update(self, ctx):
+            if ctx.step == 2:
+                ctx.ntk_diagonals = {**ctx.ntk_diagonals,
+                                     "bc_0": ctx.ntk_diagonals["bc_0"] * float("nan")}
+            return super().update(ctx)
+
+    ntk = NaNTraceAt2(reweight_every=1, smoothing=0.5)
+    problem = make_problem(GridTraining(0.25), ntk)
+    with pytest.warns(RuntimeWarning, match="NaNTraceAt2: the NTK trace of term bc_0 is nan "
+                      "at step 2; no weight changes"):
+        result = problem.solve(4, lr=1e-3, seed=0, dtype=torch.float64, progress=False)
+    weights = [row["weights"] for row in result.history]
+    assert weights[2] == weights[1] != weights[3]
+    assert ntk.updates == 3 and all(np.isfinite(list(ntk.traces.values())))
+    grouped = NaNTraceAt2(reweight_every=1, groups={"b": ["bc_0", "bc_1"]})
+    with pytest.warns(RuntimeWarning, match="NTK trace of group b is nan at step 2"):
+        make_problem(GridTraining(0.25), grouped).solve(3, lr=1e-3, seed=0,
+                                                        dtype=torch.float64, progress=False)
+
+
 def test_weights_are_floats_and_the_loss_uses_them():
     ntk = NeuralTangentKernelAdaptiveLoss(reweight_every=2)
     problem = make_problem(GridTraining(0.25), ntk)

@@ -9,6 +9,7 @@ NeuralPDE 2D Poisson adaptive-loss test closes the file.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -246,12 +247,42 @@ def test_zero_gradients_warn_and_keep_the_weight():
     assert "bc_0" not in new and all(math.isfinite(v) and v > 0 for v in new.values())
 
 
-def test_non_finite_gradients_raise_naming_the_term():
+def test_non_finite_gradients_skip_the_update():
+    """No StrategyError from inside the update: it changes nothing and leaves the NaN to
+    the trainer's NonFiniteError (or rollback); it warns, naming the term, only when the
+    losses are finite (a NaN loss is certain to stop the step). Regression."""
     for strategy in (GradientScaleAdaptiveLoss(1), GradNormAdaptiveLoss(1)):
-        ctx = explicit_context(strategy.initial_weights(tuple(KINDS), KINDS))
+        weights = strategy.initial_weights(tuple(KINDS), KINDS)
+        strategy.weights = dict(weights)
+        state = strategy.state_dict()
+        ctx = explicit_context(weights)
         ctx.gradients["bc_1"] = tuple(g * float("nan") for g in ctx.gradients["bc_1"])
-        with pytest.raises(StrategyError, match="term bc_1"):
-            strategy.update(ctx)
+        with pytest.warns(RuntimeWarning, match=f"{type(strategy).__name__}: the gradient of "
+                          "the loss of term bc_1 is not finite at step 0; no weight changes"):
+            assert strategy.update(ctx) is None
+        assert strategy.state_dict() == state
+        for nan_loss in (ctx, explicit_context(weights)):  # a NaN loss: skipped, silently
+            nan_loss.losses["bc_1"] = float("nan")
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                assert strategy.update(nan_loss) is None
+            assert strategy.state_dict() == state
+        # finite gradients whose statistic overflows are skipped the same way
+        huge = explicit_context(weights, scale={"pde_0": 1.0, "pde_1": 5.0, "bc_0": 1e308,
+                                                "bc_1": 0.01})
+        with pytest.warns(RuntimeWarning, match="term bc_0 is not finite"):
+            assert strategy.update(huge) is None
+        assert strategy.state_dict() == state
+
+
+def test_lra_weight_overflow_is_left_to_the_trainer():
+    """Finite statistics, a weight that overflows: returned as inf, which the trainer turns
+    into its NonFiniteWeightError for the step (it was a StrategyError)."""
+    lra = GradientScaleAdaptiveLoss(1, 0.0)
+    ctx = explicit_context(lra.initial_weights(tuple(KINDS), KINDS),
+                           scale={"pde_0": 1e300, "pde_1": 1e300, "bc_0": 1e-300, "bc_1": 1.0})
+    new = lra.update(ctx)
+    assert new["bc_0"] == math.inf and math.isfinite(new["bc_1"])
 
 
 def test_invalid_options_are_rejected():
@@ -415,6 +446,61 @@ def test_compose_keeps_the_components_data_term_weight():
     both = Compose(NonAdaptiveLoss(additional_loss_weight=10.0),
                    MiniMaxAdaptiveLoss(2, additional_loss_weight=0.5), GradNormAdaptiveLoss(2))
     assert both.additional_loss_weight == 5.0
+
+
+def test_compose_keys_repeated_classes_by_position():
+    """Two components of one class both appear in "components", and the row's weights are
+    the product of what it shows (one NonAdaptiveLoss hid the other). Regression."""
+    both = Compose(NonAdaptiveLoss(bc_loss_weights=10.0), MiniMaxAdaptiveLoss(1),
+                   NonAdaptiveLoss(pde_loss_weights=2.0))
+    assert both.names == ("NonAdaptiveLoss#0", "MiniMaxAdaptiveLoss", "NonAdaptiveLoss#2")
+    result = solve(make_problem(both, GridTraining(0.25)), 2)
+    for row in result.history:
+        comp = row["components"]
+        assert list(comp) == list(both.names)
+        assert comp["NonAdaptiveLoss#0"] == {t: 1.0 if t == "pde_0" else 10.0 for t in TERMS}
+        assert comp["NonAdaptiveLoss#2"] == {t: 2.0 if t == "pde_0" else 1.0 for t in TERMS}
+        for term in TERMS:
+            product = math.prod(weights[term] for weights in comp.values())
+            assert row["weights"][term] == pytest.approx(product, rel=1e-12)
+
+
+def test_compose_rows_hold_the_extras_of_the_components_updated_at_their_step():
+    """Compose(NTK every 3, GradNorm every 2): traces only in the rows of steps 0 and 3,
+    norms only in those of 0, 2, 4 (a row repeated the other component's old extras)."""
+    ntk, gn = NeuralTangentKernelAdaptiveLoss(3), GradNormAdaptiveLoss(2, 0.0)
+    result = solve(make_problem(Compose(ntk, gn), GridTraining(0.25)), 5)
+    rows = {row["step"]: row for row in result.history}
+    assert "components" not in rows[1]  # nothing was due
+    assert [s for s, row in rows.items() if "traces" in row] == [0, 3]
+    assert [s for s, row in rows.items() if "grad_norms" in row] == [0, 2, 4]
+    assert rows[3]["traces"] != rows[0]["traces"] and rows[3]["traces"] == ntk.traces
+    assert rows[4]["grad_norms"] == gn.norms
+    for step in (0, 2, 3, 4):  # every component's weights, due or not
+        comp = rows[step]["components"]
+        assert set(comp) == {"NeuralTangentKernelAdaptiveLoss", "GradNormAdaptiveLoss"}
+        for term in TERMS:
+            product = comp["NeuralTangentKernelAdaptiveLoss"][term] * comp[
+                "GradNormAdaptiveLoss"][term]
+            assert rows[step]["weights"][term] == pytest.approx(product, rel=1e-12)
+
+
+def test_compose_with_repeated_classes_resumes_exactly(tmp_path):
+    def build():
+        return make_problem(Compose(NonAdaptiveLoss(bc_loss_weights=10.0),
+                                    GradNormAdaptiveLoss(2, 0.5),
+                                    NonAdaptiveLoss(pde_loss_weights=2.0),
+                                    NeuralTangentKernelAdaptiveLoss(3)), GridTraining(0.25))
+
+    reference = build()
+    ref = solve(reference, 6)
+    path = tmp_path / "run.ckpt"
+    solve(build(), 6, checkpoint_path=path, callback=lambda row: row["step"] == 2)
+    resumed = build()
+    out = solve(resumed, 6, resume=path)
+    assert out.history == ref.history
+    assert [row["step"] for row in out.history if "traces" in row] == [0, 3]
+    assert resumed.adaptive_loss.state_dict() == reference.adaptive_loss.state_dict()
 
 
 def test_lbfgs_counts_optimizer_steps():

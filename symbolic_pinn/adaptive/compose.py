@@ -25,8 +25,20 @@ class Compose(AdaptiveLoss):
     only on its own due steps. The ``additional_loss`` weight is the product of the
     components' ``additional_loss_weight`` (1 for those without one).
 
+    The history row of a reweight step holds the extras of the components updated at
+    that step only (a component that was not due adds none: its last ones belong to an
+    earlier row; if two updated components give the same key, the later one's value is
+    kept), and ``"components"``: ``{key: weights}`` for every component, whose product
+    is the row's ``"weights"``. A component's key is its class name, or, for a class
+    that occurs more than once, the class name, ``#`` and its position among the
+    components, counted from 0 (:attr:`names`).
+
     Args:
         *strategies: The components, e.g. global NTK weights and causal point weights.
+
+    Attributes:
+        strategies: The components, in order.
+        names: Their keys in the history rows' ``"components"``, in the same order.
 
     Examples:
         >>> from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss, NonAdaptiveLoss
@@ -34,6 +46,11 @@ class Compose(AdaptiveLoss):
         ...                NeuralTangentKernelAdaptiveLoss(reweight_every=100))
         >>> both.initial_weights(("pde_0", "bc_0"), {"pde_0": "pde", "bc_0": "bc"})
         {'pde_0': 1.0, 'bc_0': 10.0}
+        >>> both.names
+        ('NonAdaptiveLoss', 'NeuralTangentKernelAdaptiveLoss')
+        >>> Compose(NonAdaptiveLoss(bc_loss_weights=10), both.strategies[1],
+        ...         NonAdaptiveLoss(pde_loss_weights=2)).names
+        ('NonAdaptiveLoss#0', 'NeuralTangentKernelAdaptiveLoss', 'NonAdaptiveLoss#2')
     """
 
     def __init__(self, *strategies: AdaptiveLoss) -> None:
@@ -46,6 +63,10 @@ class Compose(AdaptiveLoss):
             raise StrategyError("Compose: at most one component may need NTK diagonals")
         super().__init__(reweight_every=1)
         self.strategies = tuple(strategies)
+        classes = [type(s).__name__ for s in strategies]
+        self.names = tuple(c if classes.count(c) == 1 else f"{c}#{i}"
+                           for i, c in enumerate(classes))
+        self._updated: tuple[int, ...] = ()  # the components updated at the last update
         self.hook = hooks.pop() if hooks else None
         self.needs = frozenset().union(*(s.needs for s in strategies))
         ntk = [s for s in strategies if Need.NTK_DIAG in s.needs]
@@ -56,6 +77,7 @@ class Compose(AdaptiveLoss):
             float(getattr(s, "additional_loss_weight", 1.0)) for s in strategies)
 
     def initial_weights(self, term_names, kinds) -> dict:
+        self._updated = ()
         for s in self.strategies:
             s.weights = dict(s.initial_weights(term_names, kinds))
         return self._product(term_names)
@@ -78,9 +100,9 @@ class Compose(AdaptiveLoss):
         return ctx.points
 
     def update(self, ctx: ReweightContext) -> dict[str, float]:
-        for s in self.strategies:
-            if not s.is_due(ctx.step):
-                continue
+        self._updated = tuple(i for i, s in enumerate(self.strategies) if s.is_due(ctx.step))
+        for i in self._updated:
+            s = self.strategies[i]
             new = s.update(dataclasses.replace(ctx, weights=dict(s.weights))) or {}
             s.weights.update({k: float(v) for k, v in new.items()})
         return self._product(ctx.term_names)
@@ -102,9 +124,10 @@ class Compose(AdaptiveLoss):
 
     def history_extras(self) -> dict:
         extras: dict = {}
-        for s in self.strategies:
-            extras.update(s.history_extras())
-        extras["components"] = {type(s).__name__: dict(s.weights) for s in self.strategies}
+        for i in self._updated:  # a component not due at this step has nothing new
+            extras.update(self.strategies[i].history_extras())
+        extras["components"] = {name: dict(s.weights)
+                                for name, s in zip(self.names, self.strategies)}
         return extras
 
     def state_dict(self) -> dict:

@@ -22,6 +22,7 @@ import torch
 
 from ..errors import StrategyError
 from .base import AdaptiveLoss, Need, ReweightContext, _positive
+from .grad_norm import _losses_finite, _skip_update
 
 __all__ = ["GradientScaleAdaptiveLoss"]
 
@@ -79,12 +80,13 @@ class GradientScaleAdaptiveLoss(AdaptiveLoss):
         bc_means: ``{term: m_k}`` of the last update (unweighted ``mean|∇θ L_k|``).
 
     Raises:
-        StrategyError: For bad arguments; at an update, for a non-finite gradient (the
-            message names the term) or when no tensor is selected.
+        StrategyError: For bad arguments; at an update, when no tensor is selected.
 
     A condition whose gradient is zero (its loss does not depend on the selected
     parameters) keeps its weight, with a :class:`RuntimeWarning` naming it; when the
-    equation gradient is zero, no weight changes.
+    equation gradient is zero, no weight changes. An update whose losses or gradients are
+    not finite changes nothing: the trainer stops that step with a
+    :class:`~symbolic_pinn.errors.NonFiniteError` naming the term, or rolls it back.
 
     Examples:
         >>> lra = GradientScaleAdaptiveLoss(100, pde_loss_weights=1e3)
@@ -140,21 +142,24 @@ class GradientScaleAdaptiveLoss(AdaptiveLoss):
         group = {"pde": self.pde_loss_weights, "bc": self.bc_loss_weights}
         return {name: group[kinds[name]] for name in term_names}
 
-    def update(self, ctx: ReweightContext) -> dict[str, float]:
+    def update(self, ctx: ReweightContext) -> dict[str, float] | None:
         index = _selected(ctx, self.parameters)
         pde_terms = [t for t in ctx.term_names if ctx.kinds[t] == "pde"]
         bc_terms = [t for t in ctx.term_names if ctx.kinds[t] != "pde"]
         if not pde_terms:
             raise StrategyError("GradientScaleAdaptiveLoss needs at least one equation term")
+        if not _losses_finite(ctx):
+            return None  # the trainer stops (or rolls back) the step; keep the last weights
         grads = {t: [ctx.gradients[t][i] for i in index] for t in ctx.term_names}
-        for term, gs in grads.items():
-            if not all(bool(torch.isfinite(g).all()) for g in gs):
-                raise StrategyError(f"GradientScaleAdaptiveLoss: the gradient of the loss of "
-                                    f"term {term} is not finite at step {ctx.step}")
         stat = _abs_max if self.statistic == "max" else self._abs_mean
-        pde_values = {t: stat(grads[t]) for t in pde_terms}
-        top = max(pde_values.values())
-        means = {t: self._abs_mean(grads[t]) for t in bc_terms}
+        values = {t: stat(grads[t]) if t in pde_terms else self._abs_mean(grads[t])
+                  for t in ctx.term_names}
+        bad = [t for t, value in values.items() if not math.isfinite(value)]
+        if bad:
+            return _skip_update(type(self).__name__, ctx, f"the gradient of the loss of "
+                                f"term {bad[0]} is not finite")
+        top = max(values[t] for t in pde_terms)
+        means = {t: values[t] for t in bc_terms}
         self.pde_statistic, self.bc_means = top, means
         if not top > 0.0:
             warnings.warn(
@@ -173,10 +178,13 @@ class GradientScaleAdaptiveLoss(AdaptiveLoss):
             scale = means[term] * (old if self.lambda_in_denominator else 1.0)
             proposal = top / (scale + self.eps)
             value = alpha * old + (1.0 - alpha) * proposal
-            if not (math.isfinite(value) and value > 0.0):
-                raise StrategyError(f"GradientScaleAdaptiveLoss: the weight of term {term} "
-                                    f"would be {value} at step {ctx.step}")
-            new[term] = value
+            if value == 0.0:  # underflow: a zero weight would drop the condition for good
+                warnings.warn(
+                    f"GradientScaleAdaptiveLoss: the weight of term {term} underflows to 0 at "
+                    f"step {ctx.step}; its weight is left unchanged", RuntimeWarning,
+                    stacklevel=2)
+                continue
+            new[term] = value  # an overflow to inf: the trainer's NonFiniteWeightError
         self.weights = {**ctx.weights, **new}
         return new
 

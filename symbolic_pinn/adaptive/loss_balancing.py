@@ -162,6 +162,15 @@ class ReLoBRaLoAdaptiveLoss(AdaptiveLoss):
     ``L(0)``); the second uses ``α = 0`` (pure ``λ^bal(t, t-1)``); every later one draws
     ``ρ`` and applies the full formula. Weights sum to the number of terms ``m``.
 
+    A term whose loss is exactly 0 at a reference update (``L(0)``, or the previous
+    update's; e.g. a condition ``u(0) = 0`` that the default
+    :class:`~symbolic_pinn.networks.MLP` meets exactly at the start, its zero biases
+    giving ``u(0) = 0``) gets the logit ``L_i(t) / eps``, huge as soon as its loss moves
+    off 0: it takes nearly all the weight and the other terms' weights collapse to about
+    ``1e-12`` of the total, as the published formula prescribes; a larger ``eps`` (e.g.
+    ``1e-4``, small against ``T`` times the other terms' losses) bounds that logit, or
+    start from a network whose output there is not exactly 0.
+
     Args:
         reweight_every: Optimizer steps between updates (first update at step 0). The
             paper updates every step.

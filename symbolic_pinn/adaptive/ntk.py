@@ -25,6 +25,7 @@ import torch
 from ..errors import StrategyError
 from ..training import QuasiRandomTraining, StochasticTraining, TrainingStrategy
 from .base import AdaptiveLoss, Need, ReweightContext, _positive
+from .grad_norm import _losses_finite, _skip_update
 from .kernel import NTK_METHODS, term_ntk_diagonal
 
 __all__ = ["NeuralTangentKernelAdaptiveLoss", "traces_at"]
@@ -77,6 +78,11 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
     Raises:
         StrategyError: An invalid option; at the start of a run, a group that names a
             term the problem does not have.
+
+    An update whose losses or traces are not finite changes nothing (a
+    :class:`RuntimeWarning` says so when the losses are finite): the trainer stops that
+    step with a :class:`~symbolic_pinn.errors.NonFiniteError` naming the term, or rolls
+    it back (``on_nonfinite="rollback"``).
 
     Examples:
         >>> ntk = NeuralTangentKernelAdaptiveLoss(reweight_every=100, smoothing=0.9)
@@ -170,10 +176,18 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
             return ctx.points
         return ctx.extras["sample"](self.kernel_sampler)
 
-    def update(self, ctx: ReweightContext) -> dict[str, float]:
+    def update(self, ctx: ReweightContext) -> dict[str, float] | None:
         units = self.units(ctx.term_names)
+        if not _losses_finite(ctx):
+            return None  # the trainer stops (or rolls back) the step; keep the last weights
         traces = {unit: _pooled(members, ctx.ntk_diagonals, self.trace)
                   for unit, members in units.items()}
+        bad = [unit for unit, tr in traces.items() if not math.isfinite(tr)]
+        if bad:
+            unit = bad[0]
+            what = "term" if units[unit] == (unit,) else "group"
+            return _skip_update(type(self).__name__, ctx,
+                                f"the NTK trace of {what} {unit} is {traces[unit]}")
         total = sum(traces.values())
         top = total if self.numerator == "sum" else total / len(traces)
         new = {}
@@ -271,9 +285,9 @@ def traces_at(
     return out
 
 
-def _reduce(term: str, diag: torch.Tensor, trace: str) -> float:
+def _reduce(term: str, diag: torch.Tensor, trace: str, check: bool = True) -> float:
     value = float(diag.sum() if trace == "sum" else diag.mean())
-    if not math.isfinite(value):
+    if check and not math.isfinite(value):
         raise StrategyError(
             f"NTK trace of term {term} is {value}: its residual or its gradient is not finite"
         )
@@ -284,8 +298,8 @@ def _pooled(members: tuple[str, ...], diagonals: Mapping[str, torch.Tensor],
             trace: str) -> float:
     """The trace over the union of the members' points (one member: its own trace)."""
     if len(members) == 1:
-        return _reduce(members[0], diagonals[members[0]], trace)
-    sums = [_reduce(term, diagonals[term], "sum") for term in members]
+        return _reduce(members[0], diagonals[members[0]], trace, check=False)
+    sums = [_reduce(term, diagonals[term], "sum", check=False) for term in members]
     if trace == "sum":
         return sum(sums)
     return sum(sums) / sum(diagonals[term].numel() for term in members)
