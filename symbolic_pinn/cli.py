@@ -255,8 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         argv: The arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status (0). Usage errors, such as an unknown example name, exit with
-        status 2 (``SystemExit``), as argparse does.
+        The exit status (0). Usage errors, such as an unknown example name or an
+        ``--out`` that is an existing file, exit with status 2 (``SystemExit``), as
+        argparse does, before anything is trained.
 
     Examples:
         The gallery, and the generated module of one of its problems:
@@ -301,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--iterations must be positive")
     if args.threads < 1:
         parser.error("--threads must be positive")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"argument --out: {args.out!r} exists and is not a directory")
+    try:  # before training: a wrong --out costs no run
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"argument --out: cannot create the directory {args.out!r}: "
+                     f"{exc.strerror or exc}")
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:

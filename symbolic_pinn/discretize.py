@@ -137,6 +137,13 @@ def discretize(system: PDESystem, pinn: PhysicsInformedNN) -> DiscretizedProblem
     return DiscretizedProblem(system, pinn, symbolic, load(symbolic.source), nets)
 
 
+class _Residuals(dict):
+    """``{term: residual}``: a dict whose missing term is a KeyError listing the terms."""
+
+    def __missing__(self, term):
+        raise KeyError(f"unknown term {term!r}; the terms are {list(self)}")
+
+
 class DiscretizedProblem:
     """A discretized PINN problem: generated module, networks, parameters.
 
@@ -152,7 +159,8 @@ class DiscretizedProblem:
         source: The generated module's source text.
         module: The loaded module.
         term_names: All terms, equations first.
-        residuals: ``{term: f(points) -> (N,) tensor}`` with the current networks.
+        residuals: ``{term: f(points) -> (N,) tensor}`` with the current networks (a
+            dict; an unknown term is a KeyError that lists the terms).
         nets: The networks, in the generated code's ``nets[i]`` order.
         params: ``{identifier: tensor}`` of the system's parameters.
 
@@ -185,7 +193,7 @@ class DiscretizedProblem:
         self.kinds = {t.name: t.kind for t in self.ir.terms}
         self.strategy, self.adaptive_loss = pinn.strategy, pinn.adaptive_loss
         self.params = parameter_tensors(system, self.ir, pinn.param_estim, self.dtype)
-        self.residuals = {name: self._residual(name) for name in self.term_names}
+        self.residuals = _Residuals((name, self._residual(name)) for name in self.term_names)
 
     def _residual(self, term: str) -> Callable:
         fn = self.module.RESIDUALS[term]

@@ -44,7 +44,8 @@ class PhysicsInformedNN:
             coordinates, ``params`` maps parameter names to tensors.
         input_scaling: ``None`` (raw coordinates), ``"standardize"`` (each coordinate
             mapped to mean 0 and standard deviation 1 of the uniform distribution on
-            its interval), or ``{symbol: (mean, std)}``. Applied inside the generated
+            its interval), or ``{variable: (mean, std)}`` keyed by the symbol or its
+            name (``{"x": (0.5, 0.3)}``). Applied inside the generated
             residuals, so derivatives get the chain-rule factors.
         derivatives: How the generated batched residuals (the training step) get
             input derivatives. ``"taylor"``: the value and every needed derivative of
@@ -83,7 +84,7 @@ class PhysicsInformedNN:
         adaptive_loss: AdaptiveLoss | None = None,
         param_estim: bool | Iterable[sp.Symbol] = False,
         additional_loss: Callable | None = None,
-        input_scaling: str | Mapping[sp.Symbol, tuple[float, float]] | None = None,
+        input_scaling: str | Mapping[sp.Symbol | str, tuple[float, float]] | None = None,
         derivatives: str = "auto",
         compile: bool = False,
     ) -> None:
@@ -192,19 +193,27 @@ def coordinate_scaling(system: PDESystem, spec) -> list[tuple[float, float] | No
                 for lo, hi in (system.domains[v] for v in system.indvars)]
     if not isinstance(spec, Mapping):
         raise ProblemError(f"input_scaling must be None, 'standardize' or a dict, got {spec!r}")
+    by_var: dict = {}
+    names = {v.name: v for v in system.indvars}
+    for key, value in spec.items():  # a variable's symbol or its name
+        var = key if key in system.indvars else names.get(key) if isinstance(key, str) else None
+        if var is None:
+            raise ProblemError(f"input_scaling given for {key}, not an independent variable "
+                               f"(they are {', '.join(names)})")
+        if var in by_var:
+            raise ProblemError(f"input_scaling given twice for {var} (as its symbol and its "
+                               "name)")
+        by_var[var] = value
     out = []
-    for var in spec:
-        if var not in system.indvars:
-            raise ProblemError(f"input_scaling given for {var}, not an independent variable")
     for var in system.indvars:
-        if var not in spec:
+        if var not in by_var:
             out.append(None)
             continue
         try:
-            mean, std = (float(v) for v in spec[var])
+            mean, std = (float(v) for v in by_var[var])
         except (TypeError, ValueError) as exc:
             raise ProblemError(f"input_scaling of {var}: expected (mean, std), got "
-                               f"{spec[var]!r}") from exc
+                               f"{by_var[var]!r}") from exc
         if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
             raise ProblemError(f"input_scaling of {var}: need finite mean and std > 0")
         out.append((mean, std))

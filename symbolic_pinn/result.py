@@ -121,7 +121,9 @@ class Result:
             path: Save the figure there (any format matplotlib knows by its suffix,
                 e.g. ``.png``); it is drawn with the Agg backend, without pyplot, so it
                 works headless. ``None``: a pyplot figure with the current backend.
-            terms: The terms to show (default: all recorded ones, ``"additional"`` too).
+            terms: The terms to show, as a list of names (default: all recorded ones,
+                ``"additional"`` too); a single name alone (``terms="bc_0"``) is the list
+                of that one term.
             total: Also plot the weighted total loss.
             weights: Add a second panel with the weight of each term.
             figsize: Figure size in inches (default: 5 by 4 per panel).
@@ -131,10 +133,17 @@ class Result:
             The ``matplotlib.figure.Figure``.
 
         Raises:
-            ValueError: The history is empty.
+            ValueError: The history is empty, or ``terms`` names a term that it does not
+                hold (the message lists the recorded ones).
         """
         if not self.history:
             raise ValueError("the history is empty: nothing to plot")
+        recorded = list(dict.fromkeys(t for row in self.history for t in row["losses"]))
+        names = recorded if terms is None else [terms] if isinstance(terms, str) else list(terms)
+        unknown = [t for t in names if t not in recorded]
+        if unknown:
+            raise ValueError(f"plot_history(terms=...): unknown terms {unknown}; the "
+                             f"recorded terms are {recorded}")
         panels = 2 if weights else 1
         size = figsize or (5.0 * panels, 4.0)
         if path is None:
@@ -149,8 +158,6 @@ class Result:
             FigureCanvasAgg(fig)
         axes = fig.subplots(1, panels, squeeze=False)[0]
         steps = np.array([row["step"] for row in self.history])
-        names = list(terms) if terms is not None else list(
-            dict.fromkeys(t for row in self.history for t in row["losses"]))
 
         def series(key: str, term: str) -> np.ndarray:
             return np.array([row[key].get(term, np.nan) for row in self.history], dtype=float)
@@ -192,6 +199,8 @@ class Result:
 
         Raises:
             KeyError: No dependent variable can be evaluated from ``coords``.
+            ValueError: The arrays do not broadcast together (the message gives each
+                variable's shape).
         """
         ir = self.problem.ir
         by_name = {str(getattr(k, "name", k)):
@@ -200,7 +209,14 @@ class Result:
         unknown = set(by_name) - set(ir.indvar_names)
         if unknown:
             raise KeyError(f"unknown variables {sorted(unknown)}; they are {list(ir.indvar_names)}")
-        arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in by_name.values()))
+        arrays = [np.asarray(v, dtype=np.float64) for v in by_name.values()]
+        try:
+            arrays = np.broadcast_arrays(*arrays)
+        except ValueError as exc:
+            shapes = ", ".join(f"{name} {a.shape}" for name, a in zip(by_name, arrays))
+            raise ValueError(f"the coordinates do not broadcast together: {shapes}; give "
+                             "arrays of one shape (e.g. from np.meshgrid) or shapes that "
+                             "broadcast") from exc
         given = dict(zip(by_name, arrays))
         shape = arrays[0].shape if arrays else ()
         out = {}

@@ -38,7 +38,8 @@ class Run:
 
     Raises:
         TrainingError: Nothing requires grad.
-        StrategyError: The training strategy gave a term no points.
+        StrategyError: The training strategy gave a term no points, points that are not
+            an ``(N, n_indvars)`` array, or non-finite points (checked at every sample).
 
     Examples:
         :func:`~symbolic_pinn.solve` builds one and passes it to the generated module's
@@ -278,17 +279,50 @@ class Run:
     def _fill(self, pointset) -> None:
         for term in self.term_names:
             pts = pointset.points.get(term)
-            if pts is None or len(pts) == 0:
+            if pts is None or (np.ndim(pts) > 0 and len(pts) == 0):
                 hint = (": its sample() left the term out" if pts is None
                         else ": a spacing dx as wide as the domain leaves no grid point "
                         "strictly inside it; use a smaller dx"
                         if isinstance(self.sampler, GridTraining) else "")
                 raise StrategyError(f"{type(self.sampler).__name__} gave no points for term "
                                     f"{term}{self._text(term)}{hint}")
-        for term, pts in pointset.points.items():
-            self.points[term] = torch.as_tensor(pts, dtype=self.dtype, device=self.device)
+        points = dict(pointset.points)
+        for term in self.term_names:
+            points[term] = self._checked(term, points[term])
+            # NumPy arrays (the built-in strategies') are checked on the host, before they
+            # are copied to the device: no device sync per step
+            pts = pointset.points[term]
+            finite = (np.isfinite(pts).all() if isinstance(pts, np.ndarray)
+                      else bool(torch.isfinite(points[term]).all()))
+            if not finite:
+                raise StrategyError(
+                    f"{type(self.sampler).__name__} gave NaN or infinite points for term "
+                    f"{term}{self._text(term)} (its sample() for step "
+                    f"{getattr(self, 'step', 0)})")
+        for term in self.term_names:  # (terms a strategy adds beyond these are not used)
+            self.points[term] = points[term]
         for term, w in (pointset.weights or {}).items():
             self.quadrature[term] = torch.as_tensor(w, dtype=self.dtype, device=self.device)
+
+    def _checked(self, term: str, pts) -> torch.Tensor:
+        """One term's points from ``sample()`` as a tensor, if ``(N, n_indvars)``; else a
+        StrategyError naming the strategy, the term and the shape found and expected."""
+        name, ir = type(self.sampler).__name__, self.problem.ir
+        shape = tuple(getattr(pts, "shape", None) or np.shape(pts))
+        n = len(ir.indvar_names)
+        if len(shape) != 2 or shape[1] != n:
+            raise StrategyError(
+                f"{name} gave points of shape {shape} for term {term}{self._text(term)}; "
+                f"expected (N, {n}), N >= 1 rows with one column per independent variable "
+                f"({', '.join(ir.indvar_names)}); a strategy of your own makes full rows from "
+                "a term's free columns with TrainingStrategy.place, which also sets the "
+                "columns a condition fixes")
+        try:
+            tensor = torch.as_tensor(pts, dtype=self.dtype, device=self.device)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise StrategyError(f"{name} gave points for term {term}{self._text(term)} that "
+                                f"are not numbers: {exc}") from exc
+        return tensor
 
     def sample(self, strategy) -> dict[str, torch.Tensor]:
         """Points from another strategy (e.g. an NTK kernel sampler), on this run's device."""

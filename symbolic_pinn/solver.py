@@ -21,22 +21,12 @@ from .adaptive.base import check_per_point_residuals
 from .checkpoint import NonFiniteGuard, capture, load_checkpoint, restore_training, write_checkpoint
 from .errors import NonFiniteError, TrainingError
 from .networks import check_not_batch_coupled
-from .result import Result, _check_writable, freeze_results, read_saved
+from .result import Result, freeze_results, read_saved
 from .run import Run
+from .solve_checks import check_arguments, optimizer_factory
 from .tensorboard_logging import open_logger
 
 __all__ = ["solve", "Run"]  # Run: re-exported from its module, symbolic_pinn.run
-
-
-def _optimizer_factory(name: str, lr: float, options: Mapping) -> Callable:
-    if name == "adam":
-        return lambda params: torch.optim.Adam(params, lr=lr, **options)
-    if name == "lbfgs":
-        opts = {"max_iter": 20, "line_search_fn": "strong_wolfe", **options}
-        return lambda params: torch.optim.LBFGS(params, lr=lr, **opts)
-    if name == "sgd":
-        return lambda params: torch.optim.SGD(params, lr=lr, **options)
-    raise ValueError(f"optimizer must be 'adam', 'lbfgs' or 'sgd', got {name!r}")
 
 
 def solve(
@@ -72,7 +62,8 @@ def solve(
             through ``optimizer_options``).
         optimizer_options: Extra keyword arguments for the torch optimizer. A problem
             discretized with ``compile=True`` gets Adam's fused kernel
-            (``{"fused": True}``) unless these say otherwise.
+            (``{"fused": True}``) unless these say otherwise. They are tried on a
+            throwaway tensor first: options torch refuses give a ``ValueError``.
         lr_schedule: ``step -> factor`` multiplying ``lr`` (``torch.optim.lr_scheduler.
             LambdaLR``), e.g. ``lambda s: 0.9 ** (s / 1000)``.
         seed: Seeds sampling, re-initialises every network that has a
@@ -87,7 +78,14 @@ def solve(
         log_every: Record a history row every this many steps (reweight steps and the
             last step, also one where ``callback`` stopped training, are always
             recorded; a resumed run keeps the rows of the run it continues, so with
-            ``log_every > 1`` its history also holds that run's last step).
+            ``log_every > 1`` its history also holds that run's last step). An adaptive
+            loss that is due every step is thus recorded every step, whatever
+            ``log_every``: ``CausalAdaptiveLoss`` and ``SelfAdaptiveLoss`` record their
+            statistics every step by default (their ``stats_every=k`` thins them and
+            changes nothing else), ``SoftAdaptAdaptiveLoss`` and
+            ``ReLoBRaLoAdaptiveLoss`` reweight every step by default (their
+            ``reweight_every=k`` also changes the method), and ``Compose`` is due
+            whenever one of its components is.
         logger: TensorBoard logging of every recorded row: a log directory (a new
             ``SummaryWriter``, closed at the end; needs the optional ``tensorboard``
             package) or a ``torch.utils.tensorboard.SummaryWriter`` (flushed, not
@@ -129,11 +127,16 @@ def solve(
         TrainingError: The learning rate for a step (``lr`` times the ``lr_schedule``
             factor) is NaN, infinite or negative; raised before that step.
         StrategyError: The training strategy gave a term no points (e.g. a
-            ``GridTraining`` spacing as wide as the domain).
-        ValueError: Bad arguments, or a ``resume`` file from another problem or
-            optimizer.
-        FileNotFoundError: The folder of ``checkpoint_path`` does not exist (checked
-            before training).
+            ``GridTraining`` spacing as wide as the domain), points that are not an
+            ``(N, n_indvars)`` array (a strategy of your own that skipped
+            ``TrainingStrategy.place``), or non-finite points; checked at each sample.
+        ValueError: Bad arguments (``optimizer_options`` that the torch optimizer
+            refuses: the message names them and gives torch's), or a ``resume`` file
+            from another problem or optimizer.
+        TypeError: ``logger`` is neither a log directory nor a writer.
+        FileNotFoundError: The folder of ``checkpoint_path`` does not exist.
+
+    Each argument is checked before the networks are moved, cast or re-initialised.
 
     Examples:
         >>> import tempfile, torch, sympy as sp
@@ -167,18 +170,17 @@ def solve(
         True
     """
     # every argument is checked before the networks are moved, re-initialised or loaded
-    _check_arguments(iterations=iterations, lr=lr, lr_schedule=lr_schedule, seed=seed,
-                     device=device, dtype=dtype, callback=callback, log_every=log_every,
-                     checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path,
-                     on_nonfinite=on_nonfinite, max_rollbacks=max_rollbacks)
-    optimizer_options = dict(optimizer_options or {})
-    if optimizer == "adam" and getattr(problem.symbolic.options, "compile", False):
-        optimizer_options.setdefault("fused", True)  # one kernel per step (docs/performance.md)
-    make_optimizer = _optimizer_factory(optimizer, lr, optimizer_options)
+    check_arguments(iterations=iterations, lr=lr, lr_schedule=lr_schedule, seed=seed,
+                    device=device, dtype=dtype, callback=callback, log_every=log_every,
+                    checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path,
+                    on_nonfinite=on_nonfinite, max_rollbacks=max_rollbacks, logger=logger)
+    device = torch.device(device)
+    make_optimizer = optimizer_factory(  # built and stepped once on a throwaway tensor
+        optimizer, float(lr), optimizer_options, device=device, dtype=dtype,
+        compiled=getattr(problem.symbolic.options, "compile", False))
     if resume is not None:
         _check_resume(resume, problem, optimizer, lr_schedule, float(lr))
     rng = np.random.default_rng(seed)
-    device = torch.device(device)
     freeze_results(problem)  # earlier results of this problem keep their own state
     _place_networks(problem, device, dtype, seed if resume is None else None)
     allocator.warm_up()  # once per process: glibc's mmap threshold (see symbolic_pinn.allocator)
@@ -239,41 +241,6 @@ def solve(
     return result
 
 
-def _check_arguments(*, iterations, lr, lr_schedule, seed, device, dtype, callback, log_every,
-                     checkpoint_every, checkpoint_path, on_nonfinite, max_rollbacks) -> None:
-    """``solve``'s arguments, checked before anything is touched (ValueError names one)."""
-    if not _integer_at_least(iterations, 0):
-        raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
-    if not _integer_at_least(log_every, 1):
-        raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
-    if seed is not None and not _integer_at_least(seed, 0):
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable (row -> bool | None), got {callback!r}")
-    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r}: this torch build has no usable CUDA device")
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    if checkpoint_every is not None and (not _integer_at_least(checkpoint_every, 1)
-                                         or checkpoint_path is None):
-        raise ValueError("checkpoint_every must be a positive integer, with a checkpoint_path; "
-                         f"got {checkpoint_every!r}, {checkpoint_path!r}")
-    if checkpoint_path is not None:
-        _check_writable(Path(checkpoint_path))
-    try:
-        lr_ok = math.isfinite(float(lr)) and float(lr) >= 0
-    except (TypeError, ValueError):
-        lr_ok = False
-    if not lr_ok:
-        raise ValueError(f"lr must be a finite non-negative number, got {lr!r}")
-    if lr_schedule is not None and not callable(lr_schedule):
-        raise ValueError(f"lr_schedule must be callable (step -> factor), got {lr_schedule!r}")
-    if on_nonfinite not in ("raise", "rollback"):
-        raise ValueError(f"on_nonfinite must be 'raise' or 'rollback', got {on_nonfinite!r}")
-    if not _integer_at_least(max_rollbacks, 1):
-        raise ValueError(f"max_rollbacks must be a positive integer, got {max_rollbacks!r}")
-
-
 def _place_networks(problem, device: torch.device, dtype: torch.dtype, seed: int | None) -> None:
     """The networks and parameters on ``device`` in ``dtype``; with a ``seed`` (not when
     resuming: a resumed run keeps its networks), the networks re-initialised from it and
@@ -301,14 +268,6 @@ def _record(history: list[dict], writer, row: dict) -> None:
     history.append(row)
     if writer is not None:
         writer.log(row)
-
-
-def _integer_at_least(value: object, least: int) -> bool:
-    """Whether ``value`` is an integer (of any integer-valued type) ``>= least``."""
-    try:
-        return int(value) == value and value >= least  # type: ignore[operator]
-    except (TypeError, ValueError, OverflowError):  # None, a string, nan, inf
-        return False
 
 
 def _check_lr(optimizer: torch.optim.Optimizer, step: int) -> None:

@@ -85,6 +85,7 @@ def open_logger(logger) -> HistoryLogger | None:
     Raises:
         ImportError: A log directory was given and ``tensorboard`` is not installed.
         TypeError: ``logger`` is neither a writer nor a path.
+        ValueError: The log directory is an existing file.
 
     Examples:
         ``solve(..., logger=writer)`` opens it; any object with ``add_scalar`` is taken
@@ -120,20 +121,46 @@ def open_logger(logger) -> HistoryLogger | None:
         ...     print(str(exc).split(" (")[0])
         logger must be None, a log directory, or a torch.utils.tensorboard.SummaryWriter
     """
+    check_logger(logger)
     if logger is None:
         return None
     if hasattr(logger, "add_scalar"):
         return HistoryLogger(logger, owned=False)
-    if isinstance(logger, (str, os.PathLike)):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:  # torch raises this when tensorboard is missing
-            raise ImportError(
-                "logger=<log directory> needs the tensorboard package: "
-                "pip install 'symbolic-pinn[tensorboard]' (or pip install tensorboard)"
-            ) from exc
-        return HistoryLogger(SummaryWriter(log_dir=os.fspath(logger)), owned=True)
-    raise TypeError(
-        "logger must be None, a log directory, or a torch.utils.tensorboard.SummaryWriter "
-        f"(anything with add_scalar), got {type(logger).__name__}"
-    )
+    from torch.utils.tensorboard import SummaryWriter
+
+    return HistoryLogger(SummaryWriter(log_dir=os.fspath(logger)), owned=True)
+
+
+def check_logger(logger) -> None:
+    """What :func:`open_logger` checks, without creating anything (``solve`` calls it
+    before it touches the networks; the log directory is made when training starts).
+
+    Raises:
+        ImportError: A log directory was given and ``tensorboard`` is not installed.
+        TypeError: ``logger`` is neither a writer nor a path.
+        ValueError: The log directory is an existing file.
+
+    Examples:
+        >>> check_logger(None)
+        >>> try:
+        ...     check_logger(123)
+        ... except TypeError as exc:
+        ...     print(str(exc).split(" (")[0])
+        logger must be None, a log directory, or a torch.utils.tensorboard.SummaryWriter
+    """
+    if logger is None or hasattr(logger, "add_scalar"):
+        return
+    if not isinstance(logger, (str, os.PathLike)):
+        raise TypeError(
+            "logger must be None, a log directory, or a torch.utils.tensorboard.SummaryWriter "
+            f"(anything with add_scalar), got {type(logger).__name__}"
+        )
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError as exc:  # torch raises this when tensorboard is missing
+        raise ImportError(
+            "logger=<log directory> needs the tensorboard package: "
+            "pip install 'symbolic-pinn[tensorboard]' (or pip install tensorboard)"
+        ) from exc
+    if os.path.exists(logger) and not os.path.isdir(logger):
+        raise ValueError(f"logger={os.fspath(logger)!r} is a file, not a log directory")

@@ -84,3 +84,18 @@ def test_python_dash_m_runs_the_same_command(capsys, monkeypatch):
                           env={**os.environ, "COLUMNS": "100"})
     assert done.returncode == 0, done.stderr
     assert done.stdout == expected and expected.startswith("usage: symbolic-pinn ")
+
+
+@pytest.mark.parametrize("where", ["file", "below a file"])
+def test_out_that_is_a_file_is_a_usage_error_naming_it(tmp_path, capsys, where):
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    out = existing if where == "file" else existing / "sub"
+    with pytest.raises(SystemExit) as info:
+        main(["--quick", "--out", str(out)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("symbolic-pinn: error: argument --out:") and str(out) in last
+    assert "Traceback" not in err
+    assert existing.read_text() == "keep me"

@@ -289,6 +289,85 @@ def test_a_strategy_leaving_out_a_term_names_it():
           "sample() left the term out")
 
 
+class _FreeColumnsOnly(GridTraining):
+    """Forgets ``TrainingStrategy.place``: each term gets only its free columns."""
+
+    def __init__(self, flat=False, resamples=False, bad_from=0):
+        super().__init__(0.25)
+        self.flat, self.resamples, self.bad_from, self.calls = flat, resamples, bad_from, 0
+
+    def sample(self, ir, rng):
+        pointset = super().sample(ir, rng)
+        self.calls += 1
+        if self.calls > self.bad_from:
+            for term in ir.terms:
+                free = pointset.points[term.name][:, list(term.free)]
+                pointset.points[term.name] = free[:, 0] if self.flat else free
+        return pointset
+
+
+@pytest.mark.parametrize("strategy, term, found", [
+    (_FreeColumnsOnly(), "bc_0", "(5, 1)"),  # pde_0 has both columns free: bc_0 is short
+    (_FreeColumnsOnly(flat=True), "pde_0", "(20,)"),
+    (_FreeColumnsOnly(resamples=True, bad_from=2), "bc_0", "(5, 1)"),  # at the 3rd step
+])
+def test_points_of_the_wrong_shape_name_strategy_term_and_shapes(strategy, term, found):
+    prob = discretize(system([u(0, t)]), pinn(strategy=strategy))
+    with pytest.raises(StrategyError) as info:
+        prob.solve(4, seed=0, progress=False)
+    check(info, StrategyError, f"_FreeColumnsOnly gave points of shape {found} for term {term}",
+          "expected (N, 2)", "(x, t)", "TrainingStrategy.place")
+    assert strategy.calls == 1 + strategy.bad_from
+
+
+class _NaNPoints(GridTraining):
+    def sample(self, ir, rng):
+        pointset = super().sample(ir, rng)
+        pointset.points["bc_0"] = pointset.points["bc_0"].copy()
+        pointset.points["bc_0"][1, 1] = np.nan
+        return pointset
+
+
+def test_non_finite_points_name_strategy_and_term():
+    prob = discretize(system([u(0, t)]), pinn(strategy=_NaNPoints(0.25)))
+    with pytest.raises(StrategyError) as info:
+        prob.solve(2, seed=0, progress=False)
+    check(info, StrategyError, "_NaNPoints gave NaN or infinite points for term bc_0")
+
+
+# -- names for variables and terms -----------------------------------------------------
+
+def test_input_scaling_by_variable_name_equals_by_symbol():
+    by_name = discretize(system([u(0, t)]), pinn(input_scaling={"x": (0.5, 0.3), t: (0, 2)}))
+    by_symbol = discretize(system([u(0, t)]), pinn(input_scaling={x: (0.5, 0.3), t: (0, 2)}))
+    assert by_name.source == by_symbol.source
+    assert "0.3" in by_name.source
+    with pytest.raises(ProblemError) as info:
+        discretize(system([u(0, t)]), pinn(input_scaling={"y": (0, 1)}))
+    check(info, ProblemError, "input_scaling given for y, not an independent variable",
+          "they are x, t")
+    with pytest.raises(ProblemError) as info:
+        discretize(system([u(0, t)]), pinn(input_scaling={"x": (0, 1), x: (0, 2)}))
+    check(info, ProblemError, "input_scaling given twice for x")
+
+
+def test_unknown_residual_term_is_a_key_error_listing_the_terms():
+    prob = discretize(system([u(0, t)]), pinn())
+    with pytest.raises(KeyError) as info:
+        prob.residuals["nope"]
+    assert "'nope'" in str(info.value) and "['pde_0', 'bc_0']" in str(info.value)
+    assert isinstance(prob.residuals, dict) and list(prob.residuals) == ["pde_0", "bc_0"]
+    assert prob.residuals.get("nope") is None and "nope" not in prob.residuals
+    assert prob.residuals["bc_0"](np.zeros((3, 2))).shape == (3,)
+
+
+def test_predict_with_shapes_that_do_not_broadcast_names_each_variable():
+    result = discretize(system([u(0, t)]), pinn()).solve(1, seed=0, progress=False)
+    with pytest.raises(ValueError) as info:
+        result.predict({x: np.zeros(3), "t": np.zeros(4)})
+    assert "x (3,)" in str(info.value) and "t (4,)" in str(info.value)
+
+
 # -- duplicate names -------------------------------------------------------------------
 
 def test_networks_given_twice_for_one_dependent_variable():
@@ -457,6 +536,16 @@ def prob_and_state():
     ({"max_rollbacks": 0}, "max_rollbacks"), ({"lr_schedule": 0.5}, "lr_schedule"),
     ({"iterations": -1}, "iterations"), ({"iterations": 1.5}, "iterations"),
     ({"dtype": torch.float16}, "dtype"), ({"checkpoint_every": 2}, "checkpoint_every"),
+    # torch's own refusals of optimizer_options, made before anything is touched
+    ({"optimizer_options": {"lr": 0.1}}, r"optimizer_options=\{'lr': 0.1\}.*Adam.*'lr'"),
+    ({"optimizer_options": {"momentum": 0.9}}, r"optimizer_options=.*Adam.*'momentum'"),
+    ({"optimizer_options": [("betas", 1)]}, r"optimizer_options=\[\('betas', 1\)\]"),
+    ({"optimizer_options": 5}, "optimizer_options must be a mapping"),
+    ({"optimizer_options": {"betas": (2.0, 0.9)}}, r"optimizer_options=.*beta"),
+    ({"optimizer": "sgd", "optimizer_options": {"betas": (0.9, 0.99)}},
+     r"optimizer_options=.*torch.optim.SGD"),
+    ({"optimizer": "lbfgs", "optimizer_options": {"line_search_fn": "armijo"}},
+     r"optimizer_options=.*LBFGS.*strong_wolfe"),  # refused by torch only at the step
 ], ids=lambda v: v.split()[0] if isinstance(v, str) else None)
 def test_bad_solve_argument_leaves_networks_and_parameters(prob_and_state, options, exc):
     prob, state, params = prob_and_state
@@ -466,6 +555,34 @@ def test_bad_solve_argument_leaves_networks_and_parameters(prob_and_state, optio
     assert same_state(prob.nets[0], state)  # not moved to float64, not re-initialised
     assert all(prob.params[k].dtype == v.dtype and torch.equal(prob.params[k].detach(), v)
                for k, v in params.items())
+
+
+@pytest.mark.parametrize("logger, cls, shown", [
+    (123, TypeError, "logger must be None, a log directory"),
+    ("file", ValueError, "is a file, not a log directory"),
+])
+def test_bad_logger_leaves_networks_and_parameters(prob_and_state, tmp_path, logger, cls,
+                                                   shown):
+    prob, state, params = prob_and_state
+    if logger == "file":
+        logger = tmp_path / "events.txt"
+        logger.write_text("not a folder")
+    with pytest.raises(cls, match=shown):
+        prob.solve(2, seed=0, dtype=torch.float64, progress=False, logger=logger)
+    assert same_state(prob.nets[0], state)  # not moved to float64, not re-initialised
+    assert all(prob.params[k].dtype == v.dtype and torch.equal(prob.params[k].detach(), v)
+               for k, v in params.items())
+
+
+def test_checking_a_log_directory_creates_nothing(tmp_path):
+    from symbolic_pinn.tensorboard_logging import check_logger
+
+    check_logger(tmp_path / "tb")
+    assert not (tmp_path / "tb").exists()
+    prob = discretize(system([u(0, t)]), pinn())
+    with pytest.raises(ValueError, match="optimizer_options"):
+        prob.solve(2, progress=False, logger=tmp_path / "tb", optimizer_options={"lr": 1.0})
+    assert not (tmp_path / "tb").exists()
 
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda", 1)])

@@ -308,6 +308,42 @@ def test_log_every_keeps_reweight_and_last_rows():
     assert [row["step"] for row in result.history if "traces" in row] == [0, 3, 6]
 
 
+def test_log_every_with_strategies_due_every_step():
+    """Reweight rows are always recorded: CausalAdaptiveLoss and SelfAdaptiveLoss record
+    statistics every step unless their ``stats_every`` thins them (solve's docstring)."""
+    from symbolic_pinn.adaptive import CausalAdaptiveLoss, SelfAdaptiveLoss
+    from symbolic_pinn.solver import solve
+
+    assert "stats_every" in solve.__doc__.split("log_every:")[1].split("logger:")[0]
+    t = sp.Symbol("t")
+    heat = PDESystem([sp.Eq(u(t, x).diff(t), u(t, x).diff(x, 2))], [sp.Eq(u(0, x), 0)],
+                     {t: (0, 1), x: (0, 1)}, [t, x], [u(t, x)])
+    for make in (lambda k: CausalAdaptiveLoss(t, stats_every=k),
+                 lambda k: SelfAdaptiveLoss(stats_every=k)):
+        steps = []
+        for k in (1, 4):
+            pinn = PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5), adaptive_loss=make(k))
+            result = discretize(heat, pinn).solve(9, seed=0, progress=False, log_every=4)
+            steps.append([row["step"] for row in result.history])
+        assert steps == [list(range(9)), [0, 4, 8]]
+
+
+def test_plot_history_checks_the_term_names(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = poisson(GridTraining(0.5)).solve(2, seed=0, progress=False)
+    for typo in (["bc_O"], ["pde_0", "bc_9"], "bc_O"):
+        with pytest.raises(ValueError) as info:
+            result.plot_history(tmp_path / "h.png", terms=typo)
+        assert "unknown terms" in str(info.value) and "pde_0" in str(info.value)
+        assert str(info.value).count("bc_3") == 1  # the recorded terms are listed
+    assert not (tmp_path / "h.png").exists()
+    one = result.plot_history(tmp_path / "one.png", terms="bc_0", total=False)  # one name
+    many = result.plot_history(tmp_path / "many.png", terms=["bc_0"], total=False)
+    for fig in (one, many):
+        assert [line.get_label() for line in fig.axes[0].get_lines()] == ["bc_0"]
+    assert (tmp_path / "one.png").stat().st_size > 1000
+
+
 def test_same_seed_same_run():
     runs = []
     for _ in range(2):
