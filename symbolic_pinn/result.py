@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import io
 import os
+import re
 import tempfile
 import weakref
 from collections.abc import Mapping
@@ -314,8 +316,9 @@ class Result:
             "source_hash": source_hash(self.problem.source),
             "nets": [net.state_dict() for net in self.nets],
             "params": {k: v.detach().cpu() for k, v in self._params.items()},
-            "adaptive_loss": (self.problem.adaptive_loss.state_dict() if self._frozen is None
-                              else self._frozen["adaptive_loss"]),
+            "adaptive_loss": _loadable(self.problem.adaptive_loss.state_dict()
+                                       if self._frozen is None else self._frozen["adaptive_loss"],
+                                       type(self.problem.adaptive_loss).__name__),
             "history": self.history,
         }
         if self.training is not None:
@@ -369,6 +372,33 @@ class Result:
         if result.training is not None:
             result.rollbacks = list(result.training.get("rollbacks", []))
         return result
+
+
+def _loadable(state, owner: str):
+    """``state`` (a strategy's ``state_dict()``), if ``torch.load(weights_only=True)`` can
+    read it back, which ``read_saved`` uses; else a StrategyError naming ``owner``, raised
+    when saving rather than at a resume much later (NumPy numbers are the usual cause:
+    ``numpy.float64`` is a ``float``, yet torch refuses it)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    try:
+        torch.load(buffer, weights_only=True)
+    except Exception as exc:  # torch's UnpicklingError names the refused type
+        from .errors import StrategyError
+
+        raise StrategyError(
+            f"{owner}.state_dict() holds a value that a saved file could not be loaded back "
+            "with (torch.load(weights_only=True)); use tensors, Python numbers, strings, "
+            "None, lists, tuples and dicts (convert NumPy values with .item() or "
+            f"torch.from_numpy): {_refused(exc)}") from exc
+    return state
+
+
+def _refused(exc: Exception) -> str:
+    """What torch's weights-only unpickler refused (``Unsupported global: ...``)."""
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+    return f"torch refuses {found.group(1)}" if found else str(exc).splitlines()[0]
 
 
 def read_saved(path) -> dict:

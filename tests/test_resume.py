@@ -388,3 +388,41 @@ def test_sparse_history_records_the_stop_and_keeps_it_on_resume(tmp_path):
     assert [r for r in resumed.history if r["step"] != 5] == full.history
     for a, b in zip(params_of(reference), params_of(second)):
         assert torch.equal(a, b)
+
+
+def test_a_strategy_state_that_could_not_be_loaded_back_fails_at_saving(tmp_path):
+    """A NumPy number in a strategy's state_dict (a float subclass, yet refused by
+    torch.load(weights_only=True)) fails when the file is written, naming the strategy,
+    not at a resume much later; plain Python values and tensors save and resume."""
+    import numpy as np
+
+    from symbolic_pinn import StrategyError
+    from symbolic_pinn.adaptive import NonAdaptiveLoss
+
+    class Keeps(NonAdaptiveLoss):
+        def __init__(self, value):
+            super().__init__()
+            self.value = value
+
+        def state_dict(self):
+            return {**super().state_dict(), "value": self.value}
+
+        def load_state_dict(self, state):
+            super().load_state_dict({k: v for k, v in state.items() if k != "value"})
+            self.value = state["value"]
+
+    def build(value):
+        return discretize(poisson_system(), PhysicsInformedNN(
+            MLP(2, 1, [4]), GridTraining(0.5), adaptive_loss=Keeps(value)))
+
+    for value in (np.float64(1.5), np.int64(3), np.ones(2)):
+        with pytest.raises(StrategyError, match=r"Keeps\.state_dict\(\) holds a value .* "
+                                                r"torch refuses numpy"):
+            build(value).solve(2, seed=0, progress=False, checkpoint_path=tmp_path / "a.pt")
+    for value in (1.5, (1, 2), None, torch.ones(2)):
+        path = tmp_path / "b.pt"
+        build(value).solve(2, seed=0, progress=False, checkpoint_path=path)
+        resumed = build(0.0)
+        resumed.solve(3, progress=False, resume=path)
+        assert resumed.adaptive_loss.value == value if not isinstance(value, torch.Tensor) \
+            else torch.equal(resumed.adaptive_loss.value, value)
