@@ -3,8 +3,8 @@
 Tags follow NeuralPDE's: ``adaptive_loss/<term>`` (the weight of each term),
 ``loss/<term>`` (its unweighted loss) and ``loss/total`` (the weighted total), with the
 optimizer step as TensorBoard's step. TensorBoard is an optional dependency
-(``pip install 'symbolic-pinn[tensorboard]'``); it is imported only when a log directory
-is given.
+(``pip install tensorboard``, or ``pip install -e '.[tensorboard]'`` in a checkout); it is
+imported only when a log directory is given.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def check_logger(logger) -> None:
     except ImportError as exc:  # torch raises this when tensorboard is missing
         raise ImportError(
             "logger=<log directory> needs the tensorboard package: "
-            "pip install 'symbolic-pinn[tensorboard]' (or pip install tensorboard)"
+            "pip install tensorboard (or, in a checkout, pip install -e '.[tensorboard]')"
         ) from exc
     if os.path.exists(logger) and not os.path.isdir(logger):
         raise ValueError(f"logger={os.fspath(logger)!r} is a file, not a log directory")
