@@ -15,8 +15,14 @@ import numpy as np
 import torch
 
 from .adaptive.base import Need, ReweightContext, RunSetup
+from .adaptive.contract import (
+    check_initial_weights,
+    check_needs_at,
+    check_point_weights,
+    check_weights,
+)
 from .adaptive.kernel import term_ntk_diagonal
-from .errors import NonFiniteError, NonFiniteWeightError, StrategyError, TrainingError, term_context
+from .errors import NonFiniteError, StrategyError, TrainingError, term_context
 from .training.strategies import GridTraining
 
 __all__ = ["Run"]
@@ -81,8 +87,10 @@ class Run:
         self.adaptive = problem.adaptive_loss
         self.sampler = problem.strategy
         self.term_names = tuple(problem.term_names)
-        self.weights: dict[str, float] = self.adaptive.initial_weights(self.term_names,
-                                                                       problem.kinds)
+        self.weights: dict[str, float] = check_initial_weights(
+            type(self.adaptive).__name__,
+            self.adaptive.initial_weights(self.term_names, problem.kinds), self.term_names,
+            self._text)
         self.adaptive.weights = dict(self.weights)
         self.points: dict[str, torch.Tensor] = {}
         self.quadrature: dict[str, torch.Tensor] = {}  # QuadratureTraining's point weights
@@ -122,55 +130,25 @@ class Run:
 
     def adapt(self, losses: Mapping[str, torch.Tensor],
               residuals: Mapping[str, torch.Tensor] | None = None) -> None:
-        """The adaptive-loss hook: once per optimizer step, on the strategy's due steps."""
-        if self._adapted or not self.adaptive.is_due(self.step):
+        """The adaptive-loss hook: once per optimizer step, on the strategy's due steps.
+
+        ``is_due(step)`` is asked once per optimizer step (not per closure evaluation)."""
+        if self._adapted:
             return
         self._adapted = True
+        if not self.adaptive.is_due(self.step):
+            return
         ctx = self._context(losses, residuals)
-        name = type(self.adaptive).__name__
-        new = self.adaptive.update(ctx)
-        if new is None:
-            new = {}
-        if not isinstance(new, Mapping):
-            raise StrategyError(f"{name}.update returned a {type(new).__name__}; it must return "
-                                "a mapping {term: weight}, or None for no change")
-        for term, value in new.items():
-            if term not in self.weights:
-                raise StrategyError(f"{name} set a weight for unknown term {term!r}")
-            try:
-                value = float(value.detach() if isinstance(value, torch.Tensor) else value)
-            except (TypeError, ValueError, RuntimeError) as exc:
-                raise StrategyError(f"{name} set the weight of term {term} to {value!r}, "
-                                    "which is not a number") from exc
-            if not math.isfinite(value):
-                raise NonFiniteWeightError(
-                    f"{name} set the weight of term {term} to {value} at step {self.step}"
-                    f"{self._text(term)}", step=self.step, term=term, quantity="weight",
-                    value=value)
-            if value < 0:
-                raise StrategyError(f"{name} set the weight of term {term} to {value} at step "
-                                    f"{self.step}{self._text(term)}")
-            self.weights[term] = value  # in place: the closure holds this dict
+        new = check_weights(type(self.adaptive).__name__, self.adaptive.update(ctx),
+                            self.term_names, self.step, self._text)
+        self.weights.update(new)  # in place: the closure holds this dict
         self.adaptive.weights = dict(self.weights)
         self.reweighted = self.adaptive.history_extras()
 
     def point_weights(self, residuals: Mapping[str, torch.Tensor]) -> dict:
         """The strategy's per-point weights for this evaluation (1.0 where it has none)."""
         weights = self.adaptive.point_weights(residuals, self.step)
-        if not isinstance(weights, Mapping):
-            raise StrategyError(
-                f"{type(self.adaptive).__name__}.point_weights returned "
-                f"{type(weights).__name__}; it must return a mapping {{term: (N, 1) tensor}} "
-                "of point weights ({} for none: terms left out get weight 1)")
-        for term, w in weights.items():  # shapes only: the values would need a host sync
-            if term not in residuals:
-                raise StrategyError(f"{type(self.adaptive).__name__} gave point weights for "
-                                    f"unknown term {term!r}")
-            if isinstance(w, torch.Tensor) and w.dim() and w.shape != residuals[term].shape:
-                raise StrategyError(
-                    f"{type(self.adaptive).__name__} gave point weights of shape "
-                    f"{tuple(w.shape)} for term {term}, whose residuals have shape "
-                    f"{tuple(residuals[term].shape)} (one weight per point, as a column)")
+        check_point_weights(type(self.adaptive).__name__, weights, residuals)
         return {term: weights.get(term, 1.0) for term in self.term_names}
 
     def after_step(self) -> None:
@@ -336,7 +314,8 @@ class Run:
             step=self.step,
             term_names=self.term_names,
             kinds=dict(self.problem.kinds),
-            losses={k: float(v.detach()) for k, v in losses.items()},
+            # the terms only: at hook="step" the step's losses also hold "additional"
+            losses={t: float(losses[t].detach()) for t in self.term_names},
             residuals=self.problem.residuals,
             points=dict(self.points),
             nets=tuple(self.nets),
@@ -344,9 +323,10 @@ class Run:
             weights=dict(self.adaptive.weights),
             parameters=parameters,
             parameter_names=tuple(self.parameter_names),
-            extras={"sample": self.sample},
+            extras={"sample": self.sample, "term_text": self._text},
         )
-        needs = self.adaptive.needs_at(self.step)
+        needs = check_needs_at(type(self.adaptive).__name__, self.adaptive.needs_at(self.step),
+                               self.adaptive.needs, self.step)
         if Need.RESIDUALS in needs:
             if residuals is None:
                 raise StrategyError(f"{type(self.adaptive).__name__} needs residuals, which "

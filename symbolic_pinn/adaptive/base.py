@@ -233,13 +233,14 @@ class AdaptiveLoss:
         return {name: 1.0 for name in term_names}
 
     def is_due(self, step: int) -> bool:
-        """Whether to reweight at optimizer step ``step``."""
+        """Whether to reweight at optimizer step ``step`` (asked once per optimizer step)."""
         return step % self.reweight_every == 0
 
     def needs_at(self, step: int) -> frozenset:
         """What the trainer computes for the update at due step ``step`` (default:
         :attr:`needs`; :class:`~symbolic_pinn.adaptive.Compose` asks only for what its
-        components due at ``step`` read)."""
+        components due at ``step`` read). It may only narrow :attr:`needs`: anything
+        else is a :class:`~symbolic_pinn.errors.StrategyError`)."""
         del step
         return self.needs
 

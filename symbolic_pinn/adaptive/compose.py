@@ -10,6 +10,7 @@ import torch
 
 from ..errors import StrategyError
 from .base import AdaptiveLoss, Need, ReweightContext, RunSetup
+from .contract import check_initial_weights, check_needs_at, check_point_weights, check_weights
 
 __all__ = ["Compose"]
 
@@ -67,6 +68,7 @@ class Compose(AdaptiveLoss):
         self.names = tuple(c if classes.count(c) == 1 else f"{c}#{i}"
                            for i, c in enumerate(classes))
         self._updated: tuple[int, ...] = ()  # the components updated at the last update
+        self._due: tuple[int | None, tuple[bool, ...]] = (None, ())  # (step, per component)
         self.hook = hooks.pop() if hooks else None
         self.needs = frozenset().union(*(s.needs for s in strategies))
         ntk = [s for s in strategies if Need.NTK_DIAG in s.needs]
@@ -77,9 +79,10 @@ class Compose(AdaptiveLoss):
             float(getattr(s, "additional_loss_weight", 1.0)) for s in strategies)
 
     def initial_weights(self, term_names, kinds) -> dict:
-        self._updated = ()
+        self._updated, self._due = (), (None, ())
         for s in self.strategies:
-            s.weights = dict(s.initial_weights(term_names, kinds))
+            s.weights = check_initial_weights(type(s).__name__,
+                                              s.initial_weights(term_names, kinds), term_names)
         return self._product(term_names)
 
     def prepare(self, setup: RunSetup) -> None:
@@ -87,11 +90,22 @@ class Compose(AdaptiveLoss):
             s.prepare(setup)
 
     def is_due(self, step: int) -> bool:
-        return any(s.is_due(step) for s in self.strategies)
+        # asked once per optimizer step by the trainer: each component's is_due is
+        # evaluated here, once, and the answers reused by needs_at, update and the history
+        self._due = (None, ())
+        return any(self._components_due(step))
+
+    def _components_due(self, step: int) -> tuple[bool, ...]:
+        if self._due[0] != step:  # a component with hook None never reweights
+            self._due = (step, tuple(s.hook is not None and bool(s.is_due(step))
+                                     for s in self.strategies))
+        return self._due[1]
 
     def needs_at(self, step: int) -> frozenset:
-        return frozenset().union(*(s.needs_at(step) for s in self.strategies
-                                   if s.is_due(step)))
+        due = self._components_due(step)
+        return frozenset().union(*(check_needs_at(type(s).__name__, s.needs_at(step), s.needs,
+                                                  step)
+                                   for s, d in zip(self.strategies, due) if d))
 
     def kernel_points(self, ctx: ReweightContext) -> Mapping[str, torch.Tensor]:
         for s in self.strategies:
@@ -100,18 +114,23 @@ class Compose(AdaptiveLoss):
         return ctx.points
 
     def update(self, ctx: ReweightContext) -> dict[str, float]:
-        self._updated = tuple(i for i, s in enumerate(self.strategies) if s.is_due(ctx.step))
+        due = self._components_due(ctx.step)
+        self._updated = tuple(i for i, d in enumerate(due) if d)
+        text = ctx.extras.get("term_text")
         for i in self._updated:
             s = self.strategies[i]
-            new = s.update(dataclasses.replace(ctx, weights=dict(s.weights))) or {}
-            s.weights.update({k: float(v) for k, v in new.items()})
+            new = s.update(dataclasses.replace(ctx, weights=dict(s.weights)))
+            s.weights.update(check_weights(type(s).__name__, new, ctx.term_names, ctx.step,
+                                           text))
         return self._product(ctx.term_names)
 
     def point_weights(self, residuals, step: int) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         for s in self.strategies:
             if Need.POINT_WEIGHTS in s.needs:
-                for term, w in s.point_weights(residuals, step).items():
+                weights = s.point_weights(residuals, step)
+                check_point_weights(type(s).__name__, weights, residuals)
+                for term, w in weights.items():
                     out[term] = out[term] * w if term in out else w
         return out
 
