@@ -322,10 +322,14 @@ class _Lowerer:
         for slot, arg in enumerate(args):
             if arg in self.columns:
                 arg_idents.append(ident[arg])
-            else:  # a constant argument that only this site has: its own input tensor
-                col = self.columns[decl[slot]]
-                leaf = namer.claim(f"{ident[decl[slot]]}_{site_name}")
-                coords[leaf] = Coordinate(leaf, col, float(arg), False)
+            else:  # a constant: one tensor per (column, value), named after the first site
+                # using it, so that sites at one point share their network evaluation
+                col, value = self.columns[decl[slot]], float(arg)
+                leaf = next((c.name for c in coords.values() if c.column == col
+                             and c.value == value), None)
+                if leaf is None:
+                    leaf = namer.claim(f"{ident[decl[slot]]}_{site_name}")
+                    coords[leaf] = Coordinate(leaf, col, value, False)
                 arg_idents.append(leaf)
         text = f"{name}({', '.join(_fmt(a) for a in args)})"
         columns = tuple(self.columns[v] for v in decl)  # the net's inputs are scaled per slot

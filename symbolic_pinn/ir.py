@@ -20,7 +20,8 @@ class Coordinate:
 
     Attributes:
         name: Identifier in the generated code (``x``, or ``x_u_s1`` for a constant
-            argument of site ``u_s1``).
+            argument first used by site ``u_s1``: all sites holding that column at that
+            value read it, so sites of one network at one point share its evaluation).
         column: Column of the points array it is shaped after.
         value: The constant it holds, or ``None`` to read the column.
         requires_grad: Whether some derivative is taken with respect to it.
@@ -57,7 +58,8 @@ class Site:
         fn: Identifier of the per-point function that evaluates the site (``f_u``).
         text: The evaluation as the generated comments show it: ``u(x, t)``, also for
             a condition on a face such as ``u(0, t)`` (its ``x`` is a fixed column, see
-            :attr:`TermIR.fixed`); ``u(0, t)`` for a site with a constant of its own.
+            :attr:`TermIR.fixed`); ``u(0, t)`` for a site with a constant argument, whose
+            tensor the term's other sites at that constant (``v(0, t)``) read too.
         args: Identifiers of the coordinate tensors fed to each argument slot.
         columns: The column of each slot's declared variable (its input scaling).
         net: Index of the network.
