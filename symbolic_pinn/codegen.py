@@ -165,7 +165,7 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
             u_xx = d(u_x, x)
             return u_xx + 1
         >>> [line for line in source.splitlines() if line.startswith("TERMS")]
-        ['TERMS = ("pde_0", "bc_0", "bc_1", )']
+        ['TERMS = ("pde_0", "bc_0", "bc_1")']
     """
     if options.derivatives not in ("autograd", "taylor"):
         raise CodegenError(f"derivatives must be 'autograd' or 'taylor', got "
@@ -181,12 +181,30 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
         terms=terms,
         depvars=[_depvar_context(ir, dv) for dv in ir.depvars],
         options=options,
+        uses=_uses(terms),
     )
     try:
         ast.parse(source)
     except SyntaxError as exc:  # a bug in a template, never the user's fault
         raise CodegenError(f"generated module is not valid Python: {exc}") from exc
     return source
+
+
+def _uses(terms: list[dict]) -> dict[str, bool]:
+    """Which imports and helpers the module needs: it defines no other."""
+    def reads_math(code: str) -> bool:
+        return any(isinstance(n, ast.Name) and n.id == "math"
+                   for n in ast.walk(ast.parse(code, mode="eval")))
+
+    autograd = [t for t in terms if not t["taylor"]]
+    return {
+        "math": any(reads_math(t["code"]) or reads_math(t["batched_code"]) for t in terms),
+        "grad": any(t["derivatives"] for t in terms),  # the point residuals'
+        "jet": any(t["jets"] for t in terms if t["taylor"]),
+        "d": any(t["derivatives"] for t in autograd),
+        "coordinate": any(c.value is None and c.requires_grad
+                          for t in autograd for c in t["coordinates"]),
+    }
 
 
 def _scaled(ir: ProblemIR, name: str, column: int) -> str:

@@ -70,8 +70,10 @@ class TorchPrinter(PythonCodePrinter):
                 f"{', '.join(sorted(_TORCH_FUNCTIONS))}"
             )
         args = [self._print(a) for a in expr.args]
-        if len(args) > 1:  # torch.atan2 takes tensors only: give constants the tensor's shape
-            like = min((code for arg, code in zip(expr.args, args) if arg.free_symbols), key=len)
+        if any(not arg.free_symbols for arg in expr.args):  # torch.atan2 takes tensors only:
+            # a constant becomes one, shaped like a symbol of the other argument
+            # (broadcasting does the rest; vmap-safe)
+            like = self._like(expr.free_symbols)
             args = [code if arg.free_symbols else f"torch.full_like({like}, {code})"
                     for arg, code in zip(expr.args, args)]
         return f"{_TORCH_FUNCTIONS[name]}({', '.join(args)})"
@@ -99,6 +101,15 @@ class TorchPrinter(PythonCodePrinter):
     def _print_Float(self, expr: sp.Float) -> str:
         return repr(float(expr))
 
+    def _print_Integer(self, expr: sp.Integer) -> str:
+        # torch cannot take a Python int beyond 64 bits; past 2**53 a float is no less exact
+        if abs(expr.p) <= 2**53:
+            return super()._print_Integer(expr)
+        try:
+            return repr(float(expr.p))  # the nearest double
+        except OverflowError:
+            raise CodegenError(f"the integer {sp.N(expr, 5)} is beyond the float range") from None
+
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         if expr.args[-1].cond != sp.true:
             raise CodegenError(f"Piecewise {expr} needs a final (value, True) branch")
@@ -106,7 +117,7 @@ class TorchPrinter(PythonCodePrinter):
         if not any(value.free_symbols for value, _ in expr.args):
             # constant branches only: torch.where of two Python numbers would be a tensor of
             # the default dtype (float32, int64), not the networks' one
-            like = self._print(min(expr.free_symbols, key=lambda s: (len(str(s)), str(s))))
+            like = self._like(expr.free_symbols)
 
         def branch(value: sp.Basic) -> str:
             code = self._print(value)
@@ -140,6 +151,10 @@ class TorchPrinter(PythonCodePrinter):
 
     def _print_Not(self, expr) -> str:
         return f"(~{self._print(expr.args[0])})"
+
+    def _like(self, symbols: set) -> str:
+        """The symbol (shortest name) whose tensor a constant can be shaped after."""
+        return self._print(min(symbols, key=lambda s: (len(str(s)), str(s))))
 
     def _number(self, expr: sp.Expr) -> str:
         value = complex(expr.evalf(20))

@@ -18,8 +18,8 @@ from torch.func import grad
 
 from symbolic_pinn.jets import jet
 
-TERMS = ("pde_0", "bc_0", "bc_1", "bc_2", "bc_3", )
-KINDS = {"pde_0": "pde", "bc_0": "bc", "bc_1": "bc", "bc_2": "bc", "bc_3": "bc", }
+TERMS = ("pde_0", "bc_0", "bc_1", "bc_2", "bc_3")
+KINDS = {"pde_0": "pde", "bc_0": "bc", "bc_1": "bc", "bc_2": "bc", "bc_3": "bc"}
 
 
 def evaluate_u(nets, inputs):
@@ -150,9 +150,9 @@ def point_residual_bc_3(call, point, params):
     return u_t
 
 
-RESIDUALS = {"pde_0": residual_pde_0, "bc_0": residual_bc_0, "bc_1": residual_bc_1, "bc_2": residual_bc_2, "bc_3": residual_bc_3, }
-POINT_RESIDUALS = {"pde_0": point_residual_pde_0, "bc_0": point_residual_bc_0, "bc_1": point_residual_bc_1, "bc_2": point_residual_bc_2, "bc_3": point_residual_bc_3, }
-EVALUATE = {"u": evaluate_u, }
+RESIDUALS = {"pde_0": residual_pde_0, "bc_0": residual_bc_0, "bc_1": residual_bc_1, "bc_2": residual_bc_2, "bc_3": residual_bc_3}
+POINT_RESIDUALS = {"pde_0": point_residual_pde_0, "bc_0": point_residual_bc_0, "bc_1": point_residual_bc_1, "bc_2": point_residual_bc_2, "bc_3": point_residual_bc_3}
+EVALUATE = {"u": evaluate_u}
 
 
 def all_residuals(nets, points, params):
