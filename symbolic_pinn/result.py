@@ -27,8 +27,9 @@ _LIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def freeze_results(problem) -> None:
     """Before ``problem``'s networks or parameters change (``solve``, ``Result.load``):
     each of its results that still reads them keeps a copy of its own state."""
-    for result in list(_LIVE.pop(problem, ())):
+    for result in list(_LIVE.get(problem, ())):
         result._freeze()
+    _LIVE.pop(problem, None)  # after every result has its copy
 
 
 class Result:
@@ -83,13 +84,11 @@ class Result:
         _LIVE.setdefault(problem, weakref.WeakSet()).add(self)
 
     def _freeze(self) -> None:
-        nets = []
-        for net in self.problem.nets:
-            twin = copy.deepcopy(net)  # the same module, detached from later training
-            twin.load_state_dict({k: v.detach().clone() for k, v in net.state_dict().items()})
-            nets.append(twin)
+        # tensors only (no module is copied here, so this cannot fail on an odd network)
         self._frozen = {
-            "nets": tuple(nets),
+            "states": [{k: v.detach().clone() for k, v in net.state_dict().items()}
+                       for net in self.problem.nets],
+            "nets": None,  # copies of the modules, made when first asked for
             "params": {k: v.detach().clone() for k, v in self.problem.params.items()},
             "adaptive_loss": copy.deepcopy(self.problem.adaptive_loss.state_dict()),
         }
@@ -98,7 +97,26 @@ class Result:
     def nets(self) -> tuple[torch.nn.Module, ...]:
         """The trained networks: the problem's own (trained in place) until the problem is
         solved again or loaded into; then copies that keep this result's state."""
-        return self.problem.nets if self._frozen is None else self._frozen["nets"]
+        if self._frozen is None:
+            return self.problem.nets
+        if self._frozen["nets"] is None:
+            twins = []
+            for i, (net, state) in enumerate(zip(self.problem.nets, self._frozen["states"])):
+                try:
+                    twin = copy.deepcopy(net)  # the module, with this result's tensors
+                except Exception as exc:
+                    from .errors import TrainingError
+
+                    raise TrainingError(
+                        f"{self.problem.ir.network_label(i)} cannot be copied ({exc}), so this "
+                        "result of an earlier run cannot rebuild it; its save() still holds "
+                        "the run's state (load it into a problem with Result.load)") from exc
+                # assign: the twin takes the run's tensors, dtype and device included (the
+                # problem's module may since have been cast or moved by a later solve)
+                twin.load_state_dict({k: v.clone() for k, v in state.items()}, assign=True)
+                twins.append(twin)
+            self._frozen["nets"] = tuple(twins)
+        return self._frozen["nets"]
 
     @property
     def _params(self) -> dict[str, torch.Tensor]:
@@ -308,13 +326,20 @@ class Result:
     def save(self, path: str | Path) -> Path:
         """Save networks, parameters, weights, history and, for a result of ``solve``, the
         training state needed to resume it (atomically: temp file, fsync, rename; an
-        interrupted save leaves any previous file at ``path`` intact)."""
+        interrupted save leaves any previous file at ``path`` intact).
+
+        Raises:
+            StrategyError: The adaptive loss's ``state_dict()`` holds a value that the
+                file could not be loaded back with (a NumPy number, say).
+            FileNotFoundError: The folder of ``path`` does not exist.
+        """
         path = Path(path)
         _check_writable(path)
         state = {
             "version": __version__,
             "source_hash": source_hash(self.problem.source),
-            "nets": [net.state_dict() for net in self.nets],
+            "nets": ([net.state_dict() for net in self.nets] if self._frozen is None
+                     else self._frozen["states"]),
             "params": {k: v.detach().cpu() for k, v in self._params.items()},
             "adaptive_loss": _loadable(self.problem.adaptive_loss.state_dict()
                                        if self._frozen is None else self._frozen["adaptive_loss"],
@@ -341,8 +366,8 @@ class Result:
 
         Raises:
             ValueError: The file was saved from a problem with different generated code,
-                or from networks of other sizes (the code does not fix the networks);
-                nothing is loaded then.
+                or from networks of other sizes (the code does not fix the networks), or
+                it is not a file that symbolic_pinn saved; nothing is loaded then.
         """
         state = read_saved(path)
         if state["source_hash"] != source_hash(problem.source):
@@ -383,7 +408,7 @@ def _loadable(state, owner: str):
     torch.save(state, buffer)
     buffer.seek(0)
     try:
-        torch.load(buffer, weights_only=True)
+        torch.load(buffer, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch's UnpicklingError names the refused type
         from .errors import StrategyError
 
@@ -403,10 +428,11 @@ def _refused(exc: Exception) -> str:
 
 def read_saved(path) -> dict:
     """The contents of a file written by :meth:`Result.save` (or a checkpoint); a
-    ValueError naming ``path`` for any other file (a missing one stays FileNotFoundError)."""
+    ValueError naming ``path`` for any other file (an OSError, e.g. a missing file, stays
+    as it is)."""
     try:
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
+    except OSError:  # missing, a directory, no permission: as it is
         raise
     except Exception as exc:  # torch raises whatever its unpickler met
         raise ValueError(f"{path} is not a file saved by symbolic_pinn (Result.save or a "

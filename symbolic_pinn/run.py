@@ -286,7 +286,10 @@ class Run:
         """One term's points from ``sample()`` as a tensor, if ``(N, n_indvars)``; else a
         StrategyError naming the strategy, the term and the shape found and expected."""
         name, ir = type(self.sampler).__name__, self.problem.ir
-        shape = tuple(getattr(pts, "shape", None) or np.shape(pts))
+        try:
+            shape = tuple(getattr(pts, "shape", None) or np.shape(pts))
+        except ValueError:  # a ragged list of rows
+            shape = ("ragged",)
         n = len(ir.indvar_names)
         if len(shape) != 2 or shape[1] != n:
             raise StrategyError(

@@ -134,6 +134,7 @@ def solve(
             refuses: the message names them and gives torch's), or a ``resume`` file
             from another problem or optimizer.
         TypeError: ``logger`` is neither a log directory nor a writer.
+        ImportError: ``logger`` is a log directory and tensorboard is not installed.
         FileNotFoundError: The folder of ``checkpoint_path`` does not exist.
 
     Each argument is checked before the networks are moved, cast or re-initialised.

@@ -200,3 +200,12 @@ def test_point_weights_checked_in_compose():
     strategy = PointWeights(lambda r: torch.ones(r.shape[0]))
     with pytest.raises(StrategyError, match=r"^PointWeights gave point weights of shape \(3,\)"):
         solve(Compose(strategy, NonAdaptiveLoss()), steps=1)
+
+
+@pytest.mark.parametrize("number", [np.float32(2.0), np.int64(2), 2, 2.0, True])
+def test_point_weights_may_be_plain_numbers(number):
+    """A number (NumPy's included) weights every point of the term alike, as before."""
+    scaled = solve(PointWeights(lambda r: number), steps=1, lr=0.0, dtype=torch.float64)
+    plain = solve(NonAdaptiveLoss(), steps=1, lr=0.0, dtype=torch.float64)
+    assert scaled.history[0]["losses"]["pde_0"] == pytest.approx(
+        float(number) * plain.history[0]["losses"]["pde_0"], rel=1e-12)

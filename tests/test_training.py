@@ -586,6 +586,30 @@ def test_a_result_keeps_its_run_after_the_problem_is_solved_again(tmp_path):
     assert np.array_equal(r2.predict({t_: ts})["f"], pred2)
 
 
+def test_a_result_of_a_network_that_cannot_be_copied(tmp_path):
+    """Solving again never fails because an earlier result must keep its run: it keeps
+    tensors; only rebuilding its networks needs a copy of the module, and that one says
+    what it cannot do (save and params still work)."""
+    import threading
+
+    class Locked(MLP):  # a module that copy.deepcopy refuses
+        def __init__(self):
+            super().__init__(1, 1, [6])
+            self.lock = threading.Lock()
+
+    problem = discretize(decay_system(0.5), PhysicsInformedNN(
+        Locked(), GridTraining(0.1), param_estim=True))
+    r1 = problem.solve(3, lr=1e-1, seed=0, progress=False)
+    params1 = r1.params
+    problem.solve(3, lr=1e-1, seed=1, progress=False)  # works, and r1 keeps its run
+    assert r1.params == params1
+    with pytest.raises(TrainingError, match=r"network 0 \(for f\) cannot be copied"):
+        _ = r1.nets
+    fresh = discretize(decay_system(0.5), PhysicsInformedNN(
+        MLP(1, 1, [6]), GridTraining(0.1), param_estim=True))
+    assert Result.load(r1.save(tmp_path / "r1.pt"), fresh).params == params1
+
+
 def test_param_estim_subset_and_known_params():
     t_ = sp.Symbol("t")
     f = sp.Function("f")

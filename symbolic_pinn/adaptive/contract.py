@@ -8,6 +8,7 @@ The same checks, with the same messages, apply to a standalone strategy (in
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping
 
 import torch
@@ -143,7 +144,7 @@ def check_point_weights(name: str, weights, residuals: Mapping[str, torch.Tensor
                 raise StrategyError(
                     f"{name} gave point weights of shape {tuple(w.shape)} for term {term}, "
                     f"whose residuals have shape {shape} (one weight per point, as a column)")
-        elif isinstance(w, bool) or not isinstance(w, int | float):
+        elif not isinstance(w, numbers.Real):  # a number (NumPy's too) multiplies every point
             raise StrategyError(
                 f"{name} gave point weights of type {type(w).__name__} for term {term}; "
                 f"expected a torch.Tensor of shape {shape}, one weight per point as a column "
