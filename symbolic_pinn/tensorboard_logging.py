@@ -155,6 +155,8 @@ def check_logger(logger) -> None:
             "logger must be None, a log directory, or a torch.utils.tensorboard.SummaryWriter "
             f"(anything with add_scalar), got {type(logger).__name__}"
         )
+    if os.path.exists(logger) and not os.path.isdir(logger):
+        raise ValueError(f"logger={os.fspath(logger)!r} is a file, not a log directory")
     try:
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except ImportError as exc:  # torch raises this when tensorboard is missing
@@ -162,5 +164,3 @@ def check_logger(logger) -> None:
             "logger=<log directory> needs the tensorboard package: "
             "pip install tensorboard (or, in a checkout, pip install -e '.[tensorboard]')"
         ) from exc
-    if os.path.exists(logger) and not os.path.isdir(logger):
-        raise ValueError(f"logger={os.fspath(logger)!r} is a file, not a log directory")
