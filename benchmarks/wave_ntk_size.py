@@ -22,8 +22,8 @@ Measured (docs/fidelity.md, "The wave at the paper's network"; one core, torch
 2.13.0+cpu): at 3×500 and 40k steps NTK 1.38e-2 / 4.49e-3 / 5.21e-3 with the notebook's
 weights, 4.36e-3 / 5.47e-3 / 1.29e-2 with per-condition weights (seeds 0-2), plain
 0.455 / 0.486 (seeds 0, 2); at all 80k steps (after the factored tanh) NTK 1.18e-2 /
-4.54e-3 / 4.77e-3 with the notebook's weights (seeds 0-2), plain 0.445 (seed 0), 81-84
-minutes a run with both cores busy.
+4.54e-3 / 4.77e-3 with the notebook's weights (seeds 0-2), plain 0.445 / 0.420 / 0.465
+(seeds 0-2), 81-115 minutes a run with both cores busy.
 """
 
 from __future__ import annotations
