@@ -257,7 +257,7 @@ class Run:
     def _fill(self, pointset) -> None:
         for term in self.term_names:
             pts = pointset.points.get(term)
-            if pts is None or (np.ndim(pts) > 0 and len(pts) == 0):
+            if pts is None or _empty(pts):
                 hint = (": its sample() left the term out" if pts is None
                         else ": a spacing dx as wide as the domain leaves no grid point "
                         "strictly inside it; use a smaller dx"
@@ -355,3 +355,12 @@ class Run:
                 for term in self.term_names
             }
         return ctx
+
+
+def _empty(pts) -> bool:
+    """Whether a strategy gave a term no rows (a scalar or 0-d array is left to the shape
+    check, which names it)."""
+    try:
+        return len(pts) == 0
+    except TypeError:  # no len(): a number, a 0-d array or tensor
+        return False

@@ -335,6 +335,22 @@ def test_non_finite_points_name_strategy_and_term():
     check(info, StrategyError, "_NaNPoints gave NaN or infinite points for term bc_0")
 
 
+class _RaggedPoints(GridTraining):
+    def sample(self, ir, rng):
+        pointset = super().sample(ir, rng)
+        rows = pointset.points["bc_0"].tolist()
+        pointset.points["bc_0"] = [rows[0][:1], *rows[1:]]  # one row lost a column
+        return pointset
+
+
+def test_ragged_points_name_strategy_and_term():
+    prob = discretize(system([u(0, t)]), pinn(strategy=_RaggedPoints(0.25)))
+    with pytest.raises(StrategyError) as info:
+        prob.solve(2, seed=0, progress=False)
+    check(info, StrategyError, "_RaggedPoints gave points of shape ('ragged',) for term bc_0",
+          "expected (N, 2)")
+
+
 # -- names for variables and terms -----------------------------------------------------
 
 def test_input_scaling_by_variable_name_equals_by_symbol():
