@@ -281,14 +281,6 @@ class _NoPointsFor(GridTraining):
         return pointset
 
 
-def test_a_strategy_leaving_out_a_term_names_it():
-    prob = discretize(system([u(0, t)]), pinn(strategy=_NoPointsFor(0.25)))
-    with pytest.raises(StrategyError) as info:
-        prob.solve(2, seed=0, progress=False)
-    check(info, StrategyError, "_NoPointsFor gave no points for term bc_0",
-          "sample() left the term out")
-
-
 class _FreeColumnsOnly(GridTraining):
     """Forgets ``TrainingStrategy.place``: each term gets only its free columns."""
 
@@ -328,13 +320,6 @@ class _NaNPoints(GridTraining):
         return pointset
 
 
-def test_non_finite_points_name_strategy_and_term():
-    prob = discretize(system([u(0, t)]), pinn(strategy=_NaNPoints(0.25)))
-    with pytest.raises(StrategyError) as info:
-        prob.solve(2, seed=0, progress=False)
-    check(info, StrategyError, "_NaNPoints gave NaN or infinite points for term bc_0")
-
-
 class _RaggedPoints(GridTraining):
     def sample(self, ir, rng):
         pointset = super().sample(ir, rng)
@@ -343,12 +328,17 @@ class _RaggedPoints(GridTraining):
         return pointset
 
 
-def test_ragged_points_name_strategy_and_term():
-    prob = discretize(system([u(0, t)]), pinn(strategy=_RaggedPoints(0.25)))
+@pytest.mark.parametrize("strategy, shown", [
+    (_NoPointsFor, ("_NoPointsFor gave no points for term bc_0", "sample() left the term out")),
+    (_NaNPoints, ("_NaNPoints gave NaN or infinite points for term bc_0",)),
+    (_RaggedPoints, ("_RaggedPoints gave points of shape ('ragged',) for term bc_0",
+                     "expected (N, 2)")),
+])
+def test_bad_points_from_a_strategy_name_it_and_the_term(strategy, shown):
+    prob = discretize(system([u(0, t)]), pinn(strategy=strategy(0.25)))
     with pytest.raises(StrategyError) as info:
         prob.solve(2, seed=0, progress=False)
-    check(info, StrategyError, "_RaggedPoints gave points of shape ('ragged',) for term bc_0",
-          "expected (N, 2)")
+    check(info, StrategyError, *shown)
 
 
 # -- names for variables and terms -----------------------------------------------------
