@@ -17,6 +17,7 @@ from sympy.core.function import AppliedUndef, UndefinedFunction
 
 from . import __version__
 from .loading import source_hash
+from .networks import placement
 
 __all__ = ["Result"]
 
@@ -241,9 +242,7 @@ class Result:
         shape = arrays[0].shape if arrays else ()
         out = {}
         # the networks' (a frozen result's copies keep the dtype and device of their run)
-        tensors = [t for net in self.nets for t in (*net.parameters(), *net.buffers())]
-        dtype = next((t.dtype for t in tensors if t.is_floating_point()), torch.get_default_dtype())
-        device = tensors[0].device if tensors else torch.device("cpu")
+        dtype, device = placement(self.nets, ir)
         for dv in ir.depvars:
             names = [ir.indvar_names[c] for c in dv.args]
             if not all(n in given for n in names):

@@ -21,6 +21,7 @@ from .adaptive.base import check_per_point_residuals
 from .checkpoint import NonFiniteGuard, capture, load_checkpoint, restore_training, write_checkpoint
 from .errors import NonFiniteError, TrainingError
 from .networks import check_not_batch_coupled
+from .pinn import parameter_tensors
 from .result import Result, freeze_results, read_saved
 from .run import Run
 from .solve_checks import check_arguments, optimizer_factory
@@ -255,11 +256,11 @@ def _place_networks(problem, device: torch.device, dtype: torch.dtype, seed: int
         for net in problem.nets:
             if hasattr(net, "reset_parameters"):
                 net.reset_parameters()
-    given = dict(zip((ident for ident, _ in problem.ir.params), problem.system.params.values()))
+    given = parameter_tensors(problem.system, problem.ir, False)  # the system's values
     for ident, p in list(problem.params.items()):
         estimated = p.requires_grad
         if seed is not None and estimated:  # an estimated parameter starts again
-            p = torch.tensor(given[ident])
+            p = given[ident]
         moved = p.detach().to(device=device, dtype=dtype)
         problem.params[ident] = torch.nn.Parameter(moved) if estimated else moved
 
