@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from ..errors import StrategyError
-from .base import AdaptiveLoss, Need, ReweightContext
+from .base import AdaptiveLoss, Need, ReweightContext, _losses_finite, _skip_update
 
 __all__ = ["GradNormAdaptiveLoss", "gradient_norm"]
 
@@ -131,49 +131,3 @@ def gradient_norm(gradients: Sequence[torch.Tensor]) -> float:
     """
     squares = [g.detach().double().square().sum() for g in gradients if g.numel()]
     return math.sqrt(float(sum(squares))) if squares else 0.0
-
-
-def _losses_finite(ctx: ReweightContext) -> bool:
-    """Whether every loss of the update is finite: if not, the strategies that read
-    gradients or traces skip the update (``return None``) and leave the step to the
-    trainer, which stops it with a :class:`~symbolic_pinn.errors.NonFiniteError` naming
-    the term, its SymPy text and the step, or rolls it back (``on_nonfinite="rollback"``).
-
-    Examples:
-        >>> from symbolic_pinn.adaptive import ReweightContext
-        >>> ctx = ReweightContext(step=3, term_names=("pde_0",), kinds={"pde_0": "pde"},
-        ...                       losses={"pde_0": float("nan")}, residuals={}, points={},
-        ...                       nets=(), params={}, weights={"pde_0": 1.0})
-        >>> _losses_finite(ctx)
-        False
-    """
-    return all(math.isfinite(float(v)) for v in ctx.losses.values())
-
-
-def _skip_update(name: str, ctx: ReweightContext, what: str) -> None:
-    """Skip an update whose losses are finite but whose other inputs are not: warn, and
-    return ``None`` (no weight changes).
-
-    The trainer stops the step (or rolls it back) if the gradient of the loss is not
-    finite; an input it does not check (an NTK trace on other kernel points, a statistic
-    that overflows) may be the only non-finite value, hence the warning.
-
-    Args:
-        name: The strategy, for the warning.
-        ctx: The update's context (its ``step``).
-        what: What is not finite, e.g. ``"the gradient of the loss of term bc_0 is not
-            finite"``.
-
-    Examples:
-        >>> from symbolic_pinn.adaptive import ReweightContext
-        >>> ctx = ReweightContext(step=3, term_names=("pde_0",), kinds={"pde_0": "pde"},
-        ...                       losses={"pde_0": 0.5}, residuals={}, points={},
-        ...                       nets=(), params={}, weights={"pde_0": 1.0})
-        >>> with warnings.catch_warnings(record=True) as caught:
-        ...     warnings.simplefilter("always")
-        ...     _skip_update("Mine", ctx, "the gradient of term pde_0 is not finite")
-        >>> str(caught[0].message)
-        'Mine: the gradient of term pde_0 is not finite at step 3; no weight changes at this update'
-    """
-    warnings.warn(f"{name}: {what} at step {ctx.step}; no weight changes at this update",
-                  RuntimeWarning, stacklevel=3)

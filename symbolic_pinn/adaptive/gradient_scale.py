@@ -21,8 +21,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from ..errors import StrategyError
-from .base import AdaptiveLoss, Need, ReweightContext, _positive
-from .grad_norm import _losses_finite, _skip_update
+from .base import AdaptiveLoss, Need, ReweightContext, _losses_finite, _positive, _skip_update
 
 __all__ = ["GradientScaleAdaptiveLoss"]
 

@@ -24,8 +24,7 @@ import torch
 
 from ..errors import StrategyError
 from ..training import QuasiRandomTraining, StochasticTraining, TrainingStrategy
-from .base import AdaptiveLoss, Need, ReweightContext, _positive
-from .grad_norm import _losses_finite, _skip_update
+from .base import AdaptiveLoss, Need, ReweightContext, _losses_finite, _positive, _skip_update
 from .kernel import NTK_METHODS, term_ntk_diagonal
 
 __all__ = ["NeuralTangentKernelAdaptiveLoss", "traces_at"]
