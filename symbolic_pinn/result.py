@@ -27,18 +27,31 @@ _LIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def freeze_results(problem) -> None:
     """Before ``problem``'s networks or parameters change (``solve``, ``Result.load``):
-    each of its results that still reads them keeps a copy of its own state."""
-    for result in list(_LIVE.get(problem, ())):
-        result._freeze()
-    _LIVE.pop(problem, None)  # after every result has its copy
+    each result that still reads them keeps a copy of its own state. That includes the
+    results of other problems built on the same network (a second system trained on from
+    the first one's network) or the same adaptive loss."""
+    mine = _state_ids(problem)
+    for other in list(_LIVE.keys()):
+        if other is problem or not mine.isdisjoint(_state_ids(other)):
+            for result in list(_LIVE.get(other, ())):
+                result._freeze()
+            _LIVE.pop(other, None)  # after every result has its copy
+
+
+def _state_ids(problem) -> set[int]:
+    """The identities of what training changes in place: every parameter and buffer of
+    the problem's networks, its estimated parameters and its adaptive loss."""
+    ids = {id(t) for net in problem.nets for t in (*net.parameters(), *net.buffers())}
+    return ids | {id(t) for t in problem.params.values()} | {id(problem.adaptive_loss)}
 
 
 class Result:
     """Trained networks and what happened while training them.
 
     A result reads the problem's networks and parameters (trained in place) until the
-    problem is solved again or a file is loaded into it; it then keeps copies of its own,
-    so a result always describes the run that made it.
+    problem (or another problem built on the same network) is solved again or a file is
+    loaded into it; it then keeps copies of its own, so a result always describes the run
+    that made it.
 
     Attributes:
         problem: The problem that was solved.
@@ -96,8 +109,8 @@ class Result:
 
     @property
     def nets(self) -> tuple[torch.nn.Module, ...]:
-        """The trained networks: the problem's own (trained in place) until the problem is
-        solved again or loaded into; then copies that keep this result's state."""
+        """The trained networks: the problem's own (trained in place) until they are
+        trained again or loaded into; then copies that keep this result's state."""
         if self._frozen is None:
             return self.problem.nets
         if self._frozen["nets"] is None:

@@ -586,6 +586,26 @@ def test_a_result_keeps_its_run_after_the_problem_is_solved_again(tmp_path):
     assert np.array_equal(r2.predict({t_: ts})["f"], pred2)
 
 
+def test_a_result_keeps_its_run_when_another_problem_trains_its_network():
+    """A second system trained on from the first one's network (the same module object)
+    changes that module in place: the first result keeps its own run."""
+    net = MLP(1, 1, [6])
+    first = discretize(decay_system(0.5), PhysicsInformedNN(net, GridTraining(0.1)))
+    t_ = first.system.indvars[0]
+    ts = np.linspace(0, 1, 7)
+    r1 = first.solve(5, lr=1e-1, seed=0, progress=False)
+    pred1 = r1.predict({t_: ts})["f"]
+    second = discretize(decay_system(2.0), PhysicsInformedNN(net, GridTraining(0.1)))
+    r2 = second.solve(5, lr=1e-1, progress=False)  # no seed: trains on from r1's network
+    assert r2.nets[0] is net
+    assert not np.array_equal(r2.predict({t_: ts})["f"], pred1)
+    assert np.array_equal(r1.predict({t_: ts})["f"], pred1)
+    # A problem that shares nothing with the first leaves r2 live.
+    discretize(decay_system(0.5), PhysicsInformedNN(MLP(1, 1, [6]), GridTraining(0.1))).solve(
+        2, progress=False)
+    assert r2.nets[0] is net
+
+
 def test_a_result_of_a_network_that_cannot_be_copied(tmp_path):
     """Solving again never fails because an earlier result must keep its run: it keeps
     tensors; only rebuilding its networks needs a copy of the module, and that one says
