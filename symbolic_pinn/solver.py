@@ -34,7 +34,7 @@ def solve(
     problem,
     iterations: int = 1000,
     *,
-    lr: float = 1e-3,
+    lr: float | None = None,
     optimizer: str = "adam",
     optimizer_options: Mapping | None = None,
     lr_schedule: Callable[[int], float] | None = None,
@@ -57,7 +57,7 @@ def solve(
         problem: From :func:`symbolic_pinn.discretize`.
         iterations: Optimizer steps (an L-BFGS step runs up to ``max_iter`` evaluations
             and counts as one).
-        lr: Learning rate.
+        lr: Learning rate (default 1e-3).
         optimizer: ``"adam"`` (default), ``"lbfgs"`` or ``"sgd"`` (``torch.optim.SGD``:
             plain gradient descent, full-batch with fixed points; momentum and the like
             through ``optimizer_options``).
@@ -100,10 +100,11 @@ def solve(
             networks, parameters, optimizer, LR scheduler, adaptive-loss state, random
             states, points, step counter and history are restored (``seed`` does not
             re-initialise anything), and training runs until ``iterations`` steps in
-            all. Pass the same ``optimizer`` and ``lr_schedule``; the learning rate
-            comes from the checkpoint (an ``lr`` other than the run's first one is not
-            used, and a warning says so). On CPU the continued run equals the
-            uninterrupted one bit for bit.
+            all (a checkpoint already at or past ``iterations`` trains nothing, and a
+            warning says so). Pass the same ``optimizer`` and ``lr_schedule``; the
+            learning rate comes from the checkpoint (an ``lr`` given other than the run's
+            first one is not used, and a warning says so). On CPU the continued run
+            equals the uninterrupted one bit for bit.
         on_nonfinite: What a NaN or infinity in a loss, residual, gradient, adaptive
             weight or parameter does; it is detected within the step it appears in.
             ``"raise"``: stop with :class:`~symbolic_pinn.errors.NonFiniteError`.
@@ -171,6 +172,7 @@ def solve(
         >>> resumed.history == at_once.history
         True
     """
+    given_lr, lr = lr is not None, 1e-3 if lr is None else lr
     # every argument is checked before the networks are moved, re-initialised or loaded
     check_arguments(iterations=iterations, lr=lr, lr_schedule=lr_schedule, seed=seed,
                     device=device, dtype=dtype, callback=callback, log_every=log_every,
@@ -181,7 +183,8 @@ def solve(
         optimizer, float(lr), optimizer_options, device=device, dtype=dtype,
         compiled=getattr(problem.symbolic.options, "compile", False))
     if resume is not None:
-        _check_resume(resume, problem, optimizer, lr_schedule, float(lr))
+        _check_resume(resume, problem, optimizer, lr_schedule, float(lr) if given_lr else None,
+                      iterations)
     rng = np.random.default_rng(seed)
     freeze_results(problem)  # earlier results of this problem keep their own state
     _place_networks(problem, device, dtype, seed if resume is None else None)
@@ -282,9 +285,11 @@ def _check_lr(optimizer: torch.optim.Optimizer, step: int) -> None:
                                 "lr_schedule factor); it must be finite and non-negative")
 
 
-def _check_resume(path, problem, optimizer: str, lr_schedule, lr: float) -> None:
+def _check_resume(path, problem, optimizer: str, lr_schedule, lr: float | None,
+                  iterations: int) -> None:
     """The checks of :func:`load_checkpoint` and :func:`restore_training`, made before
-    anything is loaded, so a wrong file leaves the problem untouched."""
+    anything is loaded, so a wrong file leaves the problem untouched (``lr``: the one
+    given to ``solve``, ``None`` if none was)."""
     from .loading import source_hash
 
     state = read_saved(path)
@@ -303,10 +308,14 @@ def _check_resume(path, problem, optimizer: str, lr_schedule, lr: float) -> None
             f"{'with' if training['scheduler_state'] is not None else 'without'} an "
             "lr_schedule; resume with the same lr_schedule")
     first = training.get("lr")  # (files from before it was stored: not checked)
-    if first is not None and first != lr:
+    if lr is not None and first is not None and first != lr:
         warnings.warn(f"resume: the run continues with its own learning rate (started at "
                       f"lr={first:g}, in the checkpoint's optimizer state); lr={lr:g} is not "
                       "used", UserWarning, stacklevel=3)
+    if training["step"] >= iterations:
+        warnings.warn(f"resume: {path} is at step {training['step']}, already at or past "
+                      f"iterations={iterations} (the steps in all, the checkpoint's "
+                      "included): nothing is trained", UserWarning, stacklevel=3)
 
 
 def _row(run: Run) -> dict:

@@ -9,6 +9,8 @@ so nothing but the checkpoint can carry the state over.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import sympy as sp
 import torch
@@ -237,6 +239,21 @@ def test_resume_with_another_lr_warns_and_keeps_the_runs_own(tmp_path):
     assert torch.load(path, weights_only=True)["training"]["lr"] == 1e-2  # still the first
 
 
+def test_resume_without_an_lr_takes_the_runs_own_silently(tmp_path):
+    """No lr given: nothing to warn about (it used to warn that the default 1e-3, which
+    the user never gave, was not used)."""
+    path = tmp_path / "run.ckpt"
+    reference, ref_result = uninterrupted(adam_ntk_problem, ADAM)
+    adam_ntk_problem().solve(N, seed=0, progress=False, checkpoint_path=path,
+                             callback=lambda row: row["step"] == 3, **ADAM)
+    resumed = scramble(adam_ntk_problem())
+    without_lr = {k: v for k, v in ADAM.items() if k != "lr"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = resumed.solve(N, progress=False, resume=path, **without_lr)
+    assert_same_run(reference, ref_result, resumed, result)
+
+
 def test_a_checkpoint_path_in_a_missing_folder_fails_before_training(tmp_path):
     problem = adam_ntk_problem()
     before = params_of(problem)
@@ -256,7 +273,9 @@ def test_resume_at_the_end_runs_nothing(tmp_path):
     problem = adam_ntk_problem()
     done = problem.solve(3, seed=0, progress=False, checkpoint_path=path, **ADAM)
     again = adam_ntk_problem()
-    result = again.solve(3, progress=False, resume=path, **ADAM)
+    with pytest.warns(UserWarning, match=r"is at step 3, already at or past iterations=3.*"
+                                         "nothing is trained"):
+        result = again.solve(3, progress=False, resume=path, **ADAM)
     assert result.history == done.history
     for p, q in zip(params_of(problem), params_of(again)):
         assert torch.equal(p, q)
