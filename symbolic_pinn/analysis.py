@@ -105,6 +105,12 @@ class _Lowerer:
         self.uses: dict[sp.Dummy, tuple[SiteKey, tuple[int, ...]]] = {}
         expr = self.lower(term.residual, {})
         self._check_symbols(expr)
+        if not self.uses and not expr.free_symbols & set(self.param_idents) and not expr.has(
+                sp.nan, sp.zoo, sp.oo, -sp.oo):  # (the printer names a non-finite constant)
+            raise ProblemError(
+                f"{self.where}: involves none of the dependent variables "
+                f"({', '.join(self.declared)}) and no parameter, so its loss is fixed: "
+                "training cannot change it")
         if term.kind == "bc":
             self._warn_interior()
         return self._build(term, expr, namer)

@@ -40,8 +40,13 @@ class PhysicsInformedNN:
         param_estim: Estimate the system's parameters (``True``: all of them; or a
             list of the symbols to estimate). Their given values are initial guesses.
         additional_loss: ``f(u, params) -> scalar tensor``, added to the loss; ``u``
-            maps each dependent variable's name to a function of ``(N, k)`` raw
-            coordinates, ``params`` maps parameter names to tensors.
+            maps each dependent variable's name to a function from a tensor of ``(N, k)``
+            raw coordinates (its ``k`` variables in argument order, in the networks'
+            dtype and on their device) to its ``N`` values, shape ``(N,)``: compare them
+            with data of shape ``(N,)`` (data of shape ``(N, 1)`` would broadcast to
+            ``(N, N)``). ``params`` maps parameter names to tensors. Inputs of another
+            shape, dtype or device, and a result that is not one number, raise a
+            :class:`~symbolic_pinn.errors.TrainingError`.
         input_scaling: ``None`` (raw coordinates), ``"standardize"`` (each coordinate
             mapped to mean 0 and standard deviation 1 of the uniform distribution on
             its interval), or ``{variable: (mean, std)}`` keyed by the symbol or its
@@ -161,6 +166,13 @@ def _check_adaptive(pinn: PhysicsInformedNN) -> None:
     """Before any code is generated: the strategy gets the quantities it declares."""
     loss = pinn.adaptive_loss
     name = type(loss).__name__
+    for part in (*getattr(loss, "strategies", ()), loss):
+        missing = [a for a in ("reweight_every", "weights") if not hasattr(part, a)]
+        if missing:
+            raise StrategyError(
+                f"{type(part).__name__} has no {' and no '.join(missing)}, which "
+                "AdaptiveLoss.__init__ sets: call super().__init__(reweight_every) in its "
+                "__init__")
     try:
         valid = all(isinstance(n, Need) for n in loss.needs)
     except TypeError:  # not a collection

@@ -53,8 +53,10 @@ def _as_residual(name: str, item: object) -> sp.Expr:
     if isinstance(item, bool | sp.logic.boolalg.BooleanAtom):
         raise ProblemError(
             f"{term_context(name, item)}: the equation is trivially {bool(item)}; "
-            "SymPy evaluated it before symbolic_pinn saw it (write it with evaluate=False "
-            "or drop it)"
+            "SymPy evaluated it before symbolic_pinn saw it. A common cause: a derivative "
+            "of a function already at a point, u(0, t).diff(x), is 0; write a derivative "
+            "at a point as u(x, t).diff(x).subs(x, 0). Otherwise write the equation with "
+            "evaluate=False or drop it"
         )
     if isinstance(item, sp.Basic) and not isinstance(item, sp.Expr):
         raise ProblemError(

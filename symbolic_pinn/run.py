@@ -23,6 +23,7 @@ from .adaptive.contract import (
 )
 from .adaptive.kernel import term_ntk_diagonal
 from .errors import NonFiniteError, StrategyError, TrainingError, term_context
+from .networks import placement
 from .training.strategies import GridTraining
 
 __all__ = ["Run"]
@@ -229,10 +230,17 @@ class Run:
         return None
 
     def additional_loss(self) -> torch.Tensor:
-        """The user's ``additional_loss(u, params)``."""
-        funcs = {dv.name: self._evaluator(dv.ident) for dv in self.problem.ir.depvars}
+        """The user's ``additional_loss(u, params)``, checked to be one number."""
+        dtype, device = placement(self.nets, self.problem.ir)
+        funcs = {dv.name: self._evaluator(dv, dtype, device) for dv in self.problem.ir.depvars}
         params = {name: self.params[ident] for ident, name in self.problem.ir.params}
-        return self._additional(funcs, params)
+        value = self._additional(funcs, params)
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            shown = (f"a tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor)
+                     else repr(value))
+            raise TrainingError(f"additional_loss must return a tensor with one element (the "
+                                f"data loss), got {shown}")
+        return value.reshape(())
 
     # -- helpers ---------------------------------------------------------------------------
     def _named_trainable(self) -> list[tuple[str, torch.Tensor]]:
@@ -250,9 +258,28 @@ class Run:
         """The tensors the optimizer trains: network and estimated PDE parameters."""
         return [p for _, p in self._named_trainable()]
 
-    def _evaluator(self, ident: str) -> Callable:
-        fn = self.problem.module.EVALUATE[ident]
-        return lambda inputs: fn(self.nets, inputs)[:, 0]
+    def _evaluator(self, dv, dtype: torch.dtype, device: torch.device) -> Callable:
+        """``inputs (N, k) -> (N,)`` for ``additional_loss``, its inputs checked: a wrong
+        shape would be read column by column without complaint."""
+        fn = self.problem.module.EVALUATE[dv.ident]
+        names = [str(self.problem.system.indvars[i]) for i in dv.args]
+        wanted = f"(N, {len(names)}) (columns {', '.join(names)})"
+
+        def evaluate(inputs):
+            if not isinstance(inputs, torch.Tensor) or inputs.ndim != 2 or (
+                    inputs.shape[1] != len(names)):
+                shown = (f"shape {tuple(inputs.shape)}" if isinstance(inputs, torch.Tensor)
+                         else type(inputs).__name__)
+                raise TrainingError(f"additional_loss: {dv.name} takes a tensor of shape "
+                                    f"{wanted}, got {shown}")
+            if inputs.dtype != dtype or inputs.device != device:
+                raise TrainingError(
+                    f"additional_loss: {dv.name} got inputs of {inputs.dtype} on "
+                    f"{inputs.device}, but the networks are {dtype} on {device}; convert "
+                    f"the data with .to(dtype={dtype}, device='{device}')")
+            return fn(self.nets, inputs)[:, 0]
+
+        return evaluate
 
     def _fill(self, pointset) -> None:
         for term in self.term_names:

@@ -54,6 +54,14 @@ def check_arguments(*, iterations, lr, lr_schedule, seed, device, dtype, callbac
         raise ValueError(f"lr must be a finite non-negative number, got {lr!r}")
     if lr_schedule is not None and not callable(lr_schedule):
         raise ValueError(f"lr_schedule must be callable (step -> factor), got {lr_schedule!r}")
+    if lr_schedule is not None:  # its first factor, before the networks are touched
+        try:
+            factor = float(lr_schedule(0))
+        except Exception as exc:
+            raise ValueError(f"lr_schedule(0) failed: {exc!r}") from exc
+        if not (math.isfinite(factor) and factor >= 0):
+            raise ValueError(f"lr_schedule(0) is {factor}: the factor that multiplies lr "
+                             "must be finite and non-negative")
     if on_nonfinite not in ("raise", "rollback"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'rollback', got {on_nonfinite!r}")
     if not integer_at_least(max_rollbacks, 1):

@@ -24,7 +24,7 @@ from symbolic_pinn import (
     discretize,
     symbolic_discretize,
 )
-from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss, NonAdaptiveLoss
+from symbolic_pinn.adaptive import Compose, NeuralTangentKernelAdaptiveLoss, NonAdaptiveLoss
 from symbolic_pinn.training import (
     GridTraining,
     QuadratureTraining,
@@ -222,11 +222,27 @@ def test_parameter_that_is_an_independent_variable():
     check(info, ProblemError, "parameter x", "independent variable")
 
 
-@pytest.mark.parametrize("bc, truth", [(sp.Eq(x, x), "True"), (sp.Eq(1, 2), "False")])
+@pytest.mark.parametrize("bc, truth", [(sp.Eq(x, x), "True"), (sp.Eq(1, 2), "False"),
+                                       (sp.Eq(u(0, t).diff(x), 1), "False")])
 def test_trivial_equation(bc, truth):
     with pytest.raises(ProblemError) as info:
         system(bcs=[BC0, bc])
-    check(info, ProblemError, "bc_1", f"trivially {truth}")
+    # the commonest cause, a derivative of u(0, t), gets the Subs spelling as a hint
+    check(info, ProblemError, "bc_1", f"trivially {truth}", "u(x, t).diff(x).subs(x, 0)")
+
+
+@pytest.mark.parametrize("eqs, bcs, term", [
+    ([HEAT], [BC0, sp.Eq(x, 0)], "term bc_1 (Eq(x, 0))"),
+    ([HEAT, sp.Eq(t**2, 1)], [BC0], "term pde_1 (Eq(t**2, 1))"),
+    ([HEAT], [BC0, sp.Integer(3)], "term bc_1 (3)"),
+])
+def test_a_term_without_a_dependent_variable_or_parameter(eqs, bcs, term):
+    """Its loss is fixed: nothing training changes enters it. It used to train, with a
+    constant loss, and NTK warned of a zero trace at every update. (A term on the
+    parameters alone, which trains them, is allowed.)"""
+    with pytest.raises(ProblemError) as info:
+        discretize(system(eqs=eqs, bcs=bcs, params={a: 1.0}), pinn())
+    check(info, ProblemError, term, "none of the dependent variables (u) and no parameter")
 
 
 @pytest.mark.parametrize("bc, shown", [
@@ -571,3 +587,19 @@ def test_strategy_hooks_that_break_the_contract():
         discretize(system(), pinn(adaptive_loss=NoUpdate())).solve(1, progress=False)
     assert "NoUpdate does not implement update(self, ctx)" in str(info.value)
     assert "docs/adaptive_losses.md" in str(info.value)
+
+
+class _NoSuperInit(NonAdaptiveLoss):
+    def __init__(self):  # forgets super().__init__(...)
+        self.extra = 1
+
+
+@pytest.mark.parametrize("make", [lambda: _NoSuperInit(),
+                                  lambda: Compose(NonAdaptiveLoss(), _NoSuperInit())],
+                         ids=["alone", "in-compose"])
+def test_a_strategy_that_forgets_super_init(make):
+    """It used to fail at the first step with a bare AttributeError: 'reweight_every'."""
+    with pytest.raises(StrategyError) as info:
+        discretize(system(), pinn(adaptive_loss=make()))
+    check(info, StrategyError, "_NoSuperInit has no reweight_every and no weights",
+          "super().__init__(reweight_every)")

@@ -233,6 +233,40 @@ def test_nan_in_parameter_estimation_data(inputs, targets):
     assert len(before) == len(list(fresh.parameters()))
 
 
+@pytest.mark.parametrize("loss, shown", [
+    (lambda f, p: (f["u"](torch.rand(5, 3)) ** 2).mean(),
+     r"u takes a tensor of shape \(N, 2\) \(columns x, t\), got shape \(5, 3\)"),
+    (lambda f, p: (f["u"](torch.rand(5)) ** 2).mean(), r"got shape \(5,\)"),
+    (lambda f, p: (f["u"](torch.rand(5, 2, dtype=torch.float64)) ** 2).mean(),
+     r"u got inputs of torch.float64 on cpu, but the networks are torch.float32 on cpu"),
+    (lambda f, p: f["u"](torch.rand(5, 2)), r"one element .*got a tensor of shape \(5,\)"),
+    (lambda f, p: 0.0, "one element .*got 0.0"),
+], ids=["columns", "one-dimensional", "dtype", "not-a-scalar", "a-float"])
+def test_additional_loss_inputs_and_result_are_checked(loss, shown):
+    """A wrong shape of the data's coordinates would be read column by column without
+    complaint; the others failed inside torch or the library without naming the data."""
+    prob = discretize(system([u(0, t)]), pinn(additional_loss=loss))
+    with pytest.raises(TrainingError, match=shown) as info:
+        prob.solve(2, seed=0, progress=False)
+    assert "additional_loss" in str(info.value)
+
+
+def test_additional_loss_gets_one_value_per_row():
+    """Each function returns shape (N,), the documented shape (a target of shape (N, 1)
+    would broadcast), and equals the network's output column."""
+    seen = {}
+
+    def loss(funcs, params):
+        pts = torch.tensor([[0.2, 0.3], [0.6, 0.1], [0.4, 0.9]])
+        seen["value"], seen["net"] = funcs["u"](pts), prob.nets[0](pts)
+        return seen["value"].sum() * 0
+
+    prob = discretize(system([u(0, t)]), pinn(additional_loss=loss))
+    prob.solve(1, seed=0, progress=False)
+    assert seen["value"].shape == (3,)
+    assert torch.equal(seen["value"], seen["net"][:, 0])
+
+
 def test_nonfinite_loss_message_names_the_term_and_its_sympy_text():
     bc = sp.Eq(u(1, t), sp.log(t - 2 + 2 * t))  # log of a negative number at t < 2/3
     prob = discretize(system([u(0, t), bc]), pinn())
@@ -252,8 +286,9 @@ def test_a_variable_fed_to_a_slot_with_a_narrower_domain():
 
 
 def test_a_system_whose_terms_involve_no_dependent_variable():
-    with pytest.raises(ProblemError) as info:
-        discretize(PDESystem([sp.Integer(2)], [x], DOMAINS, [x, t], [u(x, t)]), pinn())
+    with pytest.raises(ProblemError) as info:  # terms on a parameter alone
+        discretize(PDESystem([a - 1], [a * x], DOMAINS, [x, t], [u(x, t)], {a: 0.5}),
+                   pinn(param_estim=True))
     check(info, ProblemError, "no term involves a dependent variable (u(x, t))")
 
 
@@ -540,6 +575,10 @@ def prob_and_state():
     ({"lr": -1.0}, "lr"), ({"lr": math.nan}, "lr"),
     ({"lr": "fast"}, "lr"), ({"on_nonfinite": "ignore"}, "on_nonfinite"),
     ({"max_rollbacks": 0}, "max_rollbacks"), ({"lr_schedule": 0.5}, "lr_schedule"),
+    # a schedule whose first factor is bad: refused before the networks are cast or reset
+    ({"lr_schedule": lambda s: float("nan")}, r"lr_schedule\(0\) is nan"),
+    ({"lr_schedule": lambda s: -0.5}, r"lr_schedule\(0\) is -0.5"),
+    ({"lr_schedule": lambda s: 1 / s}, r"lr_schedule\(0\) failed: ZeroDivisionError"),
     ({"iterations": -1}, "iterations"), ({"iterations": 1.5}, "iterations"),
     ({"dtype": torch.float16}, "dtype"), ({"checkpoint_every": 2}, "checkpoint_every"),
     # torch's own refusals of optimizer_options, made before anything is touched
