@@ -87,6 +87,18 @@ class TorchPrinter(PythonCodePrinter):
             return f"1/torch.sqrt({self._print(expr.base)})"
         return super()._print_Pow(expr, rational=rational)
 
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        # Two or more numeric factors that print as floats fold into one coefficient:
+        # -0.0067*exp(0.5*sqrt(4*pi**2 + 100))*y prints as one float, not a product of
+        # two; 16*pi**2*x stays 16*9.869604401089358*x and 2*pi*x stays 2*math.pi*x.
+        numbers = [a for a in expr.args if not a.free_symbols]
+        floats = [a for a in numbers if not (a.is_Rational or isinstance(a, sp.NumberSymbol))]
+        if len(floats) > 1:
+            rest = [a for a in expr.args if a.free_symbols]
+            folded = sp.Float(float(self._number(sp.Mul(*numbers))))
+            return self._print(sp.Mul(folded, *rest))
+        return super()._print_Mul(expr)
+
     def _print_Pi(self, expr) -> str:
         return "math.pi"
 

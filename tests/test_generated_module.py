@@ -20,6 +20,7 @@ import torch
 
 from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
 from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
+from symbolic_pinn.errors import CodegenError
 from symbolic_pinn.printing import torch_code
 from symbolic_pinn.training import GridTraining, QuadratureTraining
 
@@ -51,6 +52,26 @@ def test_integers_past_2_53_print_as_floats():
     assert torch_code(sp.factorial(25) * x) == f"{float(sp.factorial(25))!r}*x"
     assert torch_code(2**53 * x + 3) == "9007199254740992*x + 3"  # exact: stays an int
     assert float(torch_code(sp.Integer(2**53 + 1))) == float(2**53 + 1)
+
+
+def test_numeric_factors_fold_into_one_coefficient():
+    """Two factors that print as floats (a float times a constant expression) print as
+    one (they printed as a product of two, e.g. Kovasznay's boundary data); rationals and
+    named constants stay as they read; a product that is finite although one factor
+    overflows now prints."""
+    y = sp.Symbol("y")
+    lam = 10 - sp.sqrt(100 + 4 * sp.pi**2)
+    data = sp.Float(-0.5) * sp.exp(lam / 2) * sp.cos(2 * sp.pi * y)
+    coefficient, rest = torch_code(data).split("*", 1)
+    assert rest == "torch.cos(2*math.pi*y)"
+    assert float(coefficient) == pytest.approx(float(-0.5 * sp.exp(lam / 2)), rel=1e-15)
+    coefficient, rest = torch_code(-sp.exp(2) * sp.sqrt(3) * x).split("*", 1)
+    assert (float(coefficient), rest) == (pytest.approx(-12.798220583324571, rel=1e-15), "x")
+    assert torch_code(2 * sp.pi * x + sp.Rational(1, 2) * x**2) == "(1/2)*x**2 + 2*math.pi*x"
+    assert torch_code(16 * sp.pi**2 * x) == "16*9.869604401089358*x"  # one float: as it was
+    assert torch_code(sp.Float(1e-300) * sp.exp(1000) * x) == "1.970071114017047e+134*x"
+    with pytest.raises(CodegenError, match="not finite"):
+        torch_code(sp.Float(2.5) * sp.exp(1000) * x)
 
 
 @pytest.mark.parametrize("derivatives", PATHS)
