@@ -176,3 +176,17 @@ def test_wave_ntk_size_runs(tmp_path, flag, label):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert history.stat().st_size > 0
     assert f"| {label}, 3×8, seed 0 | " in proc.stdout  # the markdown table row
+
+
+def test_shared_points_quick_writes_json(tmp_path):
+    """``benchmarks/shared_points.py --quick``: it runs, and GridTraining does give the
+    three Kovasznay equations the same interior points (what the measurement is about)."""
+    out = tmp_path / "shared.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "shared_points.py"), "--quick", "--out",
+         str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["quick"] is True and results["equations_share_points"] is True
+    assert min(results[f"{part}_ms"] for part in ("pde_0", "equations", "loss")) > 0
