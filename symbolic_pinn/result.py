@@ -398,11 +398,19 @@ class Result:
                     + ("; ..." if len(diff) > 4 else "") + ")")
         freeze_results(problem)  # its earlier results keep their own state
         for net, sd in zip(problem.nets, state["nets"]):
+            saved = next((t.dtype for t in sd.values() if t.is_floating_point()), None)
+            if saved is not None:
+                net.to(dtype=saved)  # the run's dtype: a float64 run predicts in float64
             net.load_state_dict(sd)
         for ident, value in state["params"].items():
             target = problem.params[ident]
+            if value.dtype != target.dtype:  # likewise
+                moved = value.detach().to(device=target.device)
+                problem.params[ident] = (torch.nn.Parameter(moved) if target.requires_grad
+                                         else moved)
+                continue
             with torch.no_grad():
-                target.copy_(value.to(target.dtype))
+                target.copy_(value)
         problem.adaptive_loss.load_state_dict(state["adaptive_loss"])
         result = cls(problem, state["history"])
         result.training = state.get("training")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import TrainingError
 from .result import _check_writable
 from .tensorboard_logging import check_logger
 
@@ -27,7 +28,8 @@ def check_arguments(*, iterations, lr, lr_schedule, seed, device, dtype, callbac
                     checkpoint_every, checkpoint_path, on_nonfinite, max_rollbacks,
                     logger) -> None:
     """``solve``'s plain arguments (a ValueError names one; a logger of the wrong type is a
-    TypeError, a log directory without tensorboard an ImportError)."""
+    TypeError, a log directory without tensorboard an ImportError; a learning rate that
+    ``lr_schedule`` makes bad at step 0 the TrainingError of any later step)."""
     if not integer_at_least(iterations, 0):
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
     if not integer_at_least(log_every, 1):
@@ -38,7 +40,7 @@ def check_arguments(*, iterations, lr, lr_schedule, seed, device, dtype, callbac
         raise ValueError(f"callback must be callable (row -> bool | None), got {callback!r}")
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: this torch build has no usable CUDA device")
-    if dtype not in (torch.float32, torch.float64):
+    if dtype is not None and dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     if checkpoint_every is not None and (not integer_at_least(checkpoint_every, 1)
                                          or checkpoint_path is None):
@@ -54,14 +56,11 @@ def check_arguments(*, iterations, lr, lr_schedule, seed, device, dtype, callbac
         raise ValueError(f"lr must be a finite non-negative number, got {lr!r}")
     if lr_schedule is not None and not callable(lr_schedule):
         raise ValueError(f"lr_schedule must be callable (step -> factor), got {lr_schedule!r}")
-    if lr_schedule is not None:  # its first factor, before the networks are touched
-        try:
-            factor = float(lr_schedule(0))
-        except Exception as exc:
-            raise ValueError(f"lr_schedule(0) failed: {exc!r}") from exc
-        if not (math.isfinite(factor) and factor >= 0):
-            raise ValueError(f"lr_schedule(0) is {factor}: the factor that multiplies lr "
-                             "must be finite and non-negative")
+    if lr_schedule is not None:  # its first factor, before the networks are touched; the
+        rate = float(lr) * float(lr_schedule(0))  # same TrainingError as at a later step
+        if not (math.isfinite(rate) and rate >= 0):
+            raise TrainingError(f"the learning rate for step 0 is {rate} (lr times the "
+                                "lr_schedule factor); it must be finite and non-negative")
     if on_nonfinite not in ("raise", "rollback"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'rollback', got {on_nonfinite!r}")
     if not integer_at_least(max_rollbacks, 1):

@@ -40,7 +40,7 @@ def solve(
     lr_schedule: Callable[[int], float] | None = None,
     seed: int | None = None,
     device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
     progress: bool | None = None,
     callback: Callable[[dict], bool | None] | None = None,
     log_every: int = 1,
@@ -72,7 +72,8 @@ def solve(
             estimated PDE parameters back to the values the system gives, so runs with
             the same seed are identical. ``None`` keeps the current parameters.
         device: ``"cpu"`` or ``"cuda"``.
-        dtype: ``torch.float32`` (default) or ``torch.float64``.
+        dtype: ``torch.float32`` (default) or ``torch.float64``; when resuming, the
+            run's own (another is refused).
         progress: Show a tqdm bar (default: when ``iterations >= 500``).
         callback: Called after every step with the history row; returning ``True``
             stops training.
@@ -179,12 +180,17 @@ def solve(
                     checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path,
                     on_nonfinite=on_nonfinite, max_rollbacks=max_rollbacks, logger=logger)
     device = torch.device(device)
+    if resume is not None:
+        saved = _check_resume(resume, problem, optimizer, lr_schedule,
+                              float(lr) if given_lr else None, iterations)
+        if dtype is not None and saved is not None and dtype != saved:
+            raise ValueError(f"{resume} was trained in {saved}; resume with dtype={saved} "
+                             "or leave dtype out")
+        dtype = dtype or saved
+    dtype = dtype or torch.float32
     make_optimizer = optimizer_factory(  # built and stepped once on a throwaway tensor
         optimizer, float(lr), optimizer_options, device=device, dtype=dtype,
         compiled=getattr(problem.symbolic.options, "compile", False))
-    if resume is not None:
-        _check_resume(resume, problem, optimizer, lr_schedule, float(lr) if given_lr else None,
-                      iterations)
     rng = np.random.default_rng(seed)
     freeze_results(problem)  # earlier results of this problem keep their own state
     _place_networks(problem, device, dtype, seed if resume is None else None)
@@ -286,10 +292,10 @@ def _check_lr(optimizer: torch.optim.Optimizer, step: int) -> None:
 
 
 def _check_resume(path, problem, optimizer: str, lr_schedule, lr: float | None,
-                  iterations: int) -> None:
+                  iterations: int) -> torch.dtype | None:
     """The checks of :func:`load_checkpoint` and :func:`restore_training`, made before
     anything is loaded, so a wrong file leaves the problem untouched (``lr``: the one
-    given to ``solve``, ``None`` if none was)."""
+    given to ``solve``, ``None`` if none was). Returns the dtype the run trained in."""
     from .loading import source_hash
 
     state = read_saved(path)
@@ -316,6 +322,8 @@ def _check_resume(path, problem, optimizer: str, lr_schedule, lr: float | None,
         warnings.warn(f"resume: {path} is at step {training['step']}, already at or past "
                       f"iterations={iterations} (the steps in all, the checkpoint's "
                       "included): nothing is trained", UserWarning, stacklevel=3)
+    return next((t.dtype for sd in state["nets"] for t in sd.values()
+                 if t.is_floating_point()), None)
 
 
 def _row(run: Run) -> dict:

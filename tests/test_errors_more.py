@@ -575,10 +575,6 @@ def prob_and_state():
     ({"lr": -1.0}, "lr"), ({"lr": math.nan}, "lr"),
     ({"lr": "fast"}, "lr"), ({"on_nonfinite": "ignore"}, "on_nonfinite"),
     ({"max_rollbacks": 0}, "max_rollbacks"), ({"lr_schedule": 0.5}, "lr_schedule"),
-    # a schedule whose first factor is bad: refused before the networks are cast or reset
-    ({"lr_schedule": lambda s: float("nan")}, r"lr_schedule\(0\) is nan"),
-    ({"lr_schedule": lambda s: -0.5}, r"lr_schedule\(0\) is -0.5"),
-    ({"lr_schedule": lambda s: 1 / s}, r"lr_schedule\(0\) failed: ZeroDivisionError"),
     ({"iterations": -1}, "iterations"), ({"iterations": 1.5}, "iterations"),
     ({"dtype": torch.float16}, "dtype"), ({"checkpoint_every": 2}, "checkpoint_every"),
     # torch's own refusals of optimizer_options, made before anything is touched
@@ -598,6 +594,23 @@ def test_bad_solve_argument_leaves_networks_and_parameters(prob_and_state, optio
     with pytest.raises(ValueError, match=exc):
         prob.solve(**kwargs)
     assert same_state(prob.nets[0], state)  # not moved to float64, not re-initialised
+    assert all(prob.params[k].dtype == v.dtype and torch.equal(prob.params[k].detach(), v)
+               for k, v in params.items())
+
+
+@pytest.mark.parametrize("schedule, error, shown", [
+    (lambda s: float("nan"), TrainingError, "learning rate for step 0 is nan"),
+    (lambda s: -0.5, TrainingError, "learning rate for step 0 is -0.0005"),
+    (lambda s: 1 / s, ZeroDivisionError, "division by zero"),  # the schedule's own error
+])
+def test_a_schedule_bad_from_the_start_leaves_networks_and_parameters(prob_and_state, schedule,
+                                                                     error, shown):
+    """The first factor is checked with the other arguments: the same TrainingError as at
+    a later step, but before the networks are cast to float64 or re-initialised."""
+    prob, state, params = prob_and_state
+    with pytest.raises(error, match=shown):
+        prob.solve(2, seed=0, dtype=torch.float64, progress=False, lr_schedule=schedule)
+    assert same_state(prob.nets[0], state)
     assert all(prob.params[k].dtype == v.dtype and torch.equal(prob.params[k].detach(), v)
                for k, v in params.items())
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import sympy as sp
 import torch
@@ -445,3 +446,27 @@ def test_a_strategy_state_that_could_not_be_loaded_back_fails_at_saving(tmp_path
         resumed.solve(3, progress=False, resume=path)
         assert resumed.adaptive_loss.value == value if not isinstance(value, torch.Tensor) \
             else torch.equal(resumed.adaptive_loss.value, value)
+
+
+def test_a_float64_run_resumes_and_loads_in_float64(tmp_path):
+    """Neither resume nor Result.load took the run's dtype: a float64 run went on, or
+    predicted, in float32 without a word. Now both take it; another dtype is refused."""
+    path = tmp_path / "run.ckpt"
+    f64 = {**ADAM, "dtype": torch.float64}
+    reference, ref_result = uninterrupted(adam_ntk_problem, f64)
+    adam_ntk_problem().solve(N, seed=0, progress=False, checkpoint_path=path,
+                             callback=lambda row: row["step"] == 3, **f64)
+    refused = scramble(adam_ntk_problem())
+    before = params_of(refused)
+    with pytest.raises(ValueError, match=r"trained in torch.float64; resume with "
+                                         r"dtype=torch.float64 or leave dtype out"):
+        refused.solve(N, progress=False, resume=path, **{**ADAM, "dtype": torch.float32})
+    assert all(torch.equal(a, b) for a, b in zip(before, params_of(refused)))  # untouched
+    resumed = scramble(adam_ntk_problem())
+    result = resumed.solve(N, progress=False, resume=path, **ADAM)  # no dtype given
+    assert next(resumed.nets[0].parameters()).dtype == torch.float64
+    assert_same_run(reference, ref_result, resumed, result)
+    fresh = adam_ntk_problem()  # float32, as built
+    loaded = Result.load(ref_result.save(tmp_path / "r.pt"), fresh)
+    grid = {x: torch.linspace(0, 1, 9).numpy(), y: 0.5}
+    assert np.array_equal(loaded.predict(grid)["u"], ref_result.predict(grid)["u"])
