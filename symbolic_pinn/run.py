@@ -24,6 +24,7 @@ from .adaptive.contract import (
 from .adaptive.kernel import term_ntk_diagonal
 from .errors import NonFiniteError, StrategyError, TrainingError, term_context
 from .networks import placement
+from .training.base import PointSet
 from .training.strategies import GridTraining
 
 __all__ = ["Run"]
@@ -282,6 +283,7 @@ class Run:
         return evaluate
 
     def _fill(self, pointset) -> None:
+        _check_pointset(self.sampler, pointset)
         for term in self.term_names:
             pts = pointset.points.get(term)
             if pts is None or _empty(pts):
@@ -335,6 +337,7 @@ class Run:
     def sample(self, strategy) -> dict[str, torch.Tensor]:
         """Points from another strategy (e.g. an NTK kernel sampler), on this run's device."""
         pointset = strategy.sample(self.problem.ir, self.rng)
+        _check_pointset(strategy, pointset)
         return {t: torch.as_tensor(p, dtype=self.dtype, device=self.device)
                 for t, p in pointset.points.items()}
 
@@ -382,6 +385,13 @@ class Run:
                 for term in self.term_names
             }
         return ctx
+
+
+def _check_pointset(strategy, pointset) -> None:
+    if not isinstance(pointset, PointSet):
+        raise StrategyError(f"{type(strategy).__name__}.sample must return a "
+                            "symbolic_pinn.training.PointSet ({term: (N, k) points}), got "
+                            f"{type(pointset).__name__}")
 
 
 def _empty(pts) -> bool:

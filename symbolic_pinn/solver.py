@@ -74,7 +74,8 @@ def solve(
         device: ``"cpu"`` or ``"cuda"``.
         dtype: ``torch.float32`` (default) or ``torch.float64``; when resuming, the
             run's own (another is refused).
-        progress: Show a tqdm bar (default: when ``iterations >= 500``).
+        progress: Show a tqdm bar: ``True`` always, ``False`` never, ``None`` (default)
+            from 500 iterations on, on a terminal only (not in logs or CI).
         callback: Called after every step with the history row; returning ``True``
             stops training.
         log_every: Record a history row every this many steps (reweight steps and the
@@ -352,11 +353,13 @@ def _row(run: Run) -> dict:
 
 
 def _progress(iterations: int, progress: bool | None):
-    if progress is None:
+    asked = progress is not None
+    if not asked:
         progress = iterations >= 500
     if not progress:
         return None
     from tqdm.auto import tqdm
 
-    # disable=None: no bar when stderr is not a terminal (logs, CI)
-    return tqdm(total=iterations, desc="training", unit="step", leave=False, disable=None)
+    # by default (disable=None) no bar when stderr is not a terminal (logs, CI)
+    return tqdm(total=iterations, desc="training", unit="step", leave=False,
+                disable=False if asked else None)

@@ -363,7 +363,14 @@ class _RaggedPoints(GridTraining):
         return pointset
 
 
+class _DictPoints(GridTraining):
+    def sample(self, ir, rng):
+        return dict(super().sample(ir, rng).points)  # a plain dict, not a PointSet
+
+
 @pytest.mark.parametrize("strategy, shown", [
+    (_DictPoints, ("_DictPoints.sample must return a symbolic_pinn.training.PointSet",
+                   "got dict")),
     (_NoPointsFor, ("_NoPointsFor gave no points for term bc_0", "sample() left the term out")),
     (_NaNPoints, ("_NaNPoints gave NaN or infinite points for term bc_0",)),
     (_RaggedPoints, ("_RaggedPoints gave points of shape ('ragged',) for term bc_0",

@@ -994,3 +994,14 @@ def test_history_rows_hold_the_weights_their_loss_used(hook):
     # due at steps 0, 2, 4; "losses": before that step's loss, "step": after its update
     expected = [2, 2, 4, 4, 8] if hook == "losses" else [1, 2, 2, 4, 4]
     assert [row["weights"]["bc_0"] for row in rows] == expected
+
+
+def test_progress_true_shows_the_bar_outside_a_terminal_too(capsys):
+    """progress=True is a request: the bar shows in a log file or CI (pytest captures
+    stderr, so it is not a terminal); the default shows it on a terminal only."""
+    problem = poisson(GridTraining(0.5))
+    problem.solve(3, seed=0, progress=True)
+    assert "training" in capsys.readouterr().err
+    problem.solve(3, seed=0)  # default: 3 < 500 steps, no bar
+    problem.solve(3, seed=0, progress=False)
+    assert capsys.readouterr().err == ""
