@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -294,14 +295,20 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser, show = _parser()
     args = parser.parse_args(argv)
-    if args.command == "list":
-        return _cmd_list(args)
-    if args.command == "show-code":
-        return _cmd_show_code(args, show)
+    if args.command in ("list", "show-code"):
+        try:
+            status = _cmd_list(args) if args.command == "list" else _cmd_show_code(args, show)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `symbolic-pinn list | head -1`: the reader has gone
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet at exit
+            return 0
+        return status
     if args.iterations is not None and args.iterations < 1:
         parser.error("--iterations must be positive")
     if args.threads < 1:
         parser.error("--threads must be positive")
+    if not 0 <= args.seed < 2**64:  # torch's range
+        parser.error("--seed must be an integer in [0, 2**64)")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         parser.error(f"argument --out: {args.out!r} exists and is not a directory")
     try:  # before training: a wrong --out costs no run

@@ -34,8 +34,8 @@ def check_arguments(*, iterations, lr, lr_schedule, seed, device, dtype, callbac
         raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
     if not integer_at_least(log_every, 1):
         raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
-    if seed is not None and not integer_at_least(seed, 0):
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    if seed is not None and not (integer_at_least(seed, 0) and seed < 2**64):  # torch's range
+        raise ValueError(f"seed must be an integer in [0, 2**64) or None, got {seed!r}")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable (row -> bool | None), got {callback!r}")
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():

@@ -99,3 +99,30 @@ def test_out_that_is_a_file_is_a_usage_error_naming_it(tmp_path, capsys, where):
     assert last.startswith("symbolic-pinn: error: argument --out:") and str(out) in last
     assert "Traceback" not in err
     assert existing.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**64)])
+def test_seed_out_of_range_is_a_usage_error(tmp_path, capsys, seed):
+    """It was a ValueError traceback from torch (after --out had been created)."""
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main(["--quick", "--seed", seed, "--out", str(out)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--seed must be an integer in [0, 2**64)" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [["list"], ["show-code", "wave1d"]])
+def test_output_into_a_closed_pipe_is_quiet(monkeypatch, argv):
+    """`symbolic-pinn show-code NAME | head -1`: once the reader has gone, the command
+    ends quietly (exit 0) instead of with a BrokenPipeError traceback."""
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone: every write raises BrokenPipeError
+    stdout = open(write, "w", buffering=1)  # noqa: SIM115 (closed below)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    try:
+        assert main(argv) == 0
+    finally:
+        monkeypatch.undo()
+        stdout.close()
