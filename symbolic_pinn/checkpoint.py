@@ -289,6 +289,13 @@ class NonFiniteGuard:
     rate and lets the step be retried (with fresh points for resampling strategies),
     up to ``max_rollbacks`` times in a row; when it gives up, it restores the last good
     state once more before raising, so the networks are left finite.
+
+    A loss that is still non-finite when the step is retried from that state does not
+    depend on the step's learning rate: the previous step's update caused it, although
+    its own loss, gradients and parameters were finite. The guard then goes one step
+    further back (it keeps the snapshot before the last good step too), drops that
+    step's history row and retries it at the lowered rate. A ``callback`` has seen that
+    step once already.
     """
 
     def __init__(self, run, scheduler, optimizer: str, result: Result, mode: str,
@@ -301,12 +308,13 @@ class NonFiniteGuard:
         self.mode, self.max_rollbacks, self.lr_factor = mode, int(max_rollbacks), lr_factor
         self.in_row = 0
         self.snap = snapshot(run, scheduler, optimizer) if mode == "rollback" else None
+        self.prev: dict | None = None  # the snapshot before self.snap's step, if any
 
     def good(self) -> None:
         """A step went through: it is the new state to roll back to."""
         self.in_row = 0
         if self.mode == "rollback":
-            self.snap = snapshot(self.run, self.scheduler, self.optimizer)
+            self.prev, self.snap = self.snap, snapshot(self.run, self.scheduler, self.optimizer)
 
     def failed(self, error) -> None:
         """Handle a :class:`~symbolic_pinn.errors.NonFiniteError` of the current step."""
@@ -331,10 +339,17 @@ class NonFiniteGuard:
                 })
             error.result = self.result
             raise error
+        deeper = error.quantity == "loss" and self.in_row >= 1 and self.prev is not None
+        if deeper:  # the state itself has a non-finite loss: undo the step that made it
+            self.snap, self.prev = self.prev, None
+            run.step = int(self.snap["training"]["step"])
+            self.result.history[:] = [r for r in self.result.history if r["step"] < run.step]
         restore_snapshot(run, self.scheduler, self.snap)  # with the snapshot's rate
         self.in_row += 1
         lr = scale_lr(run, self.scheduler, self.lr_factor**self.in_row)
         record = {"step": run.step, "quantity": error.quantity, "term": error.term, "lr": lr}
         run.rollbacks.append(record)
-        warnings.warn(f"{error}; rolled back to the state before step {run.step}, learning "
-                      f"rate lowered to {lr:g}", RuntimeWarning, stacklevel=3)
+        why = (" (the loss was still not finite at the state before the next step, which "
+               "this step's update had made)" if deeper else "")
+        warnings.warn(f"{error}; rolled back to the state before step {run.step}{why}, "
+                      f"learning rate lowered to {lr:g}", RuntimeWarning, stacklevel=3)

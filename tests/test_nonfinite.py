@@ -399,3 +399,33 @@ def test_a_nan_gradient_with_finite_losses_warns_then_stops(cls, options):
         problem.solve(5, lr=1e-2, seed=0, progress=False, callback=arm_after(net, 1))
     history = info.value.result.history
     assert history[-1]["step"] == 2 and history[-1]["weights"] == history[-2]["weights"]
+
+
+class _Wall(torch.nn.Module):
+    """u = p x, with a loss that is NaN once p > 1.5 (the data want p = 3)."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.tensor([1.0]))
+
+    def forward(self, z):
+        return z * self.p + 0 * torch.sqrt(1.5 - self.p)
+
+
+def test_rollback_goes_a_step_further_back_when_the_state_itself_is_bad():
+    """A step whose loss, gradients and parameters were finite can still move to a state
+    whose loss is NaN; retrying the next step from that state at a lower rate cannot
+    help. It used to fail every retry and give up with a NonFiniteError."""
+    x_ = sp.Symbol("x")
+    f = sp.Function("u")
+    system = PDESystem([sp.Eq(f(x_).diff(x_, 2), 0)], [sp.Eq(f(0), 0), sp.Eq(f(1), 3)],
+                       {x_: (0, 1)}, [x_], [f(x_)])
+    problem = discretize(system, PhysicsInformedNN(_Wall(), GridTraining(0.1)))
+    with pytest.warns(RuntimeWarning, match=r"rolled back to the state before step 0 \(the "
+                                            r"loss was still not finite"):
+        result = problem.solve(6, lr=0.2, optimizer="sgd", on_nonfinite="rollback",
+                               max_rollbacks=5, progress=False)
+    assert [row["step"] for row in result.history] == list(range(6))  # each step once
+    assert [r["step"] for r in result.rollbacks[:2]] == [1, 0]  # retried, then a step back
+    assert all(math.isfinite(row["loss"]) for row in result.history)
+    assert 1.0 < float(problem.nets[0].p.detach()) < 1.6
