@@ -287,8 +287,9 @@ class NonFiniteGuard:
     In ``"rollback"`` mode it keeps a :func:`snapshot` of the last good state (taken
     after every good step); on a non-finite step it restores it, halves the learning
     rate and lets the step be retried (with fresh points for resampling strategies),
-    up to ``max_rollbacks`` times in a row; when it gives up, it restores the last good
-    state once more before raising, so the networks are left finite.
+    up to ``max_rollbacks`` times without progress past the furthest step reached; when it
+    gives up, it restores the last good state once more before raising, so the networks
+    are left finite.
 
     A loss that is still non-finite when the step is retried from that state does not
     depend on the step's learning rate: the previous step's update caused it, although
@@ -309,10 +310,12 @@ class NonFiniteGuard:
         self.in_row = 0
         self.snap = snapshot(run, scheduler, optimizer) if mode == "rollback" else None
         self.prev: dict | None = None  # the snapshot before self.snap's step, if any
+        self.reached = run.step  # the furthest step count reached: progress resets in_row
 
     def good(self) -> None:
         """A step went through: it is the new state to roll back to."""
-        self.in_row = 0
+        if self.run.step > self.reached:  # (a step redone after going back is no progress)
+            self.reached, self.in_row = self.run.step, 0
         if self.mode == "rollback":
             self.prev, self.snap = self.snap, snapshot(self.run, self.scheduler, self.optimizer)
 
@@ -344,9 +347,12 @@ class NonFiniteGuard:
             self.snap, self.prev = self.prev, None
             run.step = int(self.snap["training"]["step"])
             self.result.history[:] = [r for r in self.result.history if r["step"] < run.step]
-        restore_snapshot(run, self.scheduler, self.snap)  # with the snapshot's rate
+        failed_at = run.optimizer.param_groups[0]["lr"]
+        restore_snapshot(run, self.scheduler, self.snap)  # with the snapshot's rate ...
         self.in_row += 1
-        lr = scale_lr(run, self.scheduler, self.lr_factor**self.in_row)
+        restored = run.optimizer.param_groups[0]["lr"]  # ... then half the rate that failed
+        lr = scale_lr(run, self.scheduler, self.lr_factor * failed_at / restored
+                      if restored > 0 else self.lr_factor)
         record = {"step": run.step, "quantity": error.quantity, "term": error.term, "lr": lr}
         run.rollbacks.append(record)
         why = (" (the loss was still not finite at the state before the next step, which "

@@ -429,3 +429,19 @@ def test_rollback_goes_a_step_further_back_when_the_state_itself_is_bad():
     assert [r["step"] for r in result.rollbacks[:2]] == [1, 0]  # retried, then a step back
     assert all(math.isfinite(row["loss"]) for row in result.history)
     assert 1.0 < float(problem.nets[0].p.detach()) < 1.6
+
+
+def test_rollbacks_that_make_no_progress_are_bounded():
+    """Going back a step and redoing it is not progress: the count of rollbacks is reset
+    only past the furthest step reached, so a run diverging over several steps gives up
+    after max_rollbacks (SGD at lr 30 on a 1D Poisson problem: losses up to 3.6e35, then
+    infinity), each retry at half the rate that failed."""
+    x_ = sp.Symbol("x")
+    f = sp.Function("u")
+    system = PDESystem([sp.Eq(f(x_).diff(x_, 2), -sp.pi**2 * sp.sin(sp.pi * x_))],
+                       [sp.Eq(f(0), 0), sp.Eq(f(1), 0)], {x_: (0, 1)}, [x_], [f(x_)])
+    problem = discretize(system, PhysicsInformedNN(MLP(1, 1, [16, 16]), GridTraining(0.05)))
+    with pytest.warns(RuntimeWarning), pytest.raises(NonFiniteError, match="gave up after 6"):
+        problem.solve(30, lr=30, optimizer="sgd", seed=0, on_nonfinite="rollback",
+                      max_rollbacks=6, progress=False)
+    assert all(bool(torch.isfinite(p).all()) for p in params(problem))  # left finite
