@@ -789,7 +789,8 @@ def test_one_equation_condition_and_variable_may_be_given_alone():
     ({"iterations": float("nan")}, "iterations must be a non-negative integer"),
     ({"iterations": None}, "iterations must be a non-negative integer"),
     ({"log_every": 0}, "log_every must be a positive integer"),
-    ({"seed": -1}, "seed must be a non-negative integer"),
+    ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*64\) or None, got -1"),
+    ({"seed": 2**64}, r"seed must be an integer in \[0, 2\*\*64\)"),
     ({"callback": 3}, "callback must be callable"),
 ])
 def test_solve_arguments_are_checked_before_training(options, shown):
