@@ -122,6 +122,8 @@ class Run:
         pinn = problem.pinn
         self.additional_weight = float(getattr(self.adaptive, "additional_loss_weight", 1.0))
         self._additional = pinn.additional_loss
+        # where additional_loss's inputs must be: the networks are placed before a Run
+        self._placement = placement(self.nets, problem.ir) if self._additional else None
 
     # -- called by the generated code -----------------------------------------------
     def resample(self) -> None:
@@ -232,7 +234,7 @@ class Run:
 
     def additional_loss(self) -> torch.Tensor:
         """The user's ``additional_loss(u, params)``, checked to be one number."""
-        dtype, device = placement(self.nets, self.problem.ir)
+        dtype, device = self._placement
         funcs = {dv.name: self._evaluator(dv, dtype, device) for dv in self.problem.ir.depvars}
         params = {name: self.params[ident] for ident, name in self.problem.ir.params}
         value = self._additional(funcs, params)
