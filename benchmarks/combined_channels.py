@@ -29,15 +29,15 @@ import time
 import torch
 from speed import _fixed_strategy, make_points, make_system
 
-from symbolic_pinn import MLP, PhysicsInformedNN, codegen, discretize, loading
+from symbolic_pinn import MLP, PhysicsInformedNN, discretize, jet_calls, loading
 
 
 def build(problem: str, combine: bool, compile_: bool):
     """The speed.py problem (MLP 2-64-64-1, 2000 + 4 x 100 points), with or without the
     combined channel; its first steps (and compilation) run here."""
-    real = codegen.combine_top_order
+    real = jet_calls.combine_top_order
     if not combine:
-        codegen.combine_top_order = lambda term, orders, used: (term.expr, {})
+        jet_calls.combine_top_order = lambda term, orders, used: (term.expr, {})
     try:
         loading._LOADED.clear()  # a module (and compiled graph) of its own
         torch.manual_seed(0)
@@ -46,7 +46,7 @@ def build(problem: str, combine: bool, compile_: bool):
                                  compile=compile_)
         prob = discretize(make_system(problem), pinn)
     finally:
-        codegen.combine_top_order = real
+        jet_calls.combine_top_order = real
     assert ("_comb = jet(" in prob.source) == combine
     prob.solve(iterations=3, lr=1e-3, progress=False)
     return prob

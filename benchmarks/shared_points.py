@@ -1,13 +1,19 @@
-"""What equations that share their points and a network cost: one jet call each.
+"""What one jet call per shared point set saves: Kovasznay flow under GridTraining.
 
 Kovasznay flow (steady incompressible Navier–Stokes, Re = 20) with u, v and p from one
 ``MLP(2, 3, [50, 50, 50])`` under ``GridTraining``, which gives the three equations the
-same interior grid. Each generated residual makes its own ``jet`` call, although the first
-momentum equation's call already carries every channel the other two equations need. The
-script times, interleaved in rounds, the forward and backward pass of (a) that equation's
-residual alone, (b) all three equations, (c) the whole loss; (b) - (a) bounds what one
-call per shared point set could save. A measurement for a change not built (see
-docs/performance.md, "Left to do").
+same interior grid and the conditions on one edge the same points. The generated
+``all_residuals`` then evaluates each such group with one ``jet`` call per network
+(``shared_residuals_<k>``; see ``symbolic_pinn.jet_calls``), where each term used to make
+its own. Timed, interleaved in rounds:
+
+* the forward and backward pass of the mean squared residuals of the first momentum
+  equation alone (``pde_0``); of the three equations, per term (``equations_separate``) and
+  as one group (``equations_shared``); of the whole loss, per term (``loss_separate``) and
+  through ``all_residuals`` (``loss_shared``);
+* one optimizer step (``train_step``, Adam) of the problem as generated (``step_shared``)
+  and of the same problem under a grid strategy with ``shares_points = False``, whose
+  module has no groups (``step_separate``): the same networks, points and losses.
 
 Usage::
 
@@ -18,14 +24,17 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import time
 
+import numpy as np
 import sympy as sp
 import torch
 
 from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+from symbolic_pinn.run import Run
 from symbolic_pinn.training import GridTraining
 
 
@@ -48,6 +57,12 @@ def kovasznay(re: int = 20) -> PDESystem:
     return PDESystem(eqs, bcs, {x: (-0.5, 1), y: (-0.5, 1.5)}, [x, y], [U, V, P])
 
 
+class SeparateGrid(GridTraining):
+    """The same grid, generated without the shared evaluations."""
+
+    shares_points = False
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run (coarse grid, 1 round)")
@@ -58,30 +73,67 @@ def main(argv=None) -> dict:
     torch.set_num_threads(1)
     dx, rounds, repeats = (0.25, 1, 2) if args.quick else (0.03, args.rounds, args.repeats)
     torch.manual_seed(0)
-    problem = discretize(kovasznay(), PhysicsInformedNN(MLP(2, 3, [50, 50, 50]),
-                                                        GridTraining(dx)))
-    points = {term: torch.tensor(value, dtype=torch.float32)
-              for term, value in problem.strategy.sample(problem.ir, None).points.items()}
-    shared = all(torch.equal(points["pde_0"], points[t]) for t in ("pde_1", "pde_2"))
-    residuals, nets, params = problem.module.RESIDUALS, problem.nets, problem.params
-    parts = {"pde_0": ["pde_0"], "equations": ["pde_0", "pde_1", "pde_2"],
-             "loss": list(problem.term_names)}
+    net = MLP(2, 3, [50, 50, 50])
+    problems = {name: discretize(kovasznay(), PhysicsInformedNN(copy.deepcopy(net),
+                                                                strategy(dx)))
+                for name, strategy in (("shared", GridTraining), ("separate", SeparateGrid))}
+    runs = {name: Run(prob, "adam", lambda ps: torch.optim.Adam(ps, lr=1e-3),
+                      np.random.default_rng(0), torch.device("cpu"), torch.float32)
+            for name, prob in problems.items()}
+    problem, points = problems["shared"], runs["shared"].points
+    shared = all(points[t] is points["pde_0"] for t in ("pde_1", "pde_2"))
+    module, nets, params = problem.module, problem.nets, problem.params
 
-    def ms(terms: list[str]) -> float:
+    def per_term(terms):
+        return lambda: [module.RESIDUALS[t](nets, points[t], params) for t in terms]
+
+    equations = ["pde_0", "pde_1", "pde_2"]
+    evaluations = {
+        "pde_0": per_term(["pde_0"]),
+        "equations_separate": per_term(equations),
+        "equations_shared": lambda: module.shared_residuals_0(nets, points["pde_0"], params),
+        "loss_separate": per_term(problem.term_names),
+        "loss_shared": lambda: list(module.all_residuals(nets, points, params).values()),
+    }
+
+    def ms(evaluate) -> float:
         start = time.perf_counter()
         for _ in range(repeats):
-            sum((residuals[t](nets, points[t], params) ** 2).mean() for t in terms).backward()
+            sum((r ** 2).mean() for r in evaluate()).backward()
         return (time.perf_counter() - start) / repeats * 1e3
 
-    for terms in parts.values():  # warm-up
-        ms(terms)
+    closures = {name: problems[name].module.make_closure(run) for name, run in runs.items()}
+
+    def step_ms(name) -> float:
+        run, step = runs[name], problems[name].module.train_step
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step(run, closures[name])
+        return (time.perf_counter() - start) / repeats * 1e3
+
+    parts = {**{name: (lambda e=e: ms(e)) for name, e in evaluations.items()},
+             "step_shared": lambda: step_ms("shared"), "step_separate": lambda: step_ms("separate")}
+    for timer in parts.values():  # warm-up
+        timer()
     times: dict[str, list[float]] = {name: [] for name in parts}
     for _ in range(rounds):
-        for name, terms in parts.items():
-            times[name].append(ms(terms))
+        for name, timer in parts.items():
+            times[name].append(timer())
+    median = {name: statistics.median(v) for name, v in times.items()}
+    per_round = {"equations": [s / p for s, p in zip(times["equations_shared"],
+                                                     times["equations_separate"])],
+                 "loss": [s / p for s, p in zip(times["loss_shared"], times["loss_separate"])],
+                 "step": [s / p for s, p in zip(times["step_shared"], times["step_separate"])]}
+    steps = runs["shared"].step_losses, runs["separate"].step_losses
     out = {"quick": args.quick, "interior_points": len(points["pde_0"]),
            "equations_share_points": shared, "rounds": rounds, "repeats": repeats,
-           **{f"{name}_ms": statistics.median(v) for name, v in times.items()}}
+           **{f"{name}_ms": value for name, value in median.items()},
+           **{f"{name}_shared_over_separate": statistics.median(r) for name, r in per_round.items()},
+           **{f"{name}_shared_over_separate_range": [min(r), max(r)]
+              for name, r in per_round.items()},
+           # the two runs took the same steps from the same networks: their losses agree
+           "last_step_loss_shared_minus_separate": max(
+               abs(float(steps[0][t]) - float(steps[1][t])) for t in problem.term_names)}
     print(json.dumps(out, indent=1))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:

@@ -203,6 +203,7 @@ def restore_training(run, scheduler, state: dict, *, resume: bool) -> None:
     # in place: the generated closure holds these dicts
     for term, pts in state["points"].items():
         run.points[term] = pts.to(device=run.device, dtype=run.dtype)
+    run.share_points()  # a saved checkpoint holds one tensor per term
     for term, w in state["quadrature"].items():
         run.quadrature[term] = w.to(device=run.device, dtype=run.dtype)
     run.weights.update(state["weights"])

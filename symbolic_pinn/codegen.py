@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sympy as sp
-
 from . import __version__
-from .channels import combine_top_order, derivative_orders, is_combination
 from .errors import CodegenError
 from .ir import ProblemIR, Site, TermIR
+from .jet_calls import batched_input, shared_groups, term_jets
 from .naming import Namer
 from .printing import scaled_input, torch_code
 
@@ -51,6 +49,11 @@ class GenerationOptions:
             :class:`~symbolic_pinn.MLP` s, which ``discretize`` checks).
         compile: Whether ``all_residuals`` (every term's batched residual, one loss
             evaluation) is wrapped in ``torch.compile``; needs ``"taylor"``.
+        shared_points: Whether the training strategy may give several terms equal points
+            (:attr:`~symbolic_pinn.training.TrainingStrategy.shares_points`); then, with
+            ``"taylor"``, terms that can share their ``jet`` calls get one function that
+            ``all_residuals`` calls when their points are one tensor
+            (:func:`symbolic_pinn.jet_calls.shared_groups`).
 
     Examples:
         >>> import sympy as sp
@@ -92,6 +95,7 @@ class GenerationOptions:
     additional_loss: bool = False
     derivatives: str = "autograd"
     compile: bool = False
+    shared_points: bool = True
 
 
 def template_dir() -> Path:
@@ -181,6 +185,7 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
         terms=terms,
         depvars=[_depvar_context(ir, dv) for dv in ir.depvars],
         options=options,
+        shared=shared_groups(ir, terms) if taylor and options.shared_points else [],
         uses=_uses(terms),
     )
     try:
@@ -209,14 +214,11 @@ def _uses(terms: list[dict]) -> dict[str, bool]:
 
 def _scaled(ir: ProblemIR, name: str, column: int) -> str:
     scale = ir.scaling[column]
-    if scale is None:
-        return name
-    return scaled_input(name, *scale)
+    return name if scale is None else scaled_input(name, *scale)
 
 
 def _site_context(ir: ProblemIR, site: Site) -> dict:
     inputs = [_scaled(ir, a, c) for a, c in zip(site.args, site.columns)]
-    batched = inputs[0] if len(inputs) == 1 else f"torch.cat(({', '.join(inputs)}), dim=1)"
     return {
         "name": site.name,
         "fn": site.fn,
@@ -224,14 +226,14 @@ def _site_context(ir: ProblemIR, site: Site) -> dict:
         "args": ", ".join(site.args),
         "net": site.net,
         "column": site.column,
-        "batched_input": batched,
+        "batched_input": batched_input(ir, site.args, site.columns),
         "point_input": f"torch.stack(({inputs[0]},))" if len(inputs) == 1
         else f"torch.stack(({', '.join(inputs)}))",
     }
 
 
 def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
-    jets, expr = _jets(ir, term) if taylor else ([], term.expr)
+    jets, expr = term_jets(ir, term) if taylor else ([], term.expr)
     try:
         code = torch_code(term.expr)
         batched_code = code if expr is term.expr else torch_code(expr)
@@ -247,6 +249,7 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
         "text": term.text,
         "code": code,
         "batched_code": batched_code,  # with taylor, may read combined channels
+        "batched_expr": expr,
         # no coordinate, network or derivative in it (a number, or parameters only):
         # broadcast it to one value per point
         "constant": not used & ({c.name for c in term.coordinates} | set(fns)),
@@ -269,67 +272,6 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
         "taylor": taylor and bool(term.sites),
         "jets": jets,
     }
-
-
-def _jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
-    """One ``jet`` call per network evaluation: the values and derivatives the residual
-    uses, their multi-indices and output columns (intermediate derivatives of the DAG are
-    propagated inside ``jet`` but not returned), and the residual to print with them.
-
-    Where the residual is linear, with constant coefficients, in two or more top-order
-    derivatives of one site (``-u_xx - u_yy``, ``u_tt - 4*u_xx``, Burgers' ``u_t - ν u_xx``),
-    the jet returns their combination from one channel and the residual reads that
-    (:func:`symbolic_pinn.channels.combine_top_order`).
-    """
-    orders = derivative_orders(term)
-    groups: dict[tuple, list[Site]] = {}
-    for site in term.sites:
-        groups.setdefault((site.net, site.args), []).append(site)
-    used = {str(sym) for sym in term.expr.free_symbols}  # jet returns only what is used
-    expr, combos = combine_top_order(term, orders, used)
-    folded = {n for _, members, _ in combos.values() for _, n in members}
-    out = []
-    for (net, _), sites in groups.items():
-        names, alphas, columns, texts = [], [], [], [", ".join(s.text for s in sites)]
-        for site in sites:
-            chain = [site.name] + [n.name for n in term.derivatives if n.site == site.name]
-            chain = [name for name in chain if name in used]
-            alphas += [orders[n][1] for n in chain if n not in folded]
-            names += [n for n in chain if n not in folded]
-            for name, (owner, members, text) in combos.items():
-                if owner == site.name:
-                    names.append(name)
-                    alphas.append(tuple((c, orders[n][1]) for c, n in members))
-                    texts.append(f"{name} = {text}")
-            columns += [site.column] * (len(names) - len(columns))
-        if not names:
-            continue
-        scale = []
-        for c in sites[0].columns:
-            s = ir.scaling[c]
-            scale.append(1.0 if s is None else 1.0 / s[1])
-        column = columns[0] if len(set(columns)) == 1 else f"({', '.join(map(str, columns))})"
-        out.append({
-            "names": ", ".join(names),
-            "single": len(names) == 1,
-            "net": net,
-            "batched_input": _site_context(ir, sites[0])["batched_input"],
-            "orders": _tuple(", ".join(_alpha(a) for a in alphas), len(alphas)),
-            "scale": _tuple(", ".join(repr(float(v)) for v in scale), len(scale)),
-            "column": column,
-            "texts": "; ".join(texts),
-        })
-    return out, expr
-
-
-def _alpha(alpha) -> str:
-    if is_combination(alpha):  # ((c, alpha), ...)
-        return _tuple(", ".join(f"({c!r}, {_alpha(a)})" for c, a in alpha), len(alpha))
-    return _tuple(", ".join(map(str, alpha)), len(alpha))
-
-
-def _tuple(inner: str, n: int) -> str:
-    return f"({inner},)" if n == 1 else f"({inner})"
 
 
 def _evaluations(ir: ProblemIR, term: TermIR) -> list[dict]:

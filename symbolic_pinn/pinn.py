@@ -130,6 +130,7 @@ def generation_options(pinn: PhysicsInformedNN, derivatives: str) -> GenerationO
         additional_loss=pinn.additional_loss is not None,
         derivatives=derivatives,
         compile=pinn.compile,
+        shared_points=bool(getattr(pinn.strategy, "shares_points", True)),
     )
 
 

@@ -310,8 +310,56 @@ class Run:
                     f"{getattr(self, 'step', 0)})")
         for term in self.term_names:  # (terms a strategy adds beyond these are not used)
             self.points[term] = points[term]
+        self.share_points(pointset)
         for term, w in (pointset.weights or {}).items():
             self.quadrature[term] = torch.as_tensor(w, dtype=self.dtype, device=self.device)
+
+    def share_points(self, pointset: PointSet | None = None) -> None:
+        """Make the points of each group of the generated module's ``SHARED`` one tensor
+        where they are equal, so that ``all_residuals`` evaluates the group with one
+        ``jet`` call per network (a module without groups defines no ``SHARED``).
+
+        Called after every sample, and after a checkpoint's points are put back.
+
+        Args:
+            pointset: The sample the points came from: its NumPy arrays (the built-in
+                strategies') are compared on the host. ``None`` compares the tensors.
+
+        Examples:
+            The two equations of a system on one grid:
+
+            >>> import numpy as np, sympy as sp, torch
+            >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+            >>> from symbolic_pinn.training import GridTraining
+            >>> x, y = sp.symbols("x y"); u, v = sp.Function("u"), sp.Function("v")
+            >>> U, V = u(x, y), v(x, y)
+            >>> s = PDESystem([U.diff(x) - V, V.diff(y) + U], [u(0, y), v(x, 0)],
+            ...               {x: (0, 1), y: (0, 1)}, [x, y], [U, V])
+            >>> problem = discretize(s, PhysicsInformedNN(MLP(2, 2, [8]), GridTraining(0.25)))
+            >>> problem.module.SHARED
+            (('pde_0', 'pde_1'),)
+            >>> run = Run(problem, "adam", lambda ps: torch.optim.Adam(ps),
+            ...           np.random.default_rng(0), torch.device("cpu"), torch.float32)
+            >>> run.points["pde_1"] is run.points["pde_0"]
+            True
+            >>> run.points["pde_1"] = run.points["pde_0"].clone()
+            >>> run.share_points()
+            >>> run.points["pde_1"] is run.points["pde_0"]
+            True
+        """
+        for group in getattr(self.problem.module, "SHARED", ()):
+            if all(self._same_points(group[0], term, pointset) for term in group[1:]):
+                for term in group[1:]:
+                    self.points[term] = self.points[group[0]]
+
+    def _same_points(self, a: str, b: str, pointset) -> bool:
+        pa, pb = (None, None) if pointset is None else (pointset.points[a], pointset.points[b])
+        if pa is not None and pa is pb:
+            return True
+        if isinstance(pa, np.ndarray) and isinstance(pb, np.ndarray):
+            return pa.shape == pb.shape and bool(np.array_equal(pa, pb))
+        ta, tb = self.points[a], self.points[b]
+        return ta is tb or (ta.shape == tb.shape and bool(torch.equal(ta, tb)))
 
     def _checked(self, term: str, pts) -> torch.Tensor:
         """One term's points from ``sample()`` as a tensor, if ``(N, n_indvars)``; else a

@@ -179,8 +179,9 @@ def test_wave_ntk_size_runs(tmp_path, flag, label):
 
 
 def test_shared_points_quick_writes_json(tmp_path):
-    """``benchmarks/shared_points.py --quick``: it runs, and GridTraining does give the
-    three Kovasznay equations the same interior points (what the measurement is about)."""
+    """``benchmarks/shared_points.py --quick``: it runs, GridTraining does give the three
+    Kovasznay equations one points tensor (what the measurement is about), and the runs
+    with and without the shared evaluations took the same steps."""
     out = tmp_path / "shared.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "shared_points.py"), "--quick", "--out",
@@ -189,4 +190,7 @@ def test_shared_points_quick_writes_json(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(out.read_text(encoding="utf-8"))
     assert results["quick"] is True and results["equations_share_points"] is True
-    assert min(results[f"{part}_ms"] for part in ("pde_0", "equations", "loss")) > 0
+    parts = ("pde_0", "equations_separate", "equations_shared", "loss_separate",
+             "loss_shared", "step_shared", "step_separate")
+    assert min(results[f"{part}_ms"] for part in parts) > 0
+    assert results["last_step_loss_shared_minus_separate"] < 1e-5

@@ -63,6 +63,12 @@ class TrainingStrategy:
 
     Attributes:
         resamples: Whether :meth:`sample` is called again before every optimizer step.
+        shares_points: Whether terms that sample the same columns and fix the same values
+            (all equations; the conditions on one face) may get equal points. Then the
+            generated ``all_residuals`` evaluates such terms with one ``jet`` call per
+            network whenever their points are equal (the run makes them one tensor).
+            ``True`` here, in :class:`GridTraining` and in :class:`QuadratureTraining`;
+            ``False`` in the strategies that draw each term's points apart.
 
     Examples:
         A custom strategy: ``n`` cell midpoints along each free coordinate of a term;
@@ -96,6 +102,7 @@ class TrainingStrategy:
     """
 
     resamples = False
+    shares_points = True
 
     def sample(self, ir: ProblemIR, rng: np.random.Generator) -> PointSet:
         """Points for every term of ``ir``."""

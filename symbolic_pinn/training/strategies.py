@@ -133,6 +133,7 @@ class StochasticTraining(TrainingStrategy):
     """
 
     resamples = True
+    shares_points = False  # every term's points are drawn apart
 
     def __init__(self, points: int, bcs_points: int | None = None) -> None:
         self.points = _check_count("points", points)
@@ -207,6 +208,8 @@ class QuasiRandomTraining(TrainingStrategy):
         >>> sobol.resamples, QuasiRandomTraining(16, resampling=False).resamples
         (True, False)
     """
+
+    shares_points = False  # every term's points are drawn apart
 
     def __init__(
         self,

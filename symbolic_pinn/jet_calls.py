@@ -1,0 +1,208 @@
+"""The ``jet`` calls of the generated residuals (``derivatives="taylor"``).
+
+A term makes one :func:`~symbolic_pinn.jets.jet` call per network evaluation
+(:func:`term_jets`). Terms that the training strategy gives the same points, such as the
+three Navier–Stokes equations under ``GridTraining``, or two conditions on one face, can
+share those calls: :func:`shared_groups` finds them, and the generated ``all_residuals``
+evaluates each group with one call per network whenever the points are the same tensor
+(the run makes equal points one tensor).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import sympy as sp
+
+from .channels import combine_top_order, derivative_orders, is_combination
+from .ir import ProblemIR, Site, TermIR
+from .naming import Namer
+from .printing import scaled_input, torch_code
+
+__all__ = ["shared_groups"]  # batched_input and term_jets serve codegen
+
+
+def batched_input(ir: ProblemIR, args, columns) -> str:
+    """The network input of one evaluation: its coordinates, standardised where the
+    problem standardises, as one ``(N, k)`` tensor."""
+    inputs = []
+    for name, column in zip(args, columns):
+        scale = ir.scaling[column]
+        inputs.append(name if scale is None else scaled_input(name, *scale))
+    return inputs[0] if len(inputs) == 1 else f"torch.cat(({', '.join(inputs)}), dim=1)"
+
+
+def term_jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
+    """One ``jet`` call per network evaluation: the values and derivatives the residual
+    uses, their multi-indices and output columns (intermediate derivatives of the DAG are
+    propagated inside ``jet`` but not returned), and the residual to print with them.
+
+    Where the residual is linear, with constant coefficients, in two or more top-order
+    derivatives of one site (``-u_xx - u_yy``, ``u_tt - 4*u_xx``, Burgers' ``u_t - ν u_xx``),
+    the jet returns their combination from one channel and the residual reads that
+    (:func:`symbolic_pinn.channels.combine_top_order`).
+    """
+    orders = derivative_orders(term)
+    groups: dict[tuple, list[Site]] = {}
+    for site in term.sites:
+        groups.setdefault((site.net, site.args), []).append(site)
+    used = {str(sym) for sym in term.expr.free_symbols}  # jet returns only what is used
+    expr, combos = combine_top_order(term, orders, used)
+    folded = {n for _, members, _ in combos.values() for _, n in members}
+    coordinates = {c.name: c for c in term.coordinates}
+    out = []
+    for (net, args), sites in groups.items():
+        entries, combined = [], []
+        for site in sites:
+            chain = [site.name] + [n.name for n in term.derivatives if n.site == site.name]
+            entries += [(n, orders[n][1], site.column)
+                        for n in chain if n in used and n not in folded]
+            for name, (owner, members, text) in combos.items():
+                if owner == site.name:
+                    alpha = tuple((c, orders[n][1]) for c, n in members)
+                    entries.append((name, alpha, site.column))
+                    combined.append((name, text))
+        if not entries:
+            continue
+        scale = tuple(1.0 if ir.scaling[c] is None else 1.0 / ir.scaling[c][1]
+                      for c in sites[0].columns)
+        # what makes two terms' calls one: the network, and what each input column holds
+        key = (net, tuple((coordinates[a].column, coordinates[a].value) for a in args), scale)
+        out.append(_call(net, batched_input(ir, args, sites[0].columns), scale, entries,
+                         [s.text for s in sites], combined, key))
+    return out, expr
+
+
+def _call(net, batched, scale, entries, site_texts, combined, key) -> dict:
+    names = [name for name, _, _ in entries]
+    columns = [column for _, _, column in entries]
+    texts = [", ".join(site_texts)] + [f"{name} = {text}" for name, text in combined]
+    return {
+        "names": ", ".join(names),
+        "single": len(names) == 1,
+        "net": net,
+        "batched_input": batched,
+        "orders": _tuple(", ".join(_alpha(a) for _, a, _ in entries), len(entries)),
+        "scale": _tuple(", ".join(repr(float(v)) for v in scale), len(scale)),
+        "column": columns[0] if len(set(columns)) == 1 else f"({', '.join(map(str, columns))})",
+        "texts": "; ".join(texts),
+        # for shared_groups
+        "key": key, "entries": entries, "site_texts": site_texts, "combined": combined,
+    }
+
+
+def _alpha(alpha) -> str:
+    if is_combination(alpha):  # ((c, alpha), ...)
+        return _tuple(", ".join(f"({c!r}, {_alpha(a)})" for c, a in alpha), len(alpha))
+    return _tuple(", ".join(map(str, alpha)), len(alpha))
+
+
+def _tuple(inner: str, n: int) -> str:
+    return f"({inner},)" if n == 1 else f"({inner})"
+
+
+def shared_groups(ir: ProblemIR, terms: list[dict]) -> list[dict]:
+    """Groups of terms that can share their ``jet`` calls when they share their points.
+
+    Candidates are the terms on the forward-propagated path that sample the same columns
+    and fix the same values (all equations of a problem; the conditions on one face). A
+    group keeps those whose coordinates agree by name and that share at least one call
+    (the same network at the same inputs) with another member; it needs two members.
+
+    Args:
+        ir: The analysed problem.
+        terms: The terms' generation contexts, in the order of ``ir.terms``.
+
+    Returns:
+        Per group, the context of its generated function ``shared_residuals_<k>``: the
+        terms, their coordinates and parameters, the merged calls (one per network and
+        input) and each term's residual over the merged calls' names.
+
+    Examples:
+        Two equations on one network: one call returns what both read (``v_comb`` adds
+        one channel).
+
+        >>> from symbolic_pinn.analysis import analyze
+        >>> from symbolic_pinn.codegen import generate
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x, y = sp.symbols("x y"); u, v = sp.Function("u"), sp.Function("v")
+        >>> U, V = u(x, y), v(x, y)
+        >>> s = PDESystem([U.diff(x, 2) + U.diff(y, 2) - V, V.diff(x) + V.diff(y) - U],
+        ...               [u(0, y), v(0, y)], {x: (0, 1), y: (0, 1)}, [x, y], [U, V])
+        >>> from symbolic_pinn.codegen import GenerationOptions
+        >>> source = generate(analyze(s, {"u": (0, 0), "v": (0, 1)}, [None, None]),
+        ...                   GenerationOptions(derivatives="taylor"))
+        >>> body = source.split("def shared_residuals_0")[1].split("def shared_residuals_1")[0]
+        >>> for line in body.strip().splitlines()[-7:]:
+        ...     print(line)
+            x = points[:, 0:1]
+            y = points[:, 1:2]
+            u_comb, v, u, v_comb = jet(nets[0], torch.cat((x, y), dim=1), (((1.0, (2, 0)), (1.0, (0, 2))), (0, 0), (0, 0), ((1.0, (1, 0)), (1.0, (0, 1)))), scale=(1.0, 1.0), column=(0, 1, 0, 1))  # u(x, y), v(x, y); u_comb = u_xx + u_yy; v_comb = v_x + v_y
+            return (
+                u_comb - v,  # pde_0
+                -u + v_comb,  # pde_1
+            )
+        >>> [line for line in source.splitlines() if line.startswith("SHARED")]
+        ['SHARED = (("pde_0", "pde_1"), ("bc_0", "bc_1"))']
+    """
+    candidates: dict[tuple, list[tuple[TermIR, dict]]] = {}
+    for term, ctx in zip(ir.terms, terms):
+        if ctx["taylor"] and not ctx["constant"] and ctx["jets"]:
+            candidates.setdefault((term.free, term.fixed), []).append((term, ctx))
+    groups = []
+    for members in candidates.values():
+        members = _agreeing(members)
+        calls = Counter(key for _, ctx in members for key in {j["key"] for j in ctx["jets"]})
+        members = [(t, c) for t, c in members if any(calls[j["key"]] > 1 for j in c["jets"])]
+        if len(members) > 1:
+            groups.append(_merged(f"shared_residuals_{len(groups)}", members))
+    return groups
+
+
+def _agreeing(members: list) -> list:
+    """The members, in order, whose coordinates of one name hold the same column and value
+    as every earlier member's."""
+    held: dict[str, tuple] = {}
+    kept = []
+    for term, ctx in members:
+        mine = {c.name: (c.column, c.value) for c in term.coordinates}
+        if all(held.get(name, spec) == spec for name, spec in mine.items()):
+            held.update(mine)
+            kept.append((term, ctx))
+    return kept
+
+
+def _merged(name: str, members: list) -> dict:
+    coordinates = {c.name: c for term, _ in members for c in term.coordinates}
+    params = list(dict.fromkeys(p for term, _ in members for p in term.params))
+    namer = Namer(set(coordinates) | set(params))
+    channel: dict[tuple, str] = {}  # (call, multi-index, column) -> its name in the group
+    calls: dict[tuple, dict] = {}
+    returns = []
+    for term, ctx in members:
+        rename: dict[str, str] = {}
+        for jet in ctx["jets"]:
+            call = calls.setdefault(jet["key"], {"jet": jet, "entries": [], "site_texts": [],
+                                                 "combined": []})
+            for old, alpha, column in jet["entries"]:
+                if (jet["key"], alpha, column) not in channel:
+                    channel[jet["key"], alpha, column] = new = namer.claim(old)
+                    call["entries"].append((new, alpha, column))
+                rename[old] = channel[jet["key"], alpha, column]
+            call["site_texts"] += [t for t in jet["site_texts"] if t not in call["site_texts"]]
+            call["combined"] += [(rename[n], t) for n, t in jet["combined"]
+                                 if (rename[n], t) not in call["combined"]]
+        expr = ctx["batched_expr"].xreplace(
+            {s: sp.Symbol(rename[s.name], **s.assumptions0)
+             for s in ctx["batched_expr"].free_symbols if rename.get(s.name, s.name) != s.name})
+        returns.append({"term": term.name, "code": torch_code(expr)})
+    return {
+        "name": name,
+        "terms": [term.name for term, _ in members],
+        "params": params,
+        "coordinates": list(coordinates.values()),
+        "jets": [_call(c["jet"]["net"], c["jet"]["batched_input"], c["jet"]["key"][2],
+                       c["entries"], c["site_texts"], c["combined"], c["jet"]["key"])
+                 for c in calls.values()],
+        "returns": returns,
+    }

@@ -1,0 +1,192 @@
+"""Terms that share their points share their ``jet`` calls (:mod:`symbolic_pinn.jet_calls`).
+
+Under ``GridTraining`` the equations of a system get equal points, and so do the
+conditions on one face. The run makes equal points one tensor, and the generated
+``all_residuals`` then evaluates each such group with one ``jet`` call per network
+(``shared_residuals_<k>``). Its residuals and their gradients must equal the per-term
+functions' (1e-10 relative in float64, 1e-5 in float32), also where two terms' combined
+channels got the same name, and a strategy whose points differ must get the per-term path.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from torch import nn
+
+from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+from symbolic_pinn.run import Run
+from symbolic_pinn.training import GridTraining, StochasticTraining
+
+x, y, a = sp.symbols("x y a")
+u, v, w = sp.Function("u"), sp.Function("v"), sp.Function("w")
+
+
+def mlp(n_out, seed):
+    torch.manual_seed(seed)
+    net = MLP(2, n_out, [12, 10])
+    with torch.no_grad():  # nonzero biases
+        for layer in net:
+            if isinstance(layer, nn.Linear):
+                layer.bias.uniform_(-0.5, 0.5)
+    return net
+
+
+def system() -> PDESystem:
+    """u, v and w from three networks; a is estimated. pde_0 and pde_1 both fold two
+    second derivatives of u into a channel named u_comb, with different signs."""
+    U, V, W = u(x, y), v(x, y), w(x, y)
+    eqs = [U.diff(x, 2) + U.diff(y, 2) - V * W + a,
+           U.diff(x, 2) - U.diff(y, 2) + V.diff(x) * U,
+           W.diff(x) + V.diff(y) - a * U]
+    bcs = [sp.Eq(u(0, y), 0), sp.Eq(u(x, y).diff(x).subs(x, 0), sp.sin(y)),  # one face
+           sp.Eq(w(x, 0) + v(x, 0), x)]
+    return PDESystem(eqs, bcs, {x: (0, 1), y: (0, 2)}, [x, y], [U, V, W], {a: 0.7})
+
+
+def problem(strategy=None, dtype=torch.float64, **kw):
+    nets = [mlp(1, seed).to(dtype) for seed in (1, 2, 3)]
+    pinn = PhysicsInformedNN(nets, strategy or GridTraining(0.25), param_estim=True,
+                             input_scaling="standardize", **kw)
+    return discretize(system(), pinn)
+
+
+def run_of(prob, dtype=torch.float64):
+    return Run(prob, "adam", lambda ps: torch.optim.Adam(ps, lr=1e-3),
+               np.random.default_rng(0), torch.device("cpu"), dtype)
+
+
+def thetas(prob):
+    return [p for net in prob.nets for p in net.parameters()] + list(prob.params.values())
+
+
+def assert_same(grouped, separate, prob, rtol):
+    """Equal residuals per term, and equal gradients of the sum of the mean squares."""
+    assert list(grouped) == list(prob.term_names)
+    for term in prob.term_names:
+        g, s = grouped[term], separate[term]
+        assert g.shape == s.shape
+        scale = float(s.detach().abs().max()) + 1.0
+        torch.testing.assert_close(g.detach(), s.detach(), rtol=rtol, atol=rtol * scale,
+                                   msg=lambda m, term=term: f"{term}: {m}")
+    grads = [torch.autograd.grad(sum(r.square().mean() for r in rs.values()), thetas(prob))
+             for rs in (grouped, separate)]
+    for i, (g, s) in enumerate(zip(*grads)):
+        torch.testing.assert_close(g, s, rtol=rtol, atol=rtol * (float(s.abs().max()) + 1.0),
+                                   msg=lambda m, i=i: f"gradient {i}: {m}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_grouped_residuals_equal_the_per_term_ones(dtype):
+    prob = problem(dtype=dtype)
+    module = prob.module
+    assert module.SHARED == (("pde_0", "pde_1", "pde_2"), ("bc_0", "bc_1"))
+    body = prob.source.split("def shared_residuals_0")[1].split("def shared_residuals_1")[0]
+    assert [body.count(f"jet(nets[{i}]") for i in range(3)] == [1, 1, 1]
+    assert "u_comb_2" in body  # pde_1's combination is not pde_0's: renamed, not merged
+    run = run_of(prob, dtype)
+    for group in module.SHARED:
+        assert all(run.points[t] is run.points[group[0]] for t in group)
+    grouped = module.all_residuals(prob.nets, run.points, prob.params)
+    separate = {t: module.RESIDUALS[t](prob.nets, run.points[t], prob.params)
+                for t in prob.term_names}
+    assert_same(grouped, separate, prob, 1e-10 if dtype == torch.float64 else 1e-5)
+
+
+class Shifted(GridTraining):
+    """A grid, but pde_1's points moved a little: they are no longer pde_0's."""
+
+    def sample(self, ir, rng):
+        pointset = super().sample(ir, rng)
+        pointset.points["pde_1"] = pointset.points["pde_1"] * 0.99 + 0.001
+        return pointset
+
+
+def test_unequal_points_take_the_per_term_path():
+    prob = problem(Shifted(0.25))
+    run = run_of(prob)
+    assert run.points["pde_1"] is not run.points["pde_0"]
+    assert run.points["pde_2"] is not run.points["pde_0"]  # all of a group, or none
+    assert run.points["bc_1"] is run.points["bc_0"]
+    grouped = prob.module.all_residuals(prob.nets, run.points, prob.params)
+    separate = {t: prob.module.RESIDUALS[t](prob.nets, run.points[t], prob.params)
+                for t in prob.term_names}
+    assert_same(grouped, separate, prob, 1e-10)
+
+
+class SeparateGrid(GridTraining):
+    shares_points = False
+
+
+def test_training_is_the_same_with_and_without_groups():
+    """Ten Adam steps, from the same networks, with and without the shared functions."""
+    runs = []
+    for strategy in (GridTraining(0.25), SeparateGrid(0.25)):
+        prob = problem(strategy, dtype=torch.float32)
+        assert ("shared_residuals_0" in prob.source) == strategy.shares_points
+        runs.append(prob.solve(iterations=10, seed=0, progress=False))
+    for h1, h2 in zip(runs[0].history, runs[1].history, strict=True):
+        for term, value in h2["losses"].items():
+            assert h1["losses"][term] == pytest.approx(value, rel=1e-5, abs=1e-7), term
+
+
+def test_strategies_that_draw_terms_apart_get_no_groups():
+    assert "SHARED" not in problem(StochasticTraining(16)).source
+    assert "SHARED" not in problem(derivatives="autograd").source  # taylor only
+    assert StochasticTraining.shares_points is False
+
+
+def test_kovasznay_equations_share_one_call():
+    """The three Navier–Stokes equations of benchmarks/shared_points.py: one jet call
+    carries the channels of the first momentum equation, and all three residuals."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "shared_points.py"
+    spec = importlib.util.spec_from_file_location("shared_points_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(0)
+    net = MLP(2, 3, [16, 16]).double()
+    prob = discretize(bench.kovasznay(), PhysicsInformedNN(copy.deepcopy(net),
+                                                           GridTraining(0.25)))
+    assert prob.module.SHARED[0] == ("pde_0", "pde_1", "pde_2")
+    body = prob.source.split("def shared_residuals_0")[1].split("def shared_residuals_1")[0]
+    assert body.count("jet(") == 1
+    run = run_of(prob)
+    grouped = prob.module.all_residuals(prob.nets, run.points, prob.params)
+    separate = {t: prob.module.RESIDUALS[t](prob.nets, run.points[t], prob.params)
+                for t in prob.term_names}
+    assert_same(grouped, separate, prob, 1e-10)
+
+
+def test_traced_all_residuals_takes_either_path():
+    """Under torch.compile (dynamo's tracing, with the eager backend: the branch is what is
+    tested, tests/test_compile.py covers the compiler), all_residuals gives the per-term
+    values both when the points are one tensor and, called again, when they are not."""
+    prob = problem()
+    traced = torch.compile(prob.module.all_residuals, backend="eager")
+    run = run_of(prob)
+    apart = {t: p.clone() for t, p in run.points.items()}
+    apart["pde_1"] = apart["pde_1"] * 0.99 + 0.001  # wrong if the shared path were taken
+    for points in (run.points, apart, run.points):
+        separate = {t: prob.module.RESIDUALS[t](prob.nets, points[t], prob.params)
+                    for t in prob.term_names}
+        assert_same(traced(prob.nets, points, prob.params), separate, prob, 1e-10)
+
+
+def test_points_put_back_from_a_checkpoint_are_one_tensor_again():
+    """A checkpoint holds one points tensor per term; restoring it shares them again."""
+    from symbolic_pinn import checkpoint
+
+    prob = problem(dtype=torch.float32)
+    run = run_of(prob, torch.float32)
+    state = checkpoint.capture(run, None, "adam")
+    assert state["points"]["pde_1"] is not state["points"]["pde_0"]
+    checkpoint.restore_training(run, None, state, resume=False)
+    for group in prob.module.SHARED:
+        assert all(run.points[t] is run.points[group[0]] for t in group)
