@@ -297,7 +297,7 @@ class NonFiniteGuard:
     its own loss, gradients and parameters were finite. The guard then goes one step
     further back (it keeps the snapshot before the last good step too), drops that
     step's history row and retries it at the lowered rate. A ``callback`` has seen that
-    step once already.
+    step once already (the progress bar counts it once).
     """
 
     def __init__(self, run, scheduler, optimizer: str, result: Result, mode: str,

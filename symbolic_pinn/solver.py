@@ -234,8 +234,8 @@ def solve(
             if checkpoint_every is not None and run.step % checkpoint_every == 0:
                 write_checkpoint(checkpoint_path, result, run, scheduler, optimizer)
                 saved_at = run.step
-            if bar is not None:
-                bar.update(1)
+            if bar is not None:  # (a step redone after a rollback went back is not counted)
+                bar.update(max(0, run.step - bar.n))
                 bar.set_postfix(loss=f"{row['loss']:.3e}", refresh=False)
             if callback is not None and callback(row):
                 if not recorded:  # the last step of the run: always in the history

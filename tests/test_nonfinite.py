@@ -434,6 +434,26 @@ def test_rollback_goes_a_step_further_back_when_the_state_itself_is_bad():
     assert 1.0 < float(problem.nets[0].p.detach()) < 1.6
 
 
+def test_a_step_redone_after_going_back_is_counted_once_by_the_progress_bar(monkeypatch):
+    from symbolic_pinn import solver
+
+    bars = []
+    real = solver._progress
+    monkeypatch.setattr(solver, "_progress", lambda n, shown: bars.append(real(n, shown))
+                        or bars[-1])
+    x_ = sp.Symbol("x")
+    f = sp.Function("u")
+    system = PDESystem([sp.Eq(f(x_).diff(x_, 2), 0)], [sp.Eq(f(0), 0), sp.Eq(f(1), 3)],
+                       {x_: (0, 1)}, [x_], [f(x_)])
+    problem = discretize(system, PhysicsInformedNN(_Wall(), GridTraining(0.1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = problem.solve(6, lr=0.2, optimizer="sgd", on_nonfinite="rollback",
+                               max_rollbacks=5, progress=True)
+    assert [r["step"] for r in result.rollbacks[:2]] == [1, 0]  # it did go a step back
+    assert bars[0].n == 6
+
+
 def test_rollbacks_that_make_no_progress_are_bounded():
     """Going back a step and redoing it is not progress: the count of rollbacks is reset
     only past the furthest step reached, so a run diverging over several steps gives up
