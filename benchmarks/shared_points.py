@@ -3,7 +3,7 @@
 Kovasznay flow (steady incompressible Navier–Stokes, Re = 20) with u, v and p from one
 ``MLP(2, 3, [50, 50, 50])`` under ``GridTraining``, which gives the three equations the
 same interior grid and the conditions on one edge the same points. The generated
-``all_residuals`` then evaluates each such group with one ``jet`` call per network
+``all_residuals`` then evaluates each such group with one ``jet`` call per network and input
 (``shared_residuals_<k>``; see ``symbolic_pinn.jet_calls``), where each term used to make
 its own. Timed, interleaved in rounds:
 
@@ -13,7 +13,10 @@ its own. Timed, interleaved in rounds:
   through ``all_residuals`` (``loss_shared``);
 * one optimizer step (``train_step``, Adam) of the problem as generated (``step_shared``)
   and of the same problem under a grid strategy with ``shares_points = False``, whose
-  module has no groups (``step_separate``): the same networks, points and losses.
+  module has no groups (``step_separate``): the same networks, points and losses;
+* the same two steps under ``StochasticTraining(share=True)`` (as many points per term as
+  the grid; fresh points every step, their drawing included), with and without the groups
+  (``step_stochastic_shared``, ``step_stochastic_separate``).
 
 Usage::
 
@@ -35,7 +38,7 @@ import torch
 
 from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
 from symbolic_pinn.run import Run
-from symbolic_pinn.training import GridTraining
+from symbolic_pinn.training import GridTraining, StochasticTraining
 
 
 def kovasznay(re: int = 20) -> PDESystem:
@@ -77,6 +80,11 @@ def main(argv=None) -> dict:
     problems = {name: discretize(kovasznay(), PhysicsInformedNN(copy.deepcopy(net),
                                                                 strategy(dx)))
                 for name, strategy in (("shared", GridTraining), ("separate", SeparateGrid))}
+    grid = problems["shared"].strategy.sample(problems["shared"].ir, None).points
+    for name, groups in (("stochastic_shared", True), ("stochastic_separate", False)):
+        drawn = StochasticTraining(len(grid["pde_0"]), len(grid["bc_0"]), share=True)
+        drawn.shares_points = groups  # without: the same draws, each term its own call
+        problems[name] = discretize(kovasznay(), PhysicsInformedNN(copy.deepcopy(net), drawn))
     runs = {name: Run(prob, "adam", lambda ps: torch.optim.Adam(ps, lr=1e-3),
                       np.random.default_rng(0), torch.device("cpu"), torch.float32)
             for name, prob in problems.items()}
@@ -109,10 +117,11 @@ def main(argv=None) -> dict:
         start = time.perf_counter()
         for _ in range(repeats):
             step(run, closures[name])
+            run.step += 1  # (as solve does: a resampling strategy draws before each step)
         return (time.perf_counter() - start) / repeats * 1e3
 
     parts = {**{name: (lambda e=e: ms(e)) for name, e in evaluations.items()},
-             "step_shared": lambda: step_ms("shared"), "step_separate": lambda: step_ms("separate")}
+             **{f"step_{name}": (lambda name=name: step_ms(name)) for name in problems}}
     for timer in parts.values():  # warm-up
         timer()
     times: dict[str, list[float]] = {name: [] for name in parts}
@@ -123,17 +132,26 @@ def main(argv=None) -> dict:
     per_round = {"equations": [s / p for s, p in zip(times["equations_shared"],
                                                      times["equations_separate"])],
                  "loss": [s / p for s, p in zip(times["loss_shared"], times["loss_separate"])],
-                 "step": [s / p for s, p in zip(times["step_shared"], times["step_separate"])]}
+                 "step": [s / p for s, p in zip(times["step_shared"], times["step_separate"])],
+                 "step_stochastic": [s / p for s, p in zip(times["step_stochastic_shared"],
+                                                           times["step_stochastic_separate"])]}
     steps = runs["shared"].step_losses, runs["separate"].step_losses
+    drawn = runs["stochastic_shared"].points
+    shared_drawn = all(drawn[t] is drawn["pde_0"] for t in ("pde_1", "pde_2"))
     out = {"quick": args.quick, "interior_points": len(points["pde_0"]),
-           "equations_share_points": shared, "rounds": rounds, "repeats": repeats,
+           "equations_share_points": shared, "stochastic_equations_share_points": shared_drawn,
+           "rounds": rounds, "repeats": repeats,
            **{f"{name}_ms": value for name, value in median.items()},
            **{f"{name}_shared_over_separate": statistics.median(r) for name, r in per_round.items()},
            **{f"{name}_shared_over_separate_range": [min(r), max(r)]
               for name, r in per_round.items()},
            # the two runs took the same steps from the same networks: their losses agree
            "last_step_loss_shared_minus_separate": max(
-               abs(float(steps[0][t]) - float(steps[1][t])) for t in problem.term_names)}
+               abs(float(steps[0][t]) - float(steps[1][t])) for t in problem.term_names),
+           "last_step_loss_stochastic_shared_minus_separate": max(
+               abs(float(runs["stochastic_shared"].step_losses[t])
+                   - float(runs["stochastic_separate"].step_losses[t]))
+               for t in problem.term_names)}
     print(json.dumps(out, indent=1))
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:

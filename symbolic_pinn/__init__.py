@@ -24,6 +24,7 @@ from .errors import (
     CodegenError,
     InteriorConditionWarning,
     NonFiniteError,
+    PointsOutsideDomainWarning,
     ProblemError,
     StrategyError,
     SymbolicPinnError,
@@ -50,4 +51,5 @@ __all__ = [
     "StrategyError",
     "NonFiniteError",
     "InteriorConditionWarning",
+    "PointsOutsideDomainWarning",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "NonFiniteWeightError",
     "SymbolicPinnWarning",
     "InteriorConditionWarning",
+    "PointsOutsideDomainWarning",
     "term_context",
     "lookalike",
 ]
@@ -314,6 +315,34 @@ class InteriorConditionWarning(SymbolicPinnWarning):
         ...     warnings.simplefilter("error", InteriorConditionWarning)
         ...     symbolic_discretize(heat(sp.Eq(u(0.5, 0.5), 1)), pinn).term_names
         ('pde_0', 'bc_0', 'bc_1')
+    """
+
+
+class PointsOutsideDomainWarning(SymbolicPinnWarning):
+    """A training strategy gave a term points outside the domain, in a column the term
+    samples. The run trains on them anyway; the warning is given once per term and run.
+
+    Examples:
+        A strategy of one's own that puts every point at ``x = 3``, outside
+        ``x ∈ [0, 2]`` (the condition ``u(0)`` fixes ``x`` and samples nothing):
+
+        >>> import warnings
+        >>> import numpy as np, sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import PointSet, TrainingStrategy
+        >>> class Doubled(TrainingStrategy):
+        ...     def sample(self, ir, rng):
+        ...         return PointSet({t.name: self.place(ir, t, np.full((4, len(t.free)), 3.0))
+        ...                          for t in ir.terms})
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([u(x).diff(x, 2) + 1], [u(0)], {x: (0, 2)}, [x], [u(x)])
+        >>> problem = discretize(s, PhysicsInformedNN(MLP(1, 1, [8]), Doubled()))
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     _ = problem.solve(2, seed=0, progress=False)
+        >>> [str(w.message).split(";")[0] for w in caught
+        ...  if issubclass(w.category, PointsOutsideDomainWarning)]
+        ['Doubled gave points outside the domain for term pde_0 (Derivative(u(x), (x, 2)) + 1): x from 3 to 3, but x is in [0, 2]']
     """
 
 

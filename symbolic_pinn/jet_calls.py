@@ -4,7 +4,7 @@ A term makes one :func:`~symbolic_pinn.jets.jet` call per network evaluation
 (:func:`term_jets`). Terms that the training strategy gives the same points, such as the
 three Navier–Stokes equations under ``GridTraining``, or two conditions on one face, can
 share those calls: :func:`shared_groups` finds them, and the generated ``all_residuals``
-evaluates each group with one call per network whenever the points are the same tensor
+evaluates each group with one call per network and input whenever the points are one tensor
 (the run makes equal points one tensor).
 """
 
@@ -69,11 +69,11 @@ def term_jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
         # what makes two terms' calls one: the network, and what each input column holds
         key = (net, tuple((coordinates[a].column, coordinates[a].value) for a in args), scale)
         out.append(_call(net, batched_input(ir, args, sites[0].columns), scale, entries,
-                         [s.text for s in sites], combined, key))
+                         [s.text for s in sites], combined, key, args))
     return out, expr
 
 
-def _call(net, batched, scale, entries, site_texts, combined, key) -> dict:
+def _call(net, batched, scale, entries, site_texts, combined, key, args) -> dict:
     names = [name for name, _, _ in entries]
     columns = [column for _, _, column in entries]
     texts = [", ".join(site_texts)] + [f"{name} = {text}" for name, text in combined]
@@ -88,6 +88,7 @@ def _call(net, batched, scale, entries, site_texts, combined, key) -> dict:
         "texts": "; ".join(texts),
         # for shared_groups
         "key": key, "entries": entries, "site_texts": site_texts, "combined": combined,
+        "args": args,
     }
 
 
@@ -178,7 +179,7 @@ def _merged(name: str, members: list) -> dict:
     namer = Namer(set(coordinates) | set(params))
     channel: dict[tuple, str] = {}  # (call, multi-index, column) -> its name in the group
     calls: dict[tuple, dict] = {}
-    returns = []
+    returns, read = [], set()
     for term, ctx in members:
         rename: dict[str, str] = {}
         for jet in ctx["jets"]:
@@ -196,13 +197,18 @@ def _merged(name: str, members: list) -> dict:
             {s: sp.Symbol(rename[s.name], **s.assumptions0)
              for s in ctx["batched_expr"].free_symbols if rename.get(s.name, s.name) != s.name})
         returns.append({"term": term.name, "code": torch_code(expr)})
+        read |= {s.name for s in expr.free_symbols}
+    # a merged call reads its first term's coordinates: another term's of the same
+    # column and value are not needed
+    read |= {a for c in calls.values() for a in c["jet"]["args"]}
     return {
         "name": name,
         "terms": [term.name for term, _ in members],
         "params": params,
-        "coordinates": list(coordinates.values()),
+        "coordinates": [c for c in coordinates.values() if c.name in read],
         "jets": [_call(c["jet"]["net"], c["jet"]["batched_input"], c["jet"]["key"][2],
-                       c["entries"], c["site_texts"], c["combined"], c["jet"]["key"])
+                       c["entries"], c["site_texts"], c["combined"], c["jet"]["key"],
+                       c["jet"]["args"])
                  for c in calls.values()],
         "returns": returns,
     }

@@ -9,6 +9,7 @@ quantity a strategy declares (per-term gradients, NTK diagonals) once per reweig
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -22,7 +23,13 @@ from .adaptive.contract import (
     check_weights,
 )
 from .adaptive.kernel import term_ntk_diagonal
-from .errors import NonFiniteError, StrategyError, TrainingError, term_context
+from .errors import (
+    NonFiniteError,
+    PointsOutsideDomainWarning,
+    StrategyError,
+    TrainingError,
+    term_context,
+)
 from .networks import placement
 from .training.base import PointSet
 from .training.strategies import GridTraining
@@ -208,6 +215,13 @@ class Run:
         error.losses = {"loss": float(loss.detach()), "losses": losses_now}
         raise error
 
+    def _term(self, term: str) -> str:
+        """``"term bc_1 (Eq(...))"``: the term with its SymPy text, for error messages."""
+        for t in self.problem.ir.terms:
+            if t.name == term:
+                return term_context(term, t.text)
+        return f"term {term}"
+
     def _text(self, term: str) -> str:
         """``" (term bc_1 (Eq(...)))"``: the term with its SymPy text, for error messages."""
         for t in self.problem.ir.terms:
@@ -293,8 +307,8 @@ class Run:
                         else ": a spacing dx as wide as the domain leaves no grid point "
                         "strictly inside it; use a smaller dx"
                         if isinstance(self.sampler, GridTraining) else "")
-                raise StrategyError(f"{type(self.sampler).__name__} gave no points for term "
-                                    f"{term}{self._text(term)}{hint}")
+                raise StrategyError(f"{type(self.sampler).__name__} gave no points for "
+                                    f"{self._term(term)}{hint}")
         points = dict(pointset.points)
         for term in self.term_names:
             points[term] = self._checked(term, points[term])
@@ -305,19 +319,47 @@ class Run:
                       else bool(torch.isfinite(points[term]).all()))
             if not finite:
                 raise StrategyError(
-                    f"{type(self.sampler).__name__} gave NaN or infinite points for term "
-                    f"{term}{self._text(term)} (its sample() for step "
+                    f"{type(self.sampler).__name__} gave NaN or infinite points for "
+                    f"{self._term(term)} (its sample() for step "
                     f"{getattr(self, 'step', 0)})")
         for term in self.term_names:  # (terms a strategy adds beyond these are not used)
             self.points[term] = points[term]
+        self._check_inside(pointset)
         self.share_points(pointset)
         for term, w in (pointset.weights or {}).items():
             self.quadrature[term] = torch.as_tensor(w, dtype=self.dtype, device=self.device)
 
+    def _check_inside(self, pointset) -> None:
+        """Warn, once per term, about points outside the domain in a column the term
+        samples. NumPy arrays are checked at every sample, on the host; tensors at the
+        first only (no device sync per step)."""
+        ir, first = self.problem.ir, not hasattr(self, "_outside")
+        if first:
+            self._outside: set[str] = set()
+        for term in ir.terms:
+            pts = pointset.points[term.name]
+            if term.name in self._outside or not (isinstance(pts, np.ndarray) or first):
+                continue
+            values = np.asarray(pts if isinstance(pts, np.ndarray)
+                                else self.points[term.name].detach().cpu(), dtype=np.float64)
+            for col in term.free:
+                (lo, hi), name = ir.bounds[col], ir.indvar_names[col]
+                low, high = values[:, col].min(), values[:, col].max()
+                slack = 1e-6 * max(hi - lo, abs(lo), abs(hi))  # float32 points, rounding
+                if low < lo - slack or high > hi + slack:
+                    self._outside.add(term.name)
+                    warnings.warn(
+                        f"{type(self.sampler).__name__} gave points outside the domain for "
+                        f"{self._term(term.name)}: {name} from {low:g} to "
+                        f"{high:g}, but {name} is in [{lo:g}, {hi:g}]; they are trained on "
+                        "(said once per term)", PointsOutsideDomainWarning, stacklevel=2)
+                    break
+
     def share_points(self, pointset: PointSet | None = None) -> None:
         """Make the points of each group of the generated module's ``SHARED`` one tensor
         where they are equal, so that ``all_residuals`` evaluates the group with one
-        ``jet`` call per network (a module without groups defines no ``SHARED``).
+        ``jet`` call per network and input (a module without groups defines no
+        ``SHARED``).
 
         Called after every sample, and after a checkpoint's points are put back.
 
@@ -353,13 +395,16 @@ class Run:
                     self.points[term] = self.points[group[0]]
 
     def _same_points(self, a: str, b: str, pointset) -> bool:
+        # equal to the bit: -0.0 and 0.0 compare equal, but atan2 or 1/x tell them apart
         pa, pb = (None, None) if pointset is None else (pointset.points[a], pointset.points[b])
         if pa is not None and pa is pb:
             return True
         if isinstance(pa, np.ndarray) and isinstance(pb, np.ndarray):
-            return pa.shape == pb.shape and bool(np.array_equal(pa, pb))
+            return (pa.shape == pb.shape and bool(np.array_equal(pa, pb))
+                    and bool(np.array_equal(np.signbit(pa), np.signbit(pb))))
         ta, tb = self.points[a], self.points[b]
-        return ta is tb or (ta.shape == tb.shape and bool(torch.equal(ta, tb)))
+        return ta is tb or (ta.shape == tb.shape and bool(torch.equal(ta, tb))
+                            and bool(torch.equal(torch.signbit(ta), torch.signbit(tb))))
 
     def _checked(self, term: str, pts) -> torch.Tensor:
         """One term's points from ``sample()`` as a tensor, if ``(N, n_indvars)``; else a
@@ -372,7 +417,7 @@ class Run:
         n = len(ir.indvar_names)
         if len(shape) != 2 or shape[1] != n:
             raise StrategyError(
-                f"{name} gave points of shape {shape} for term {term}{self._text(term)}; "
+                f"{name} gave points of shape {shape} for {self._term(term)}; "
                 f"expected (N, {n}), N >= 1 rows with one column per independent variable "
                 f"({', '.join(ir.indvar_names)}); a strategy of your own makes full rows from "
                 "a term's free columns with TrainingStrategy.place, which also sets the "
@@ -380,7 +425,7 @@ class Run:
         try:
             tensor = torch.as_tensor(pts, dtype=self.dtype, device=self.device)
         except (TypeError, ValueError, RuntimeError) as exc:
-            raise StrategyError(f"{name} gave points for term {term}{self._text(term)} that "
+            raise StrategyError(f"{name} gave points for {self._term(term)} that "
                                 f"are not numbers: {exc}") from exc
         return tensor
 

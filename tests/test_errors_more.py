@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import linecache
 import math
+import re
 import sys
 import warnings
 
@@ -28,6 +29,7 @@ from symbolic_pinn import (
     NonFiniteError,
     PDESystem,
     PhysicsInformedNN,
+    PointsOutsideDomainWarning,
     ProblemError,
     StrategyError,
     SymbolicPinnError,
@@ -42,7 +44,13 @@ from symbolic_pinn.adaptive import (
     NeuralTangentKernelAdaptiveLoss,
     SelfAdaptiveLoss,
 )
-from symbolic_pinn.training import GridTraining, QuasiRandomTraining, StochasticTraining
+from symbolic_pinn.training import (
+    GridTraining,
+    PointSet,
+    QuadratureTraining,
+    QuasiRandomTraining,
+    StochasticTraining,
+)
 
 torch.set_num_threads(1)
 
@@ -381,6 +389,58 @@ def test_bad_points_from_a_strategy_name_it_and_the_term(strategy, shown):
     with pytest.raises(StrategyError) as info:
         prob.solve(2, seed=0, progress=False)
     check(info, StrategyError, *shown)
+
+
+class _Stretched(StochasticTraining):
+    """Uniform draws over [0, 2] in x: half of them outside the domain (resampled)."""
+
+    def sample(self, ir, rng):
+        pointset = super().sample(ir, rng)
+        for term in ir.terms:
+            if 0 in term.free:
+                pointset.points[term.name][:, 0] *= 2
+        return pointset
+
+
+class _TensorOutside(GridTraining):
+    """Tensors, not arrays; bc_1's t column (u(0, t) samples t) runs to 1.5."""
+
+    def sample(self, ir, rng):
+        points = {k: torch.as_tensor(p) for k, p in super().sample(ir, rng).points.items()}
+        points["bc_1"][:, 1] *= 1.5
+        return PointSet(points)
+
+
+def test_points_outside_the_domain_warn_once_per_term():
+    """A strategy's points outside the domain in a column the term samples are trained on,
+    with a PointsOutsideDomainWarning naming the strategy, the term, the column, the range
+    found and the domain: once per term, although the strategy draws again every step."""
+    prob = discretize(system([u(x, 0), u(0, t)]), pinn(strategy=_Stretched(50, 20)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prob.solve(4, seed=0, progress=False)
+    said = [str(w.message) for w in caught if w.category is PointsOutsideDomainWarning]
+    assert len(said) == 2, said  # pde_0 and bc_0 sample x; bc_1 fixes it
+    assert said[0].startswith("_Stretched gave points outside the domain for term pde_0 (")
+    assert re.search(r": x from 0\.\d+ to 1\.\d+, but x is in \[0, 1\]; they are trained on",
+                     said[0]), said[0]
+    assert "for term bc_0 (" in said[1]
+    prob = discretize(system([u(x, 0), u(0, t)]), pinn(strategy=_TensorOutside(0.25)))
+    with pytest.warns(PointsOutsideDomainWarning, match=r"term bc_1 .*: t from 0 to 1\.5"):
+        prob.solve(1, seed=0, progress=False)
+
+
+@pytest.mark.parametrize("strategy", [
+    GridTraining(0.1), StochasticTraining(64, 16), QuadratureTraining(4),
+    *(QuasiRandomTraining(64, 16, sampler=s) for s in ("sobol", "halton", "lhs")),
+], ids=lambda s: f"{type(s).__name__}-{getattr(s, 'sampler', '')}")
+def test_the_built_in_strategies_stay_inside_the_domain(strategy):
+    domains = {x: (-1.3, 0.7), t: (2.0, 2.1)}  # not the unit square; one thin interval
+    s = PDESystem([HEAT], [u(x, 2.0), u(-1.3, t), u(0.7, t)], domains, [x, t], [u(x, t)])
+    prob = discretize(s, pinn(strategy=strategy))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PointsOutsideDomainWarning)
+        prob.solve(3, seed=0, progress=False)
 
 
 # -- names for variables and terms -----------------------------------------------------

@@ -2,7 +2,7 @@
 
 Under ``GridTraining`` the equations of a system get equal points, and so do the
 conditions on one face. The run makes equal points one tensor, and the generated
-``all_residuals`` then evaluates each such group with one ``jet`` call per network
+``all_residuals`` then evaluates each such group with one ``jet`` call per network and input
 (``shared_residuals_<k>``). Its residuals and their gradients must equal the per-term
 functions' (1e-10 relative in float64, 1e-5 in float32), also where two terms' combined
 channels got the same name, and a strategy whose points differ must get the per-term path.
@@ -11,6 +11,7 @@ channels got the same name, and a strategy whose points differ must get the per-
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -19,8 +20,9 @@ import torch
 from torch import nn
 
 from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+from symbolic_pinn.errors import StrategyError
 from symbolic_pinn.run import Run
-from symbolic_pinn.training import GridTraining, StochasticTraining
+from symbolic_pinn.training import GridTraining, QuasiRandomTraining, StochasticTraining
 
 x, y, a = sp.symbols("x y a")
 u, v, w = sp.Function("u"), sp.Function("v"), sp.Function("w")
@@ -190,3 +192,113 @@ def test_points_put_back_from_a_checkpoint_are_one_tensor_again():
     checkpoint.restore_training(run, None, state, resume=False)
     for group in prob.module.SHARED:
         assert all(run.points[t] is run.points[group[0]] for t in group)
+
+
+class SignedZero(GridTraining):
+    """pde_1's grid as pde_0's, but x = 0 written -0.0: equal values, not equal points
+    for atan2 (found by an exploratory session)."""
+
+    def sample(self, ir, rng):
+        pointset = super().sample(ir, rng)
+        p = pointset.points["pde_1"]
+        p[p[:, 0] == 0.0, 0] = -0.0
+        return pointset
+
+
+def test_a_signed_zero_is_not_the_same_point():
+    T = u(x, y)
+    s = PDESystem([T.diff(y) - T.diff(x, 2), T.diff(x) + sp.atan2(sp.sin(x), x)],
+                  [sp.Eq(u(x, 0), 0)], {x: (-1, 1), y: (0, 1)}, [x, y], [T])
+    torch.manual_seed(0)
+    prob = discretize(s, PhysicsInformedNN(MLP(2, 1, [8]).double(), SignedZero(0.25)))
+    assert prob.module.SHARED == (("pde_0", "pde_1"),)
+    run = run_of(prob)
+    assert bool(torch.signbit(run.points["pde_1"]).any() & (run.points["pde_1"] == 0).any())
+    assert run.points["pde_1"] is not run.points["pde_0"]
+    run.points["pde_1"] = run.points["pde_1"].clone()
+    run.share_points()  # the tensors are compared to the bit too
+    assert run.points["pde_1"] is not run.points["pde_0"]
+
+
+def test_a_group_with_nonlocal_terms_defines_only_the_coordinates_it_reads():
+    """Equations that also evaluate u and v at fixed x (found by an exploratory session:
+    the group defined another term's copies of the constant coordinates, unread)."""
+    t = sp.Symbol("t")
+    T, S = u(x, t), v(x, t)
+    s = PDESystem([T.diff(t) - T.diff(x, 2) + v(0, t) * u(0.5, t),
+                   S.diff(x) - u(0.5, t) + v(0, t).diff(t)],
+                  [sp.Eq(u(x, 0), 0), sp.Eq(v(x, 0), 0)], {x: (0, 1), t: (0, 1)}, [x, t],
+                  [T, S])
+    torch.manual_seed(0)
+    prob = discretize(s, PhysicsInformedNN([mlp(1, 1).double(), mlp(1, 2).double()],
+                                           GridTraining(0.25)))
+    assert prob.module.SHARED[0] == ("pde_0", "pde_1")
+    for body in prob.source.split("def shared_residuals_")[1:]:
+        body = body.split("\n\n\n")[0]
+        defined = [line.split(" = ")[0].strip() for line in body.splitlines()
+                   if " = points[" in line or " = torch.full_like(" in line]
+        for name in defined:
+            assert re.search(rf"\b{name}\b", body.split(f"{name} = ", 1)[1]), (name, body)
+    run = run_of(prob)
+    grouped = prob.module.all_residuals(prob.nets, run.points, prob.params)
+    separate = {t_: prob.module.RESIDUALS[t_](prob.nets, run.points[t_], prob.params)
+                for t_ in prob.term_names}
+    assert_same(grouped, separate, prob, 1e-10)
+
+
+# -- the random strategies with share=True ------------------------------------------------
+
+
+def test_random_strategies_draw_one_set_per_group_with_share():
+    for strategy in (StochasticTraining(40, 12, share=True),
+                     QuasiRandomTraining(40, 12, share=True),
+                     QuasiRandomTraining(40, 12, sampler="lhs", resampling=False, share=True)):
+        prob = problem(strategy)
+        assert prob.module.SHARED == (("pde_0", "pde_1", "pde_2"), ("bc_0", "bc_1"))
+        run = run_of(prob)
+        for step in range(2):  # the first draw, then a fresh one (if it resamples)
+            before = run.points["pde_0"]
+            run.step = step
+            run.resample()
+            assert (run.points["pde_0"] is not before) == (step > 0 and strategy.resamples)
+            assert run.points["pde_0"].shape == (40, 2) and run.points["bc_0"].shape == (12, 2)
+            for group in prob.module.SHARED:
+                assert all(run.points[t] is run.points[group[0]] for t in group)
+            assert run.points["bc_2"] is not run.points["bc_0"]  # another face
+        grouped = prob.module.all_residuals(prob.nets, run.points, prob.params)
+        separate = {t: prob.module.RESIDUALS[t](prob.nets, run.points[t], prob.params)
+                    for t in prob.term_names}
+        assert_same(grouped, separate, prob, 1e-10)
+
+
+def test_share_false_keeps_each_terms_own_draw():
+    """The default draws each term in turn from the run's generator, as before share
+    existed: pde_0's points are the generator's first numbers."""
+    prob = problem(StochasticTraining(40, 12))
+    points = prob.strategy.sample(prob.ir, np.random.default_rng(0)).points
+    expected = np.random.default_rng(0).random((40, 2)) * np.array([1.0, 2.0])
+    np.testing.assert_array_equal(points["pde_0"], expected)
+    assert not np.array_equal(points["pde_1"], points["pde_0"])
+    assert "SHARED" not in prob.source
+
+
+def test_training_with_share_is_the_same_with_and_without_groups():
+    """StochasticTraining(share=True), generated with and without the groups: the same
+    draws, the same losses (float32 rounding)."""
+    runs = []
+    for groups in (True, False):
+        strategy = StochasticTraining(40, 12, share=True)
+        strategy.shares_points = groups
+        prob = problem(strategy, dtype=torch.float32)
+        assert ("SHARED" in prob.source) == groups
+        runs.append(prob.solve(iterations=6, seed=0, progress=False))
+    for h1, h2 in zip(runs[0].history, runs[1].history, strict=True):
+        for term, value in h2["losses"].items():
+            assert h1["losses"][term] == pytest.approx(value, rel=1e-5, abs=1e-7), term
+
+
+def test_share_must_be_a_bool():
+    with pytest.raises(StrategyError, match="share must be True or False, got 1"):
+        StochasticTraining(10, share=1)
+    with pytest.raises(StrategyError, match="share must be True or False, got 'yes'"):
+        QuasiRandomTraining(10, share="yes")

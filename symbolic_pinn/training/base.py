@@ -66,9 +66,10 @@ class TrainingStrategy:
         shares_points: Whether terms that sample the same columns and fix the same values
             (all equations; the conditions on one face) may get equal points. Then the
             generated ``all_residuals`` evaluates such terms with one ``jet`` call per
-            network whenever their points are equal (the run makes them one tensor).
+            network and input whenever their points are equal (the run makes them one tensor).
             ``True`` here, in :class:`GridTraining` and in :class:`QuadratureTraining`;
-            ``False`` in the strategies that draw each term's points apart.
+            ``False`` in :class:`StochasticTraining` and :class:`QuasiRandomTraining`,
+            which draw each term's points apart unless given ``share=True``.
 
     Examples:
         A custom strategy: ``n`` cell midpoints along each free coordinate of a term;

@@ -37,6 +37,12 @@ def _check_count(name: str, value: int | None) -> int | None:
     return int(value)
 
 
+def _check_flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise StrategyError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 class GridTraining(TrainingStrategy):
     """A fixed tensor grid with spacing ``dx``.
 
@@ -102,6 +108,11 @@ class StochasticTraining(TrainingStrategy):
     Args:
         points: Points per equation.
         bcs_points: Points per condition (default: ``points``).
+        share: Draw one point set for the terms that sample the same columns and fix the
+            same values (all equations of a system; the conditions on one face), as
+            DeepXDE evaluates every equation at the same collocation points, instead of
+            one per term (NeuralPDE's way, the default). With ``derivatives="taylor"`` such
+            terms then share their ``jet`` calls (:attr:`TrainingStrategy.shares_points`).
 
     Examples:
         The heat equation on ``(t, x) ∈ [0, 1] × [0, 2]``, with an initial condition at
@@ -130,23 +141,34 @@ class StochasticTraining(TrainingStrategy):
         >>> first, second = (strategy.sample(ir, rng).points["pde_0"] for _ in range(2))
         >>> np.array_equal(first, second), np.array_equal(first, pde)  # fresh; same seed
         (False, True)
+
+        With ``share=True`` the two conditions at ``x = 0`` get one draw:
+
+        >>> s = PDESystem([sp.Eq(u(t, x).diff(t), u(t, x).diff(x, 2))],
+        ...               [u(t, 0), u(t, x).diff(x).subs(x, 0), u(t, 2)],
+        ...               {t: (0, 1), x: (0, 2)}, [t, x], [u(t, x)])
+        >>> shared = StochasticTraining(100, bcs_points=20, share=True)
+        >>> ir = symbolic_discretize(s, PhysicsInformedNN(MLP(2, 1, [8]), shared)).ir
+        >>> ps = shared.sample(ir, np.random.default_rng(0))
+        >>> ps.points["bc_0"] is ps.points["bc_1"], ps.points["bc_0"] is ps.points["bc_2"]
+        (True, False)
     """
 
     resamples = True
-    shares_points = False  # every term's points are drawn apart
+    shares_points = False  # every term's points are drawn apart (unless share=True)
 
-    def __init__(self, points: int, bcs_points: int | None = None) -> None:
+    def __init__(self, points: int, bcs_points: int | None = None, share: bool = False) -> None:
         self.points = _check_count("points", points)
         self.bcs_points = _check_count("bcs_points", bcs_points)
+        self.share = self.shares_points = _check_flag("share", share)
 
     def sample(self, ir: ProblemIR, rng: np.random.Generator) -> PointSet:
-        out = {}
-        for term in ir.terms:
-            n = _count(term, self.points, self.bcs_points)
+        def draw(term, n):
             lo = np.array([ir.bounds[c][0] for c in term.free])
             hi = np.array([ir.bounds[c][1] for c in term.free])
-            out[term.name] = self.place(ir, term, lo + (hi - lo) * rng.random((n, len(lo))))
-        return PointSet(out)
+            return self.place(ir, term, lo + (hi - lo) * rng.random((n, len(lo))))
+
+        return _drawn(ir, self.points, self.bcs_points, self.share, draw)
 
 
 # scipy.stats (about 0.6 s to import) is imported when points are first drawn, not with
@@ -163,6 +185,8 @@ class QuasiRandomTraining(TrainingStrategy):
         sampler: ``"sobol"``, ``"halton"`` or ``"lhs"`` (Latin hypercube).
         resampling: Draw a fresh scrambled set before every step (``True``), or keep
             the first set for the whole run.
+        share: One point set for the terms that sample the same columns and fix the same
+            values, as in :class:`StochasticTraining`.
 
     Examples:
         The heat equation on ``(t, x) ∈ [0, 1] × [0, 2]``; ``cells`` counts the cells of
@@ -209,7 +233,7 @@ class QuasiRandomTraining(TrainingStrategy):
         (True, False)
     """
 
-    shares_points = False  # every term's points are drawn apart
+    shares_points = False  # every term's points are drawn apart (unless share=True)
 
     def __init__(
         self,
@@ -217,6 +241,7 @@ class QuasiRandomTraining(TrainingStrategy):
         bcs_points: int | None = None,
         sampler: str = "sobol",
         resampling: bool = True,
+        share: bool = False,
     ) -> None:
         if sampler not in _SAMPLERS:
             raise StrategyError(
@@ -227,11 +252,10 @@ class QuasiRandomTraining(TrainingStrategy):
         self.sampler = sampler
         self.resampling = bool(resampling)
         self.resamples = self.resampling
+        self.share = self.shares_points = _check_flag("share", share)
 
     def sample(self, ir: ProblemIR, rng: np.random.Generator) -> PointSet:
-        out = {}
-        for term in ir.terms:
-            n = _count(term, self.points, self.bcs_points)
+        def draw(term, n):
             dim = len(term.free)
             if dim == 0:
                 unit = np.zeros((n, 0))
@@ -244,8 +268,22 @@ class QuasiRandomTraining(TrainingStrategy):
                     unit = engine.random(n)
             lo = np.array([ir.bounds[c][0] for c in term.free])
             hi = np.array([ir.bounds[c][1] for c in term.free])
-            out[term.name] = self.place(ir, term, lo + (hi - lo) * unit)
-        return PointSet(out)
+            return self.place(ir, term, lo + (hi - lo) * unit)
+
+        return _drawn(ir, self.points, self.bcs_points, self.share, draw)
+
+
+def _drawn(ir: ProblemIR, points: int, bcs_points, share: bool, draw) -> PointSet:
+    """Each term's ``draw(term, n)``; with ``share``, one draw (one array) for the terms
+    that sample the same columns and fix the same values."""
+    out, drawn = {}, {}
+    for term in ir.terms:
+        n = _count(term, points, bcs_points)
+        key = (term.free, term.fixed, n)
+        if not share or key not in drawn:
+            drawn[key] = draw(term, n)
+        out[term.name] = drawn[key]
+    return PointSet(out)
 
 
 class QuadratureTraining(TrainingStrategy):
