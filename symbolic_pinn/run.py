@@ -103,6 +103,8 @@ class Run:
         self.adaptive.weights = dict(self.weights)
         self.points: dict[str, torch.Tensor] = {}
         self.quadrature: dict[str, torch.Tensor] = {}  # QuadratureTraining's point weights
+        self._outside: set[str] = set()  # terms already warned about points outside
+        self._sampled = False
         self._fill(self.sampler.sample(problem.ir, rng))
         named = self._named_trainable()
         self.parameter_names = tuple(name for name, _ in named)
@@ -328,17 +330,17 @@ class Run:
         self.share_points(pointset)
         for term, w in (pointset.weights or {}).items():
             self.quadrature[term] = torch.as_tensor(w, dtype=self.dtype, device=self.device)
+        self._sampled = True
 
     def _check_inside(self, pointset) -> None:
         """Warn, once per term, about points outside the domain in a column the term
         samples. NumPy arrays are checked at every sample, on the host; tensors at the
         first only (no device sync per step)."""
-        ir, first = self.problem.ir, not hasattr(self, "_outside")
-        if first:
-            self._outside: set[str] = set()
+        ir = self.problem.ir
         for term in ir.terms:
             pts = pointset.points[term.name]
-            if term.name in self._outside or not (isinstance(pts, np.ndarray) or first):
+            if term.name in self._outside or not (isinstance(pts, np.ndarray)
+                                                  or not self._sampled):
                 continue
             values = np.asarray(pts if isinstance(pts, np.ndarray)
                                 else self.points[term.name].detach().cpu(), dtype=np.float64)
