@@ -11,11 +11,12 @@ evaluates each group with one call per network and input whenever the points are
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import sympy as sp
 
 from .channels import combine_top_order, derivative_orders, is_combination
-from .ir import ProblemIR, Site, TermIR
+from .ir import Coordinate, ProblemIR, Site, TermIR
 from .naming import Namer
 from .printing import scaled_input, torch_code
 
@@ -69,13 +70,13 @@ def term_jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
         # what makes two terms' calls one: the network, and what each input column holds
         key = (net, tuple((coordinates[a].column, coordinates[a].value) for a in args), scale)
         out.append(_call(net, batched_input(ir, args, sites[0].columns), scale, entries,
-                         [s.text for s in sites], combined, key, args))
+                         [s.text for s in sites], combined, key, args, sites[0].columns))
     return out, expr
 
 
-def _call(net, batched, scale, entries, site_texts, combined, key, args) -> dict:
+def _call(net, batched, scale, entries, site_texts, combined, key, args, columns) -> dict:
     names = [name for name, _, _ in entries]
-    columns = [column for _, _, column in entries]
+    outputs = [column for _, _, column in entries]
     texts = [", ".join(site_texts)] + [f"{name} = {text}" for name, text in combined]
     return {
         "names": ", ".join(names),
@@ -84,11 +85,11 @@ def _call(net, batched, scale, entries, site_texts, combined, key, args) -> dict
         "batched_input": batched,
         "orders": _tuple(", ".join(_alpha(a) for _, a, _ in entries), len(entries)),
         "scale": _tuple(", ".join(repr(float(v)) for v in scale), len(scale)),
-        "column": columns[0] if len(set(columns)) == 1 else f"({', '.join(map(str, columns))})",
+        "column": outputs[0] if len(set(outputs)) == 1 else f"({', '.join(map(str, outputs))})",
         "texts": "; ".join(texts),
         # for shared_groups
         "key": key, "entries": entries, "site_texts": site_texts, "combined": combined,
-        "args": args,
+        "args": args, "columns": columns,
     }
 
 
@@ -107,8 +108,10 @@ def shared_groups(ir: ProblemIR, terms: list[dict]) -> list[dict]:
 
     Candidates are the terms on the forward-propagated path that sample the same columns
     and fix the same values (all equations of a problem; the conditions on one face). A
-    group keeps those whose coordinates agree by name and that share at least one call
-    (the same network at the same inputs) with another member; it needs two members.
+    group keeps those that share at least one call (the same network at the same inputs)
+    with another member; it needs two members. A constant coordinate that has another
+    member's name but another value (``u(0, t)`` in one equation, ``u(1, t)`` in the next)
+    is renamed in the group.
 
     Args:
         ir: The analysed problem.
@@ -152,39 +155,35 @@ def shared_groups(ir: ProblemIR, terms: list[dict]) -> list[dict]:
             candidates.setdefault((term.free, term.fixed), []).append((term, ctx))
     groups = []
     for members in candidates.values():
-        members = _agreeing(members)
         calls = Counter(key for _, ctx in members for key in {j["key"] for j in ctx["jets"]})
         members = [(t, c) for t, c in members if any(calls[j["key"]] > 1 for j in c["jets"])]
         if len(members) > 1:
-            groups.append(_merged(f"shared_residuals_{len(groups)}", members))
+            groups.append(_merged(ir, f"shared_residuals_{len(groups)}", members))
     return groups
 
 
-def _agreeing(members: list) -> list:
-    """The members, in order, whose coordinates of one name hold the same column and value
-    as every earlier member's."""
-    held: dict[str, tuple] = {}
-    kept = []
-    for term, ctx in members:
-        mine = {c.name: (c.column, c.value) for c in term.coordinates}
-        if all(held.get(name, spec) == spec for name, spec in mine.items()):
-            held.update(mine)
-            kept.append((term, ctx))
-    return kept
-
-
-def _merged(name: str, members: list) -> dict:
-    coordinates = {c.name: c for term, _ in members for c in term.coordinates}
+def _merged(ir: ProblemIR, name: str, members: list) -> dict:
     params = list(dict.fromkeys(p for term, _ in members for p in term.params))
-    namer = Namer(set(coordinates) | set(params))
+    namer = Namer({c.name for term, _ in members for c in term.coordinates} | set(params))
+    coordinates: dict[str, Coordinate] = {}
     channel: dict[tuple, str] = {}  # (call, multi-index, column) -> its name in the group
     calls: dict[tuple, dict] = {}
     returns, read = [], set()
     for term, ctx in members:
         rename: dict[str, str] = {}
+        for c in term.coordinates:  # one name, one column and value
+            held = coordinates.get(c.name)
+            if held is not None and (held.column, held.value) != (c.column, c.value):
+                rename[c.name] = namer.claim(c.name)
+                c = replace(c, name=rename[c.name])
+            coordinates[c.name] = c
         for jet in ctx["jets"]:
-            call = calls.setdefault(jet["key"], {"jet": jet, "entries": [], "site_texts": [],
-                                                 "combined": []})
+            if jet["key"] not in calls:
+                args = tuple(rename.get(a, a) for a in jet["args"])
+                calls[jet["key"]] = {
+                    "jet": jet, "args": args, "entries": [], "site_texts": [], "combined": [],
+                    "batched_input": batched_input(ir, args, jet["columns"])}
+            call = calls[jet["key"]]
             for old, alpha, column in jet["entries"]:
                 if (jet["key"], alpha, column) not in channel:
                     channel[jet["key"], alpha, column] = new = namer.claim(old)
@@ -200,15 +199,15 @@ def _merged(name: str, members: list) -> dict:
         read |= {s.name for s in expr.free_symbols}
     # a merged call reads its first term's coordinates: another term's of the same
     # column and value are not needed
-    read |= {a for c in calls.values() for a in c["jet"]["args"]}
+    read |= {a for c in calls.values() for a in c["args"]}
     return {
         "name": name,
         "terms": [term.name for term, _ in members],
         "params": params,
         "coordinates": [c for c in coordinates.values() if c.name in read],
-        "jets": [_call(c["jet"]["net"], c["jet"]["batched_input"], c["jet"]["key"][2],
-                       c["entries"], c["site_texts"], c["combined"], c["jet"]["key"],
-                       c["jet"]["args"])
+        "jets": [_call(c["jet"]["net"], c["batched_input"], c["jet"]["key"][2], c["entries"],
+                       c["site_texts"], c["combined"], c["jet"]["key"], c["args"],
+                       c["jet"]["columns"])
                  for c in calls.values()],
         "returns": returns,
     }

@@ -302,3 +302,27 @@ def test_share_must_be_a_bool():
         StochasticTraining(10, share=1)
     with pytest.raises(StrategyError, match="share must be True or False, got 'yes'"):
         QuasiRandomTraining(10, share="yes")
+
+
+def test_a_constant_coordinate_of_one_name_and_two_values_is_renamed_in_the_group():
+    """u(0, t) in two equations and u(1, t) in the third: the analysis names the constant
+    x of each x_u_s2. All three join the group (the third's is renamed; it was left out
+    before, found by an exploratory session), and the values are the per-term ones."""
+    t = sp.Symbol("t")
+    T, S = u(x, t), v(x, t)
+    s = PDESystem([T.diff(t) - T.diff(x, 2) + u(0, t), S.diff(t) - T.diff(x, 2) + u(1, t),
+                   T.diff(x) + S + u(0, t)],
+                  [sp.Eq(u(x, 0), 0), sp.Eq(v(x, 0), 0)], {x: (0, 1), t: (0, 1)}, [x, t],
+                  [T, S])
+    torch.manual_seed(0)
+    prob = discretize(s, PhysicsInformedNN(MLP(2, 2, [8]).double(), GridTraining(0.25)))
+    assert prob.module.SHARED[0] == ("pde_0", "pde_1", "pde_2")
+    body = prob.source.split("def shared_residuals_0")[1].split("\n\n\n")[0]
+    assert "x_u_s2 = torch.full_like(points[:, 0:1], 0.0)" in body
+    assert "x_u_s2_2 = torch.full_like(points[:, 0:1], 1.0)" in body
+    assert body.count("jet(") == 3  # at (x, t), at (0, t), at (1, t)
+    run = run_of(prob)
+    grouped = prob.module.all_residuals(prob.nets, run.points, prob.params)
+    separate = {t_: prob.module.RESIDUALS[t_](prob.nets, run.points[t_], prob.params)
+                for t_ in prob.term_names}
+    assert_same(grouped, separate, prob, 1e-10)
