@@ -82,6 +82,14 @@ def assert_same(grouped, separate, prob, rtol):
                                    msg=lambda m, i=i: f"gradient {i}: {m}")
 
 
+def check_grouped(prob, points, rtol=1e-10, evaluate=None):
+    """all_residuals (or ``evaluate``, a traced copy) against each term's own function."""
+    evaluate = evaluate or prob.module.all_residuals
+    separate = {t: prob.module.RESIDUALS[t](prob.nets, points[t], prob.params)
+                for t in prob.term_names}
+    assert_same(evaluate(prob.nets, points, prob.params), separate, prob, rtol)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_grouped_residuals_equal_the_per_term_ones(dtype):
     prob = problem(dtype=dtype)
@@ -93,10 +101,7 @@ def test_grouped_residuals_equal_the_per_term_ones(dtype):
     run = run_of(prob, dtype)
     for group in module.SHARED:
         assert all(run.points[t] is run.points[group[0]] for t in group)
-    grouped = module.all_residuals(prob.nets, run.points, prob.params)
-    separate = {t: module.RESIDUALS[t](prob.nets, run.points[t], prob.params)
-                for t in prob.term_names}
-    assert_same(grouped, separate, prob, 1e-10 if dtype == torch.float64 else 1e-5)
+    check_grouped(prob, run.points, 1e-10 if dtype == torch.float64 else 1e-5)
 
 
 class Shifted(GridTraining):
@@ -114,10 +119,7 @@ def test_unequal_points_take_the_per_term_path():
     assert run.points["pde_1"] is not run.points["pde_0"]
     assert run.points["pde_2"] is not run.points["pde_0"]  # all of a group, or none
     assert run.points["bc_1"] is run.points["bc_0"]
-    grouped = prob.module.all_residuals(prob.nets, run.points, prob.params)
-    separate = {t: prob.module.RESIDUALS[t](prob.nets, run.points[t], prob.params)
-                for t in prob.term_names}
-    assert_same(grouped, separate, prob, 1e-10)
+    check_grouped(prob, run.points, 1e-10)
 
 
 class SeparateGrid(GridTraining):
@@ -160,10 +162,7 @@ def test_kovasznay_equations_share_one_call():
     body = prob.source.split("def shared_residuals_0")[1].split("def shared_residuals_1")[0]
     assert body.count("jet(") == 1
     run = run_of(prob)
-    grouped = prob.module.all_residuals(prob.nets, run.points, prob.params)
-    separate = {t: prob.module.RESIDUALS[t](prob.nets, run.points[t], prob.params)
-                for t in prob.term_names}
-    assert_same(grouped, separate, prob, 1e-10)
+    check_grouped(prob, run.points, 1e-10)
 
 
 def test_traced_all_residuals_takes_either_path():
@@ -176,9 +175,7 @@ def test_traced_all_residuals_takes_either_path():
     apart = {t: p.clone() for t, p in run.points.items()}
     apart["pde_1"] = apart["pde_1"] * 0.99 + 0.001  # wrong if the shared path were taken
     for points in (run.points, apart, run.points):
-        separate = {t: prob.module.RESIDUALS[t](prob.nets, points[t], prob.params)
-                    for t in prob.term_names}
-        assert_same(traced(prob.nets, points, prob.params), separate, prob, 1e-10)
+        check_grouped(prob, points, evaluate=traced)
 
 
 def test_points_put_back_from_a_checkpoint_are_one_tensor_again():
@@ -240,10 +237,7 @@ def test_a_group_with_nonlocal_terms_defines_only_the_coordinates_it_reads():
         for name in defined:
             assert re.search(rf"\b{name}\b", body.split(f"{name} = ", 1)[1]), (name, body)
     run = run_of(prob)
-    grouped = prob.module.all_residuals(prob.nets, run.points, prob.params)
-    separate = {t_: prob.module.RESIDUALS[t_](prob.nets, run.points[t_], prob.params)
-                for t_ in prob.term_names}
-    assert_same(grouped, separate, prob, 1e-10)
+    check_grouped(prob, run.points, 1e-10)
 
 
 # -- the random strategies with share=True ------------------------------------------------
@@ -265,10 +259,7 @@ def test_random_strategies_draw_one_set_per_group_with_share():
             for group in prob.module.SHARED:
                 assert all(run.points[t] is run.points[group[0]] for t in group)
             assert run.points["bc_2"] is not run.points["bc_0"]  # another face
-        grouped = prob.module.all_residuals(prob.nets, run.points, prob.params)
-        separate = {t: prob.module.RESIDUALS[t](prob.nets, run.points[t], prob.params)
-                    for t in prob.term_names}
-        assert_same(grouped, separate, prob, 1e-10)
+        check_grouped(prob, run.points, 1e-10)
 
 
 def test_share_false_keeps_each_terms_own_draw():
@@ -322,7 +313,4 @@ def test_a_constant_coordinate_of_one_name_and_two_values_is_renamed_in_the_grou
     assert "x_u_s2_2 = torch.full_like(points[:, 0:1], 1.0)" in body
     assert body.count("jet(") == 3  # at (x, t), at (0, t), at (1, t)
     run = run_of(prob)
-    grouped = prob.module.all_residuals(prob.nets, run.points, prob.params)
-    separate = {t_: prob.module.RESIDUALS[t_](prob.nets, run.points[t_], prob.params)
-                for t_ in prob.term_names}
-    assert_same(grouped, separate, prob, 1e-10)
+    check_grouped(prob, run.points, 1e-10)
