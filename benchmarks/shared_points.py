@@ -28,36 +28,27 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
-import sympy as sp
 import torch
 
-from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+from symbolic_pinn import MLP, PhysicsInformedNN, discretize
 from symbolic_pinn.run import Run
 from symbolic_pinn.training import GridTraining, StochasticTraining
 
 
-def kovasznay(re: int = 20) -> PDESystem:
-    """The momentum and continuity equations on [-0.5, 1] x [-0.5, 1.5], u and v given by
-    the exact solution on the four edges, p on the outflow edge."""
-    x, y = sp.symbols("x y")
-    u, v, p = (sp.Function(n) for n in "uvp")
-    lam = sp.Rational(re, 2) - sp.sqrt(sp.Rational(re**2, 4) + 4 * sp.pi**2)
-    exact = {u: 1 - sp.exp(lam * x) * sp.cos(2 * sp.pi * y),
-             v: lam / (2 * sp.pi) * sp.exp(lam * x) * sp.sin(2 * sp.pi * y),
-             p: (1 - sp.exp(2 * lam * x)) / 2}
-    U, V, P, nu = u(x, y), v(x, y), p(x, y), sp.Rational(1, re)
-    eqs = [U * U.diff(x) + V * U.diff(y) + P.diff(x) - nu * (U.diff(x, 2) + U.diff(y, 2)),
-           U * V.diff(x) + V * V.diff(y) + P.diff(y) - nu * (V.diff(x, 2) + V.diff(y, 2)),
-           U.diff(x) + V.diff(y)]
-    bcs = [sp.Eq(f(*point), exact[f].subs(dict(zip((x, y), point))))
-           for f in (u, v) for point in ((-0.5, y), (1, y), (x, -0.5), (x, 1.5))]
-    bcs.append(sp.Eq(p(1, y), exact[p].subs(x, 1)))
-    return PDESystem(eqs, bcs, {x: (-0.5, 1), y: (-0.5, 1.5)}, [x, y], [U, V, P])
+def kovasznay():
+    """The system of ``examples/kovasznay.py`` (Re = 20)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "kovasznay.py"
+    spec = importlib.util.spec_from_file_location("kovasznay_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    return example.kovasznay_system()
 
 
 class SeparateGrid(GridTraining):

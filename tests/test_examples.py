@@ -134,3 +134,11 @@ def test_lorenz_inverse():
     assert set(out["params"]) == {"sigma", "rho", "beta"}
     assert _finite(out["error"], *out["params"].values())
     assert isinstance(out["recovered"], bool)
+
+
+def test_kovasznay():
+    out = _load("kovasznay").main(iterations=3, lbfgs_iterations=1, dx=0.25)
+    assert set(out["errors"]) == {"u", "v", "p"} and _finite(*out["errors"].values())
+    # the three equations, and the conditions on each edge, share their jet calls
+    assert out["problem"].module.SHARED[0] == ("pde_0", "pde_1", "pde_2")
+    assert len(out["problem"].module.SHARED) == 5
