@@ -197,3 +197,17 @@ def test_shared_points_quick_writes_json(tmp_path):
     assert results["stochastic_equations_share_points"] is True
     assert results["last_step_loss_shared_minus_separate"] < 1e-5
     assert results["last_step_loss_stochastic_shared_minus_separate"] < 1e-5
+
+
+def test_peers_kovasznay_quick_writes_json(tmp_path):
+    """``benchmarks/peers_kovasznay.py --quick``: it runs (DeepXDE or not: without it only
+    our two variants are timed), and our problem has its five groups."""
+    out = tmp_path / "kovasznay.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "peers_kovasznay.py"), "--quick", "--out",
+         str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["quick"] is True and len(results["groups"]) == 5
+    assert results["ours_over_ours_separate"]["median"] > 0

@@ -1,0 +1,171 @@
+"""Kovasznay flow (steady Navier–Stokes in u, v, p), our training step beside DeepXDE's.
+
+The problem of ``examples/kovasznay.py``: Re = 20 on [-0.5, 1] × [-0.5, 1.5], u, v and p
+from one MLP 2-50-50-50-3 (tanh), Adam lr 1e-3, float32, one thread. Three
+implementations train side by side in one process, interleaved in rounds (each round:
+``--steps`` steps of each, continuing its own training), and a ratio is the median over
+rounds of the per-round ratios of median step times:
+
+* ``ours``: ``GridTraining(dx)`` (3234 interior points at dx = 0.03), the default
+  derivatives; the equations share one ``jet`` call, and the conditions on each edge one;
+* ``ours-separate``: the same grid with ``shares_points = False`` (one call per term);
+* ``deepxde``: DeepXDE 1.15 (PyTorch backend) with the same network, as its Kovasznay
+  example sets the problem up: ``num_domain`` = our interior points, ``num_boundary`` =
+  our distinct boundary points, ``train_distribution="pseudo"``, u and v given on the
+  whole boundary, p on the outflow edge, derivatives by ``dde.grad`` (the PDE residuals
+  cover the boundary points too: DeepXDE's design).
+
+The step time is the difference of time stamps taken by each library's per-step callback
+(solve's ``callback``, DeepXDE's ``on_batch_end``): each library's per-step bookkeeping is
+in, its set-up is not.
+
+Usage (DeepXDE installed, e.g. the ``.venv-peers`` of ``benchmarks/peers.py``)::
+
+    DDE_BACKEND=pytorch .venv-peers/bin/python benchmarks/peers_kovasznay.py --out k.json
+    DDE_BACKEND=pytorch .venv-peers/bin/python benchmarks/peers_kovasznay.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RE = 20
+
+
+def _example():
+    sys.path.insert(0, str(ROOT / "examples"))
+    import kovasznay
+
+    return kovasznay
+
+
+def ours(dx: float, net, shares: bool):
+    """``advance(steps) -> [step ms]`` for our problem, and its point counts."""
+    from symbolic_pinn import PhysicsInformedNN, discretize
+    from symbolic_pinn.training import GridTraining
+
+    class Grid(GridTraining):
+        shares_points = shares
+
+    problem = discretize(_example().kovasznay_system(RE),
+                         PhysicsInformedNN(copy.deepcopy(net), Grid(dx)))
+    points = problem.strategy.sample(problem.ir, None).points
+    boundary = {tuple(map(tuple, points[t])) for t in problem.term_names if t.startswith("bc")}
+    counts = {"interior": len(points["pde_0"]),
+              "boundary": len({row for rows in boundary for row in rows})}
+    state = {"first": True}
+
+    def advance(steps: int) -> list[float]:
+        stamps: list[float] = []
+        seed = {"seed": 0} if state.pop("first", False) else {}  # then: go on training
+        problem.solve(steps, lr=1e-3, progress=False,
+                      callback=lambda row: stamps.append(time.perf_counter()) and None, **seed)
+        return [(b - a) * 1e3 for a, b in itertools.pairwise(stamps)]
+
+    return advance, counts, problem
+
+
+def deepxde(counts: dict, net_seed: int):
+    import deepxde as dde
+
+    dde.config.set_default_float("float32")
+    dde.config.set_random_seed(net_seed)
+    exact = _example().exact_solution
+    geom = dde.geometry.Rectangle([-0.5, -0.5], [1.0, 1.5])
+
+    def pde(x, out):
+        u, v = out[:, 0:1], out[:, 1:2]
+        d = {(c, j): dde.grad.jacobian(out, x, i=c, j=j) for c in range(3) for j in range(2)}
+        lap = [dde.grad.hessian(out, x, component=c, i=0, j=0)
+               + dde.grad.hessian(out, x, component=c, i=1, j=1) for c in range(2)]
+        return [u * d[0, 0] + v * d[0, 1] + d[2, 0] - lap[0] / RE,
+                u * d[1, 0] + v * d[1, 1] + d[2, 1] - lap[1] / RE,
+                d[0, 0] + d[1, 1]]
+
+    def given(name):
+        return lambda x: exact(x[:, 0:1], x[:, 1:2], RE)[name]
+
+    def outflow(x, on_boundary):
+        return on_boundary and np.isclose(x[0], 1.0)
+
+    bcs = [dde.icbc.DirichletBC(geom, given("u"), lambda _, b: b, component=0),
+           dde.icbc.DirichletBC(geom, given("v"), lambda _, b: b, component=1),
+           dde.icbc.DirichletBC(geom, given("p"), outflow, component=2)]
+    data = dde.data.PDE(geom, pde, bcs, num_domain=counts["interior"],
+                        num_boundary=counts["boundary"], train_distribution="pseudo")
+    model = dde.Model(data, dde.nn.FNN([2, 50, 50, 50, 3], "tanh", "Glorot normal"))
+    model.compile("adam", lr=1e-3)
+    stamps: list[float] = []
+    timer = dde.callbacks.Callback()
+    timer.on_batch_end = lambda: stamps.append(time.perf_counter())
+
+    def advance(steps: int) -> list[float]:
+        stamps.clear()
+        model.train(iterations=steps, display_every=steps, callbacks=[timer], verbose=0)
+        return [(b - a) * 1e3 for a, b in itertools.pairwise(stamps)]
+
+    return advance, {"pde_points": len(data.train_x_all), "network_points": len(data.train_x)}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smoke run: coarse grid, 1 round")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=60, help="steps per round and implementation")
+    ap.add_argument("--dx", type=float, default=0.03)
+    ap.add_argument("--out", help="write the results as JSON to this file")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    dx, rounds, steps = (0.25, 1, 6) if args.quick else (args.dx, args.rounds, args.steps)
+    from symbolic_pinn import MLP
+
+    torch.manual_seed(0)
+    net = MLP(2, 3, [50, 50, 50])
+    impls = {}
+    impls["ours"], counts, problem = ours(dx, net, True)
+    impls["ours-separate"], _, _ = ours(dx, net, False)
+    try:
+        impls["deepxde"], dde_counts = deepxde(counts, 0)
+    except ModuleNotFoundError as error:
+        dde_counts = {"status": f"not installed: {error}"}
+    for advance in impls.values():  # warm-up
+        advance(max(3, steps // 4))
+    times: dict[str, list[float]] = {name: [] for name in impls}
+    for _ in range(rounds):
+        for name, advance in impls.items():
+            times[name].append(statistics.median(advance(steps)))
+
+    def ratio(a: str, b: str) -> dict | None:
+        if a not in times or b not in times:
+            return None
+        r = [x / y for x, y in zip(times[a], times[b])]
+        return {"median": statistics.median(r), "min": min(r), "max": max(r)}
+
+    out = {"quick": args.quick, "dx": dx, "rounds": rounds, "steps": steps,
+           "points": counts, "deepxde": dde_counts,
+           "groups": [list(g) for g in getattr(problem.module, "SHARED", ())],
+           "ms_per_step": {name: statistics.median(v) for name, v in times.items()},
+           "ours_over_deepxde": ratio("ours", "deepxde"),
+           "ours_separate_over_deepxde": ratio("ours-separate", "deepxde"),
+           "ours_over_ours_separate": ratio("ours", "ours-separate"),
+           "torch": torch.__version__}
+    print(json.dumps(out, indent=1))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            json.dump(out, fh, indent=1)
+    return out
+
+
+if __name__ == "__main__":
+    main()
