@@ -16,14 +16,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_speed_quick_writes_json(tmp_path):
-    out = tmp_path / "speed.json"
+def quick_json(script: str, tmp_path) -> dict:
+    """Run ``benchmarks/<script> --quick --out FILE``; its JSON."""
+    out = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--quick", "--out", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(out.read_text(encoding="utf-8"))
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_speed_quick_writes_json(tmp_path):
+    results = quick_json("speed.py", tmp_path)
     assert set(results) >= {"meta", "step", "ntk", "adaptive", "memory", "import", "scaling"}
     assert results["meta"]["quick"] is True
     assert [r["problem"] for r in results["step"]] == ["poisson", "wave", "burgers"]
@@ -182,13 +187,7 @@ def test_shared_points_quick_writes_json(tmp_path):
     """``benchmarks/shared_points.py --quick``: it runs, GridTraining does give the three
     Kovasznay equations one points tensor (what the measurement is about), and the runs
     with and without the shared evaluations took the same steps."""
-    out = tmp_path / "shared.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "shared_points.py"), "--quick", "--out",
-         str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(out.read_text(encoding="utf-8"))
+    results = quick_json("shared_points.py", tmp_path)
     assert results["quick"] is True and results["equations_share_points"] is True
     parts = ("pde_0", "equations_separate", "equations_shared", "loss_separate",
              "loss_shared", "step_shared", "step_separate", "step_stochastic_shared",
@@ -202,12 +201,6 @@ def test_shared_points_quick_writes_json(tmp_path):
 def test_peers_kovasznay_quick_writes_json(tmp_path):
     """``benchmarks/peers_kovasznay.py --quick``: it runs (DeepXDE or not: without it only
     our two variants are timed), and our problem has its five groups."""
-    out = tmp_path / "kovasznay.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "peers_kovasznay.py"), "--quick", "--out",
-         str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(out.read_text(encoding="utf-8"))
+    results = quick_json("peers_kovasznay.py", tmp_path)
     assert results["quick"] is True and len(results["groups"]) == 5
     assert results["ours_over_ours_separate"]["median"] > 0
