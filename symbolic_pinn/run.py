@@ -219,17 +219,14 @@ class Run:
 
     def _term(self, term: str) -> str:
         """``"term bc_1 (Eq(...))"``: the term with its SymPy text, for error messages."""
-        for t in self.problem.ir.terms:
-            if t.name == term:
-                return term_context(term, t.text)
-        return f"term {term}"
+        text = next((t.text for t in self.problem.ir.terms if t.name == term), None)
+        return f"term {term}" if text is None else term_context(term, text)
 
     def _text(self, term: str) -> str:
-        """``" (term bc_1 (Eq(...)))"``: the term with its SymPy text, for error messages."""
-        for t in self.problem.ir.terms:
-            if t.name == term:
-                return f" ({term_context(term, t.text)})"
-        return ""
+        """``" (term bc_1 (Eq(...)))"``: the same in brackets, or nothing for a name that is
+        not a term (``"additional"``)."""
+        known = any(t.name == term for t in self.problem.ir.terms)
+        return f" ({self._term(term)})" if known else ""
 
     def _blame_gradient(self) -> str | None:
         """The first term whose unweighted loss has a non-finite gradient (error path only)."""
