@@ -16,8 +16,9 @@ from Faà di Bruno's rule (:func:`symbolic_pinn.channels.plan_channels`), a list
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -191,13 +192,26 @@ def _poly_derivatives(y: torch.Tensor, K: int, chain: list[float]) -> list[torch
     return out
 
 
-def _factored(y: torch.Tensor, factor: torch.Tensor, K: int, chain: list[float]) -> Factored:
-    """σ^(k) = chain(y) · P'_(k-1)(y), with P_0 = y and P_k = P'_(k-1) · chain."""
-    ratios, poly = [], [0.0, 1.0]
+@functools.lru_cache(maxsize=64)
+def _ratio_polynomials(K: int, chain: tuple[float, ...]) -> tuple[list[float], ...]:
+    """The polynomials ``P'_(k-1)`` of :func:`_factored` for ``k = 1..K`` (computed once
+    per order and activation, not at every layer of every step)."""
+    out, poly = [], [0.0, 1.0]
     for _ in range(K):
         ratio = _derivative(poly)
-        ratios.append(_evaluate(ratio, y))
-        poly = _times(ratio, chain)
+        out.append(ratio)
+        poly = _times(ratio, list(chain))
+    return tuple(out)
+
+
+def _factored(y: torch.Tensor, factor: torch.Tensor, K: int,
+              chain: Sequence[float]) -> Factored:
+    """σ^(k) = chain(y) · P'_(k-1)(y), with P_0 = y and P_k = P'_(k-1) · chain."""
+    chain = tuple(chain)
+    # (under torch.compile uncached: dynamo does not trace through the lru_cache wrapper)
+    polys = (_ratio_polynomials.__wrapped__(K, chain) if torch.compiler.is_compiling()
+             else _ratio_polynomials(K, chain))
+    ratios = [_evaluate(ratio, y) for ratio in polys]
     return Factored(y, factor if K else None, ratios)
 
 
@@ -205,13 +219,13 @@ def _factored(y: torch.Tensor, factor: torch.Tensor, K: int, chain: list[float])
 
 
 def _tanh(z: torch.Tensor, K: int) -> Factored:
-    t = torch.tanh(z)
-    return _factored(t, 1 - t * t if K else None, K, [1.0, 0.0, -1.0])
+    t = torch.tanh(z)  # 1 - t²: torch.rsub directly (the operator goes through a Python wrapper)
+    return _factored(t, torch.rsub(t * t, 1) if K else None, K, (1.0, 0.0, -1.0))
 
 
 def _sigmoid(z: torch.Tensor, K: int) -> Factored:
     y = torch.sigmoid(z)
-    return _factored(y, y - y * y if K else None, K, [0.0, 1.0, -1.0])
+    return _factored(y, y - y * y if K else None, K, (0.0, 1.0, -1.0))
 
 
 def _sin(z: torch.Tensor, K: int) -> Plain:

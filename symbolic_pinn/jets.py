@@ -31,15 +31,33 @@ __all__ = ["jet", "supports"]
 
 
 class _Plan:
-    __slots__ = ("channels", "picks", "rules")
+    """The channels for one set of orders and number of inputs, and their seed rows."""
+
+    __slots__ = ("_seeds", "channels", "picks", "rules")
 
     def __init__(self, orders: tuple, n_in: int) -> None:
         self.channels, self.rules, self.picks = plan_channels(orders, n_in)
+        self._seeds: dict = {}
+
+    def seeds(self, inputs: torch.Tensor, factors: tuple[float, ...]) -> list:
+        """``inputs`` and the constant ``(1, k)`` seed rows of the derivative channels
+        (:func:`~symbolic_pinn.channels.seed_channels`). The rows are made once per scale,
+        dtype and device, not at every call: they do not depend on the points."""
+        key = (factors, inputs.dtype, inputs.device)
+        rows = self._seeds.get(key)
+        if rows is None:
+            # not inference tensors, even at a first call in inference mode: a later
+            # call's graph saves them for backward
+            with torch.inference_mode(False):
+                rows = seed_channels(inputs, self.channels, factors, expand=False)[1:]
+            if len(self._seeds) < 8:
+                self._seeds[key] = rows
+        return [inputs, *rows]
 
 
 @functools.lru_cache(maxsize=512)
 def _plan(orders: tuple, n_in: int) -> _Plan:
-    return _Plan(orders, n_in)
+    return _Plan(tuple(_normalised(alpha) for alpha in orders), n_in)
 
 
 def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
@@ -88,11 +106,14 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
         raise TypeError(
             f"jet (derivatives=\"taylor\") needs a plain symbolic_pinn.MLP with a supported "
             f"activation and no hooks; got {type(net).__name__}: use derivatives=\"autograd\"")
-    orders = tuple(_normalised(alpha) for alpha in orders)
     n_in = inputs.shape[1]
     # Under torch.compile the plan is built once at tracing time (dynamo does not trace
-    # through the lru_cache wrapper); eagerly it comes from the cache.
-    plan = _Plan(orders, n_in) if torch.compiler.is_compiling() else _plan(orders, n_in)
+    # through the lru_cache wrapper); eagerly it comes from the cache, by the orders as
+    # given (a generated module's are tuples) or, unhashable, as normalised tuples.
+    compiling = torch.compiler.is_compiling()
+    if compiling or not _hashable(orders):
+        orders = tuple(_normalised(alpha) for alpha in orders)
+    plan = _Plan(orders, n_in) if compiling else _plan(orders, n_in)
     if len(plan.channels) == 1:  # the value alone: an ordinary call
         value = net(inputs)
         outs = [value] * len(orders)
@@ -100,8 +121,9 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
             outs = [t[:, c:c + 1] for t, c in zip(
                 outs, [column] * len(orders) if isinstance(column, int) else column)]
         return tuple(outs)
-    factors = [1.0] * n_in if scale is None else [float(s) for s in scale]
-    seeds = seed_channels(inputs, plan.channels, factors, expand=False)
+    factors = (1.0,) * n_in if scale is None else tuple(float(s) for s in scale)
+    seeds = (seed_channels(inputs, plan.channels, factors, expand=False) if compiling
+             else plan.seeds(inputs, factors))
     chans = propagate(layers, [plan], [seeds], None)[0]
     value = chans[0]
     outs = []
@@ -122,3 +144,11 @@ def _normalised(alpha):
     if is_combination(alpha):
         return tuple((float(c), tuple(int(k) for k in member)) for c, member in alpha)
     return tuple(int(k) for k in alpha)
+
+
+def _hashable(orders) -> bool:
+    try:
+        hash(orders)
+    except TypeError:
+        return False
+    return True

@@ -7,6 +7,7 @@ in ``docs/performance.md``).
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,13 @@ def test_peers_kovasznay_quick_writes_json(tmp_path):
     results = quick_json("peers_kovasznay.py", tmp_path)
     assert results["quick"] is True and len(results["groups"]) == 5
     assert results["ours_over_ours_separate"]["median"] > 0
+
+
+def test_call_setup_quick_writes_json(tmp_path):
+    """``benchmarks/call_setup.py --quick``: it runs on the three problems, and the cached
+    and uncached set-up of the jet calls give the same residuals, to the bit."""
+    results = quick_json("call_setup.py", tmp_path)
+    assert [r["problem"] for r in results["results"]] == ["poisson", "wave", "burgers"]
+    for r in results["results"]:
+        assert r["same_residuals"] is True
+        assert r["cached_ms"] > 0 and r["uncached_ms"] > 0 and math.isfinite(r["last_loss"])

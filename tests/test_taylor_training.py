@@ -356,6 +356,46 @@ def test_jet_matches_autograd_directly():
     assert u0.shape == (11, 1)
 
 
+def test_jet_seed_rows_made_once_give_the_same_values():
+    """The seed rows are made at the first call per scale, dtype and device, and reused:
+    later calls, unhashable orders (lists), another scale and a first call in inference
+    mode (whose rows must still be usable for backward) give the values of rows made
+    afresh, to the bit."""
+    from symbolic_pinn.channels import seed_channels
+    from symbolic_pinn.jets import _plan
+    from symbolic_pinn.propagation import layers_of, propagate
+
+    net = mlp(2, 1, hidden=(8, 8))
+    burgers = ((-0.01, (2, 0)), (1.0, (0, 1)))
+    orders = ((0, 0), (1, 0), burgers)
+    X = torch.rand(9, 2)
+
+    def afresh(scale):
+        plan = _plan(orders, 2)
+        seeds = seed_channels(X, plan.channels, list(scale), expand=False)
+        chans = propagate(layers_of(net), [plan], [seeds], None)[0]
+        return [chans[i] for i in plan.picks]
+
+    _plan.cache_clear()
+    with torch.inference_mode():  # the first call, where the rows are made
+        first = jet(net, X, orders, scale=(2.0, 0.5))
+    rows = _plan(orders, 2)._seeds[((2.0, 0.5), X.dtype, X.device)]
+    assert all(not row.is_inference() for row in rows if row is not None)
+    for scale in ((2.0, 0.5), (1.0, 3.0)):
+        want = afresh(scale)
+        for got in (jet(net, X, orders, scale=scale),
+                    jet(net, X, [list(o) if not isinstance(o[0], tuple) else o
+                                 for o in orders], scale=list(scale))):
+            for g, w in zip(got, want):
+                assert torch.equal(g, w)
+    for g, w in zip(first, afresh((2.0, 0.5))):
+        assert torch.equal(g, w)
+    # rows made in inference mode go into a graph that is differentiated
+    loss = sum(out.square().sum() for out in jet(net, X, orders, scale=(2.0, 0.5)))
+    loss.backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
 def test_network_without_hidden_layers():
     """A linear MLP: first derivatives are constants, second derivatives zero."""
     eqs = [u(x, t).diff(t) + u(x, t).diff(x, 2), u(x, t).diff(x)]
