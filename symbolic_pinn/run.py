@@ -308,6 +308,13 @@ class Run:
                         if isinstance(self.sampler, GridTraining) else "")
                 raise StrategyError(f"{type(self.sampler).__name__} gave no points for "
                                     f"{self._term(term)}{hint}")
+        for what, given in (("points", pointset.points), ("weights", pointset.weights or {})):
+            unknown = [term for term in given if term not in self.term_names]
+            if unknown:  # (a typo, or a strategy written for another system)
+                raise StrategyError(
+                    f"{type(self.sampler).__name__} gave {what} for unknown term(s) "
+                    f"{', '.join(map(repr, unknown))}; the terms are "
+                    f"{', '.join(self.term_names)}")
         points = dict(pointset.points)
         for term in self.term_names:
             points[term] = self._checked(term, points[term])
@@ -321,7 +328,7 @@ class Run:
                     f"{type(self.sampler).__name__} gave NaN or infinite points for "
                     f"{self._term(term)} (its sample() for step "
                     f"{getattr(self, 'step', 0)})")
-        for term in self.term_names:  # (terms a strategy adds beyond these are not used)
+        for term in self.term_names:
             self.points[term] = points[term]
         self._check_inside(pointset)
         self.share_points(pointset)

@@ -371,6 +371,18 @@ class _RaggedPoints(GridTraining):
         return pointset
 
 
+class _ExtraPoints(GridTraining):
+    def sample(self, ir, rng):
+        pointset = super().sample(ir, rng)
+        pointset.points["bc_9"] = pointset.points["bc_0"]  # a term the system does not have
+        return pointset
+
+
+class _ExtraWeights(GridTraining):
+    def sample(self, ir, rng):
+        return PointSet(super().sample(ir, rng).points, {"pde_1": np.ones((1, 1))})
+
+
 class _DictPoints(GridTraining):
     def sample(self, ir, rng):
         return dict(super().sample(ir, rng).points)  # a plain dict, not a PointSet
@@ -383,6 +395,10 @@ class _DictPoints(GridTraining):
     (_NaNPoints, ("_NaNPoints gave NaN or infinite points for term bc_0",)),
     (_RaggedPoints, ("_RaggedPoints gave points of shape ('ragged',) for term bc_0",
                      "expected (N, 2)")),
+    (_ExtraPoints, ("_ExtraPoints gave points for unknown term(s) 'bc_9'",
+                    "the terms are pde_0, bc_0")),
+    (_ExtraWeights, ("_ExtraWeights gave weights for unknown term(s) 'pde_1'",
+                     "the terms are pde_0, bc_0")),
 ])
 def test_bad_points_from_a_strategy_name_it_and_the_term(strategy, shown):
     prob = discretize(system([u(0, t)]), pinn(strategy=strategy(0.25)))

@@ -58,8 +58,9 @@ class TrainingStrategy:
     """Base class. Subclasses implement :meth:`sample`.
 
     ``sample(ir, rng)`` returns a :class:`PointSet` with an ``(N, n_indvars)`` array for
-    every term of ``ir``; ``rng`` is the run's ``numpy.random.Generator`` (seeded by
-    ``solve(seed=...)``).
+    every term of ``ir`` and for no other name (the run raises a
+    :class:`~symbolic_pinn.errors.StrategyError` otherwise); ``rng`` is the run's
+    ``numpy.random.Generator`` (seeded by ``solve(seed=...)``).
 
     Attributes:
         resamples: Whether :meth:`sample` is called again before every optimizer step.
