@@ -643,6 +643,9 @@ def main(argv=None) -> dict:
                     help="profile our Poisson step (with these derivatives) and exit")
     ap.add_argument("--skip", nargs="*", default=[],
                     choices=["step", "ntk", "adaptive", "memory", "import", "scaling"])
+    ap.add_argument("--points", type=int,
+                    help="interior points (default 2000; each boundary set a twentieth of "
+                         "that, at least 5) in every section but the scaling by points")
     ap.add_argument("--no-compile", action="store_true",
                     help="leave out the compile=True variant of the step section")
     ap.add_argument("--device", default="cpu",
@@ -670,12 +673,16 @@ def main(argv=None) -> dict:
         return {}
     q = args.quick
     n_int, n_bc, width = (200, 20, 16) if q else (2000, 100, 64)
+    if args.points is not None:
+        if args.points < 1:
+            ap.error("--points must be a positive number of points")
+        n_int, n_bc = args.points, max(5, args.points // 20)
     steps, rounds = (4, 2) if q else (40, 7)
     results: dict = {"meta": {
         "quick": q, "torch": torch.__version__, "python": platform.python_version(),
         "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "dtype": "float32", "device": str(DEVICE),
+        "dtype": "float32", "device": str(DEVICE), "points": [n_int, n_bc],
         "device_name": (torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda"
                         else platform.processor() or platform.machine()),
         "method": "interleaved rounds; per-round median step time; median (min, max) of "

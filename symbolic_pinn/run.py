@@ -183,16 +183,14 @@ class Run:
         """Raise :class:`NonFiniteError` if a loss or the gradient is NaN or infinite.
 
         Called after ``backward`` at every closure evaluation, so the optimizer never
-        applies a non-finite gradient. One host sync: the term losses, the total and the
-        sum of all gradient entries are checked together (a non-finite residual makes
-        its term's loss non-finite).
+        applies a non-finite gradient. One host sync: the total and the sum of each
+        gradient's entries are checked together. A non-finite residual makes its term's
+        loss non-finite, and that the total (the weights are finite and non-negative:
+        ``0 · inf`` is NaN); the terms are looked at only on the way to the error.
         """
-        values = [v.detach().reshape(()).to(self.dtype) for v in losses.values()]
-        values.append(loss.detach().reshape(()).to(self.dtype))
-        grads = [p.grad.sum() for p in self.parameters if p.grad is not None]
-        if grads:
-            values.append(torch.stack(grads).sum().to(self.dtype))
-        if bool(torch.isfinite(torch.stack(values)).all()):
+        values = [loss.detach().reshape(())]
+        values += [p.grad.sum() for p in self.parameters if p.grad is not None]
+        if bool(torch.isfinite(torch.stack(values)).all()):  # (stack promotes dtypes)
             return
         losses_now = {k: float(v.detach()) for k, v in losses.items()}
         for term, value in losses_now.items():

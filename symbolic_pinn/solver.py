@@ -329,20 +329,21 @@ def _check_resume(path, problem, optimizer: str, lr_schedule, lr: float | None,
 
 def _row(run: Run) -> dict:
     names = list(run.step_losses)
-    # the parameters' sum joins the same host sync: non-finite parameters after the
+    # each parameter's sum joins the same host sync: non-finite parameters after the
     # optimizer step (a finite but too large update) are caught in the step they appear
-    sums = [p.detach().sum().to(run.step_loss.dtype) for p in run.parameters]
-    total = torch.stack(sums).sum() if sums else torch.zeros_like(run.step_loss)
-    values = torch.stack([run.step_losses[n] for n in names] + [run.step_loss, total]).tolist()
-    if not math.isfinite(values.pop()):
+    with torch.no_grad():
+        sums = [p.sum() for p in run.parameters]
+        values = torch.stack([*(run.step_losses[n] for n in names), run.step_loss, *sums])
+    values = values.tolist()
+    if not all(math.isfinite(s) for s in values[len(names) + 1:]):
         raise NonFiniteError(
             f"step {run.step}: the parameters are not finite after the optimizer step "
             "(the losses and gradients were finite); training stopped (lower the learning "
             "rate)", step=run.step, quantity="parameters")
     row = {
         "step": run.step,
-        "loss": values[-1],
-        "losses": dict(zip(names, values[:-1])),
+        "loss": values[len(names)],
+        "losses": dict(zip(names, values)),
         "weights": dict(run.step_weights),
     }
     if run.reweighted is not None:

@@ -46,6 +46,23 @@ def test_speed_quick_writes_json(tmp_path):
     assert results["scaling"]["points"] and results["scaling"]["width"]
 
 
+def test_speed_points_option(tmp_path):
+    """``speed.py --points N``: the step section on N interior points, boundary sets of
+    N / 20 (at least 5), recorded in the JSON; a non-positive N is a usage error."""
+    out = tmp_path / "speed.json"
+    args = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--quick", "--skip", "ntk",
+            "adaptive", "memory", "import", "scaling", "--out", str(out)]
+    proc = subprocess.run([*args, "--points", "60"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["meta"]["points"] == [60, 5]
+    assert all(r["n_interior"] == 60 and r["n_boundary_per_term"] == 5 for r in results["step"])
+    proc = subprocess.run([*args, "--points", "0"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 2 and "--points must be a positive" in proc.stderr
+
+
 def test_peers_quick_reports_missing_libraries(tmp_path):
     """``benchmarks/peers.py --quick`` with this interpreter: hand and ours run; DeepXDE
     and PINA are reported as not installed where they are absent (as in CI), not failed."""
