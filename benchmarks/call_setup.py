@@ -4,9 +4,10 @@ Each ``jet`` call used to rebuild three things that do not depend on the points:
 constant ``(1, k)`` seed rows of the first-order channels (a zero tensor and one indexed
 add per seed), the polynomials in ``t = tanh(z)`` behind tanh's derivative ratios (at
 every tanh layer), and the normalised orders it looks its channel plan up by. The library
-now makes each once (``jets._Plan.seeds``, ``activations._ratio_polynomials``, the plan
-cache keyed by the orders as given) and forms ``1 - t²`` with ``torch.rsub`` (the
-operator goes through a Python wrapper). The values are the same to the bit.
+now works each out once (``jets._Plan.seeds`` keeps the rows' numbers and makes each row's
+tensor in one call, ``activations._ratio_polynomials``, the plan cache keyed by the orders
+as given) and forms ``1 - t²`` with ``torch.rsub`` (the operator goes through a Python
+wrapper). The values are the same to the bit.
 
 This script trains each ``speed.py`` problem once and switches between the library's
 cached path and the uncached one (the previous code, patched in) after every step, so the
@@ -34,7 +35,7 @@ from speed import PROBLEMS, make_points, make_problem
 from torch import nn
 
 from symbolic_pinn import activations, jets
-from symbolic_pinn.channels import seed_channels
+from symbolic_pinn.channels import is_combination
 
 CACHED = {"tanh": activations._SMOOTH[nn.Tanh], "ratios": activations._ratio_polynomials,
           "hashable": jets._hashable, "seeds": jets._Plan.seeds}
@@ -46,7 +47,21 @@ def _uncached_tanh(z: torch.Tensor, K: int) -> activations.Factored:
 
 
 def _uncached_seeds(plan, inputs: torch.Tensor, factors) -> list:
-    return seed_channels(inputs, plan.channels, list(factors), expand=False)
+    """The previous code: a zero row and one indexed add per first-order member, at
+    every call."""
+    n_in = inputs.shape[1]
+    out: list = [inputs]
+    for channel in plan.channels[1:]:
+        terms = channel if is_combination(channel) else ((1.0, channel),)
+        seed = None
+        for coef, alpha in terms:
+            if sum(alpha) == 1:
+                if seed is None:
+                    seed = torch.zeros(1, n_in, dtype=inputs.dtype, device=inputs.device)
+                slot = alpha.index(1)
+                seed[0, slot] += coef * factors[slot]
+        out.append(seed)
+    return out
 
 
 UNCACHED = {"tanh": _uncached_tanh, "ratios": activations._ratio_polynomials.__wrapped__,

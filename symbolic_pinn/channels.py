@@ -25,8 +25,8 @@ import torch
 from .ir import TermIR
 from .naming import Namer
 
-__all__ = ["plan_channels", "seed_channels", "derivative_orders", "combine_top_order",
-           "is_combination"]
+__all__ = ["plan_channels", "seed_channels", "seed_rows", "derivative_orders",
+           "combine_top_order", "is_combination"]
 
 Multi = tuple[int, ...]  # derivative orders per input slot
 Rule = tuple[tuple[int, float, tuple[int, ...]], ...]
@@ -161,18 +161,37 @@ def seed_channels(value: torch.Tensor, channels, factors,
     """
     n_in = value.shape[1]
     out: list[torch.Tensor | None] = [value]
-    for channel in channels[1:]:
-        terms = channel if is_combination(channel) else ((1.0, channel),)
-        seed = None
-        for coef, alpha in terms:
-            if sum(alpha) == 1:
-                if seed is None:
-                    seed = torch.zeros(1, n_in, dtype=value.dtype, device=value.device)
-                slot = alpha.index(1)
-                seed[0, slot] += coef * factors[slot]
+    for row in seed_rows(channels, tuple(factors), n_in):
+        seed = (None if row is None
+                else torch.tensor([row], dtype=value.dtype, device=value.device))
         out.append(seed.expand(value.shape[0], n_in) if expand and seed is not None
                    else seed)
     return out
+
+
+def seed_rows(channels, factors: tuple[float, ...],
+              n_in: int) -> tuple[tuple[float, ...] | None, ...]:
+    """The seeds of :func:`seed_channels` as numbers: per channel after the value, the
+    row ``Σ c factors[j] e_j`` over its first-order members, or ``None`` (zero).
+
+    A channel's members are distinct multi-indices, so each slot gets one product, and
+    the tensor made from the row holds its rounding to the tensor's dtype.
+
+    Examples:
+        >>> seed_rows(((0, 0), (1, 0), (2, 0), ((1.0, (1, 0)), (-3.0, (0, 1)))), (2.0, 0.5), 2)
+        ((2.0, 0.0), None, (2.0, -1.5))
+    """
+    rows = []
+    for channel in channels[1:]:
+        terms = channel if is_combination(channel) else ((1.0, channel),)
+        row = None
+        for coef, alpha in terms:
+            if sum(alpha) == 1:
+                row = row or [0.0] * n_in
+                slot = alpha.index(1)
+                row[slot] += coef * factors[slot]
+        rows.append(None if row is None else tuple(row))
+    return tuple(rows)
 
 
 def derivative_orders(term: TermIR) -> dict[str, tuple[str, Multi]]:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .channels import is_combination, plan_channels, seed_channels
+from .channels import is_combination, plan_channels, seed_channels, seed_rows
 from .propagation import layers_of, propagate, supports
 
 __all__ = ["jet", "supports"]
@@ -40,19 +40,20 @@ class _Plan:
         self._seeds: dict = {}
 
     def seeds(self, inputs: torch.Tensor, factors: tuple[float, ...]) -> list:
-        """``inputs`` and the constant ``(1, k)`` seed rows of the derivative channels
-        (:func:`~symbolic_pinn.channels.seed_channels`). The rows are made once per scale,
-        dtype and device, not at every call: they do not depend on the points."""
-        key = (factors, inputs.dtype, inputs.device)
-        rows = self._seeds.get(key)
+        """``inputs`` and the constant ``(1, k)`` seed rows of the derivative channels, as
+        :func:`~symbolic_pinn.channels.seed_channels` makes them. Their numbers are
+        worked out once per scale (they do not depend on the points); each call makes
+        its tensors from them, one call each, in whatever mode it runs (inference,
+        ``torch.func`` transforms, fake tensors: a cached tensor would carry its mode)."""
+        rows = self._seeds.get(factors)
         if rows is None:
-            # not inference tensors, even at a first call in inference mode: a later
-            # call's graph saves them for backward
-            with torch.inference_mode(False):
-                rows = seed_channels(inputs, self.channels, factors, expand=False)[1:]
+            rows = seed_rows(self.channels, factors, inputs.shape[1])
             if len(self._seeds) < 8:
-                self._seeds[key] = rows
-        return [inputs, *rows]
+                self._seeds[factors] = rows
+        dtype, device = inputs.dtype, inputs.device
+        return [inputs, *(None if row is None else torch.tensor([row], dtype=dtype,
+                                                                  device=device)
+                          for row in rows)]
 
 
 @functools.lru_cache(maxsize=512)
@@ -109,10 +110,10 @@ def jet(net: nn.Module, inputs: torch.Tensor, orders: Sequence[Sequence[int]],
     n_in = inputs.shape[1]
     # Under torch.compile the plan is built once at tracing time (dynamo does not trace
     # through the lru_cache wrapper); eagerly it comes from the cache, by the orders as
-    # given (a generated module's are tuples) or, unhashable, as normalised tuples.
+    # given when they are a hashable tuple (a generated module's are), else normalised.
     compiling = torch.compiler.is_compiling()
-    if compiling or not _hashable(orders):
-        orders = tuple(_normalised(alpha) for alpha in orders)
+    if compiling or not (isinstance(orders, tuple) and _hashable(orders)):
+        orders = tuple(_normalised(alpha) for alpha in orders)  # (lists, generators)
     plan = _Plan(orders, n_in) if compiling else _plan(orders, n_in)
     if len(plan.channels) == 1:  # the value alone: an ordinary call
         value = net(inputs)

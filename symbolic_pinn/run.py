@@ -185,8 +185,8 @@ class Run:
         Called after ``backward`` at every closure evaluation, so the optimizer never
         applies a non-finite gradient. One host sync: the total and the sum of each
         gradient's entries are checked together. A non-finite residual makes its term's
-        loss non-finite, and that the total (the weights are finite and non-negative:
-        ``0 · inf`` is NaN); the terms are looked at only on the way to the error.
+        loss non-finite, and so the total (the weights are finite and non-negative, and
+        ``0 · inf`` is NaN); the term losses are read only to name the term in the error.
         """
         values = [loss.detach().reshape(())]
         values += [p.grad.sum() for p in self.parameters if p.grad is not None]
@@ -297,6 +297,10 @@ class Run:
 
     def _fill(self, pointset) -> None:
         _check_pointset(self.sampler, pointset)
+        name = type(self.sampler).__name__
+        unknown = {what: ", ".join(repr(t) for t in given if t not in self.term_names)
+                   for what, given in (("points", pointset.points),
+                                       ("weights", pointset.weights or {}))}
         for term in self.term_names:
             pts = pointset.points.get(term)
             if pts is None or _empty(pts):
@@ -304,15 +308,14 @@ class Run:
                         else ": a spacing dx as wide as the domain leaves no grid point "
                         "strictly inside it; use a smaller dx"
                         if isinstance(self.sampler, GridTraining) else "")
-                raise StrategyError(f"{type(self.sampler).__name__} gave no points for "
-                                    f"{self._term(term)}{hint}")
-        for what, given in (("points", pointset.points), ("weights", pointset.weights or {})):
-            unknown = [term for term in given if term not in self.term_names]
-            if unknown:  # (a typo, or a strategy written for another system)
-                raise StrategyError(
-                    f"{type(self.sampler).__name__} gave {what} for unknown term(s) "
-                    f"{', '.join(map(repr, unknown))}; the terms are "
-                    f"{', '.join(self.term_names)}")
+                if pts is None and unknown["points"]:  # a misspelt name, most likely
+                    hint += (f" (it gave points for {unknown['points']}, not a term; the "
+                             f"terms are {', '.join(self.term_names)})")
+                raise StrategyError(f"{name} gave no points for {self._term(term)}{hint}")
+        for what, names in unknown.items():
+            if names:  # (a strategy written for another system, say)
+                raise StrategyError(f"{name} gave {what} for unknown term(s) {names}; the "
+                                    f"terms are {', '.join(self.term_names)}")
         points = dict(pointset.points)
         for term in self.term_names:
             points[term] = self._checked(term, points[term])

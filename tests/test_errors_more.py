@@ -383,6 +383,13 @@ class _ExtraWeights(GridTraining):
         return PointSet(super().sample(ir, rng).points, {"pde_1": np.ones((1, 1))})
 
 
+class _MisspeltPoints(GridTraining):
+    def sample(self, ir, rng):
+        points = dict(super().sample(ir, rng).points)
+        points["bc0"] = points.pop("bc_0")
+        return PointSet(points)
+
+
 class _DictPoints(GridTraining):
     def sample(self, ir, rng):
         return dict(super().sample(ir, rng).points)  # a plain dict, not a PointSet
@@ -395,6 +402,8 @@ class _DictPoints(GridTraining):
     (_NaNPoints, ("_NaNPoints gave NaN or infinite points for term bc_0",)),
     (_RaggedPoints, ("_RaggedPoints gave points of shape ('ragged',) for term bc_0",
                      "expected (N, 2)")),
+    (_MisspeltPoints, ("_MisspeltPoints gave no points for term bc_0",
+                       "(it gave points for 'bc0', not a term; the terms are pde_0, bc_0)")),
     (_ExtraPoints, ("_ExtraPoints gave points for unknown term(s) 'bc_9'",
                     "the terms are pde_0, bc_0")),
     (_ExtraWeights, ("_ExtraWeights gave weights for unknown term(s) 'pde_1'",

@@ -356,11 +356,14 @@ def test_jet_matches_autograd_directly():
     assert u0.shape == (11, 1)
 
 
-def test_jet_seed_rows_made_once_give_the_same_values():
-    """The seed rows are made at the first call per scale, dtype and device, and reused:
-    later calls, unhashable orders (lists), another scale and a first call in inference
-    mode (whose rows must still be usable for backward) give the values of rows made
-    afresh, to the bit."""
+def test_jet_seed_rows_worked_out_once_give_the_same_values():
+    """The seed rows' numbers are worked out at the first call per plan and scale, and
+    each call makes its tensors from them: later calls, lists or a generator as orders,
+    another scale and dtype, and a first call in inference mode, under
+    ``torch.func.functionalize`` or with fake tensors (whose tensors must not reach later
+    calls) all give the values of rows made afresh, to the bit."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
     from symbolic_pinn.channels import seed_channels
     from symbolic_pinn.jets import _plan
     from symbolic_pinn.propagation import layers_of, propagate
@@ -370,30 +373,37 @@ def test_jet_seed_rows_made_once_give_the_same_values():
     orders = ((0, 0), (1, 0), burgers)
     X = torch.rand(9, 2)
 
-    def afresh(scale):
+    def afresh(net, X, scale):
         plan = _plan(orders, 2)
         seeds = seed_channels(X, plan.channels, list(scale), expand=False)
         chans = propagate(layers_of(net), [plan], [seeds], None)[0]
         return [chans[i] for i in plan.picks]
 
-    _plan.cache_clear()
-    with torch.inference_mode():  # the first call, where the rows are made
-        first = jet(net, X, orders, scale=(2.0, 0.5))
-    rows = _plan(orders, 2)._seeds[((2.0, 0.5), X.dtype, X.device)]
-    assert all(not row.is_inference() for row in rows if row is not None)
-    for scale in ((2.0, 0.5), (1.0, 3.0)):
-        want = afresh(scale)
-        for got in (jet(net, X, orders, scale=scale),
-                    jet(net, X, [list(o) if not isinstance(o[0], tuple) else o
-                                 for o in orders], scale=list(scale))):
-            for g, w in zip(got, want):
-                assert torch.equal(g, w)
-    for g, w in zip(first, afresh((2.0, 0.5))):
-        assert torch.equal(g, w)
-    # rows made in inference mode go into a graph that is differentiated
-    loss = sum(out.square().sum() for out in jet(net, X, orders, scale=(2.0, 0.5)))
-    loss.backward()
-    assert all(p.grad is not None for p in net.parameters())
+    def same(got, want):
+        assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
+
+    for first in ("inference", "functionalize", "fake"):
+        _plan.cache_clear()
+        if first == "inference":
+            with torch.inference_mode():
+                same(jet(net, X, orders, scale=(2.0, 0.5)), afresh(net, X, (2.0, 0.5)))
+        elif first == "functionalize":
+            torch.func.functionalize(lambda X: jet(net, X, orders, scale=(2.0, 0.5)))(X)
+        else:
+            with FakeTensorMode(allow_non_fake_inputs=True) as mode:
+                jet(net, mode.from_tensor(X), orders, scale=(2.0, 0.5))
+        for scale in ((2.0, 0.5), (1.0, 3.0)):
+            want = afresh(net, X, scale)
+            same(jet(net, X, orders, scale=scale), want)
+            same(jet(net, X, [list(o) if not isinstance(o[0], tuple) else o for o in orders],
+                     scale=list(scale)), want)
+            same(jet(net, X, (o for o in orders), scale=scale), want)
+        net64, X64 = copy.deepcopy(net).double(), X.double()
+        same(jet(net64, X64, orders, scale=(2.0, 0.5)), afresh(net64, X64, (2.0, 0.5)))
+        # the graph of a later call is differentiated
+        sum(out.square().sum() for out in jet(net, X, orders, scale=(2.0, 0.5))).backward()
+        assert all(p.grad is not None for p in net.parameters())
+        net.zero_grad()
 
 
 def test_network_without_hidden_layers():
