@@ -17,9 +17,11 @@ its own. Timed, interleaved in rounds:
 * the same two steps under ``StochasticTraining(share=True)`` (as many points per term as
   the grid; fresh points every step, their drawing included), with and without the groups
   (``step_stochastic_shared``, ``step_stochastic_separate``);
-* the exact NTK diagonals of all twelve terms at their points (``ntk``: what
-  ``NeuralTangentKernelAdaptiveLoss`` computes on a reweight step, by forward propagation,
-  one term at a time: they are not grouped), reported in grouped steps.
+* the exact NTK diagonals of all twelve terms at their points: ``ntk``, what
+  ``NeuralTangentKernelAdaptiveLoss`` computes on a reweight step (by forward propagation;
+  the terms of a group, whose points are one tensor, together:
+  ``symbolic_pinn.adaptive.kernel.terms_ntk_diagonals``), and ``ntk_separate``, each term
+  on its own (``term_ntk_diagonal``); reported in grouped steps.
 
 Usage::
 
@@ -41,7 +43,7 @@ import numpy as np
 import torch
 
 from symbolic_pinn import MLP, PhysicsInformedNN, discretize
-from symbolic_pinn.adaptive.kernel import term_ntk_diagonal
+from symbolic_pinn.adaptive.kernel import term_ntk_diagonal, terms_ntk_diagonals
 from symbolic_pinn.run import Run
 from symbolic_pinn.training import GridTraining, StochasticTraining
 
@@ -115,16 +117,20 @@ def main(argv=None) -> dict:
             run.step += 1  # (as solve does: a resampling strategy draws before each step)
         return (time.perf_counter() - start) / repeats * 1e3
 
-    def ntk_ms() -> float:
+    def ntk_ms(together: bool) -> float:
         start = time.perf_counter()
         for _ in range(max(1, repeats // 4)):
-            for t in problem.term_names:
-                term_ntk_diagonal(problem, t, points[t], method="taylor")
+            if together:
+                terms_ntk_diagonals(problem, {t: points[t] for t in problem.term_names},
+                                    method="taylor")
+            else:
+                for t in problem.term_names:
+                    term_ntk_diagonal(problem, t, points[t], method="taylor")
         return (time.perf_counter() - start) / max(1, repeats // 4) * 1e3
 
     parts = {**{name: (lambda e=e: ms(e)) for name, e in evaluations.items()},
              **{f"step_{name}": (lambda name=name: step_ms(name)) for name in problems},
-             "ntk": ntk_ms}
+             "ntk": lambda: ntk_ms(True), "ntk_separate": lambda: ntk_ms(False)}
     for timer in parts.values():  # warm-up
         timer()
     times: dict[str, list[float]] = {name: [] for name in parts}
@@ -139,6 +145,8 @@ def main(argv=None) -> dict:
                  "step_stochastic": [s / p for s, p in zip(times["step_stochastic_shared"],
                                                            times["step_stochastic_separate"])]}
     ntk_steps = [n / s for n, s in zip(times["ntk"], times["step_shared"])]
+    ntk_separate_steps = [n / s for n, s in zip(times["ntk_separate"], times["step_shared"])]
+    ntk_ratio = [n / s for n, s in zip(times["ntk"], times["ntk_separate"])]
     steps = runs["shared"].step_losses, runs["separate"].step_losses
     drawn = runs["stochastic_shared"].points
     shared_drawn = all(drawn[t] is drawn["pde_0"] for t in ("pde_1", "pde_2"))
@@ -151,6 +159,10 @@ def main(argv=None) -> dict:
               for name, r in per_round.items()},
            "ntk_over_step": statistics.median(ntk_steps),
            "ntk_over_step_range": [min(ntk_steps), max(ntk_steps)],
+           "ntk_separate_over_step": statistics.median(ntk_separate_steps),
+           "ntk_separate_over_step_range": [min(ntk_separate_steps), max(ntk_separate_steps)],
+           "ntk_shared_over_separate": statistics.median(ntk_ratio),
+           "ntk_shared_over_separate_range": [min(ntk_ratio), max(ntk_ratio)],
            # the two runs took the same steps from the same networks: their losses agree
            "last_step_loss_shared_minus_separate": max(
                abs(float(steps[0][t]) - float(steps[1][t])) for t in problem.term_names),

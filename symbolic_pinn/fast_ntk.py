@@ -37,7 +37,8 @@ from .ir import ProblemIR, TermIR
 from .printing import torch_code
 from .propagation import Record, layers_of, propagate, supports
 
-__all__ = ["fast_ntk_diagonal", "fast_ntk_diagonals", "fast_residual", "supports"]
+__all__ = ["fast_ntk_diagonal", "fast_ntk_diagonals", "fast_ntk_together", "fast_residual",
+           "supports"]
 
 
 # -- the per-term plan (from the IR alone, cached) -----------------------------------------
@@ -94,65 +95,144 @@ def _plan(term: TermIR, scaling: tuple) -> _Plan:
                  tuple(groups), values, code)
 
 
-def _seeds(group: _Group, coords: dict[str, torch.Tensor]) -> list[torch.Tensor | None]:
-    """Input channels: the standardised inputs, ``e_j/std_j`` for ``∂/∂slot j`` (summed
-    with their coefficients in a combination), zeros above."""
+def _seeds(group: _Group, inputs: list[torch.Tensor]) -> list[torch.Tensor | None]:
+    """Input channels: the standardised inputs (``inputs``: the coordinate columns of the
+    group's arguments), ``e_j/std_j`` for ``∂/∂slot j`` (summed with their coefficients
+    in a combination), zeros above."""
     cols = []
-    for name, scale in zip(group.args, group.scaling):
-        x = coords[name]
+    for x, scale in zip(inputs, group.scaling):
         cols.append(x if scale is None else (x - scale[0]) / scale[1])
     value = cols[0] if len(cols) == 1 else torch.cat(cols, dim=1)
     factors = [1.0 if scale is None else 1.0 / scale[1] for scale in group.scaling]
     return seed_channels(value, group.channels, factors)
 
 
-def _evaluate(problem, term: str, points: torch.Tensor, records, per_sample: bool):
-    """The residual ``(N,)`` and the per-sample parameter leaves; None if unsupported."""
+def _term_plan(problem, term: str) -> _Plan:
     ir: ProblemIR = problem.ir
     term_ir = next((t for t in ir.terms if t.name == term), None)
     if term_ir is None:
         raise KeyError(f"unknown term {term!r}")
-    plan = _plan(term_ir, tuple(ir.scaling))
-    nets = problem.nets
+    return _plan(term_ir, tuple(ir.scaling))
+
+
+def _layers(problem, plans) -> dict | None:
+    """The layers of every network the plans evaluate; None if one is unsupported."""
     layers = {}
-    for g in plan.groups:
-        if g.net not in layers:
-            found = layers_of(nets[g.net])
-            if found is None:
-                return None
-            layers[g.net] = found
-    n = points.shape[0]
-    dtype, device = points.dtype, points.device
+    for plan in plans:
+        for g in plan.groups:
+            if g.net not in layers:
+                found = layers_of(problem.nets[g.net])
+                if found is None:
+                    return None
+                layers[g.net] = found
+    return layers
+
+
+def _coordinates(plan: _Plan, points: torch.Tensor) -> dict[str, torch.Tensor]:
     coords = {}
     for name, column, value in plan.coordinates:
         col = points[:, column:column + 1]
         coords[name] = col if value is None else torch.full_like(col, value)
-    env: dict[str, torch.Tensor] = dict(coords)
-    leaves: list[torch.Tensor] = []
-    for p in plan.params:
+    return coords
+
+
+def _parameters(problem, names, n: int, per_sample: bool, leaves: dict) -> dict:
+    """The estimated parameters; trainable ones as per-sample leaves (``leaves``, made
+    once per name, so that terms evaluated together share them)."""
+    env = {}
+    for p in names:
         tensor = problem.params[p]
         if per_sample and tensor.requires_grad:
-            leaf = tensor.detach().reshape(1, 1).expand(n, 1).clone().requires_grad_(True)
-            leaves.append(leaf)
-            env[p] = leaf
+            if p not in leaves:
+                leaves[p] = tensor.detach().reshape(1, 1).expand(n, 1).clone().requires_grad_(True)
+            env[p] = leaves[p]
         else:
             env[p] = tensor
+    return env
+
+
+def _residual(plan: _Plan, env: dict, points: torch.Tensor) -> torch.Tensor:
+    n, dtype, device = points.shape[0], points.dtype, points.device
+    if plan.code is None:
+        return torch.zeros(n, dtype=dtype, device=device)
+    r = eval(plan.code, {"__builtins__": {}, "torch": torch, "math": math}, env)
+    r = torch.as_tensor(r, dtype=dtype, device=device)
+    return torch.broadcast_to(r.reshape(-1, 1) if r.ndim else r, (n, 1))[:, 0]
+
+
+def _pick(t: torch.Tensor | None, column: int, points: torch.Tensor) -> torch.Tensor:
+    if t is None:  # identically zero
+        return torch.zeros(points.shape[0], 1, dtype=points.dtype, device=points.device)
+    return t[:, column:column + 1]
+
+
+def _evaluate(problem, term: str, points: torch.Tensor, records, per_sample: bool):
+    """The residual ``(N,)`` and the per-sample parameter leaves; None if unsupported."""
+    plan = _term_plan(problem, term)
+    layers = _layers(problem, [plan])
+    if layers is None:
+        return None
+    coords = _coordinates(plan, points)
+    leaves: dict[str, torch.Tensor] = {}
+    env = {**coords, **_parameters(problem, plan.params, points.shape[0], per_sample, leaves)}
     outputs: dict[int, list[list[torch.Tensor | None]]] = {}
     for net, net_layers in layers.items():
         idx = [i for i, g in enumerate(plan.groups) if g.net == net]
         groups = [plan.groups[i] for i in idx]
-        chans = propagate(net_layers, groups, [_seeds(g, coords) for g in groups], records)
-        for i, ch in zip(idx, chans):
+        seeds = [_seeds(g, [coords[a] for a in g.args]) for g in groups]
+        for i, ch in zip(idx, propagate(net_layers, groups, seeds, records)):
             outputs[i] = ch
     for name, g, c, column in plan.values:
-        t = outputs[g][c]
-        env[name] = (torch.zeros(n, 1, dtype=dtype, device=device) if t is None
-                     else t[:, column:column + 1])
-    if plan.code is None:
-        return torch.zeros(n, dtype=dtype, device=device), leaves
-    r = eval(plan.code, {"__builtins__": {}, "torch": torch, "math": math}, env)
-    r = torch.as_tensor(r, dtype=dtype, device=device)
-    return torch.broadcast_to(r.reshape(-1, 1) if r.ndim else r, (n, 1))[:, 0], leaves
+        env[name] = _pick(outputs[g][c], column, points)
+    return _residual(plan, env, points), list(leaves.values())
+
+
+def _evaluate_together(problem, terms: list[str], points: torch.Tensor, records):
+    """The residuals ``{term: (N,)}`` of terms at the same points, with one propagation
+    per network: the network evaluations of the terms that compute the same thing (the
+    same network at the same inputs, fixed values included) are merged, their channels
+    joined. Returns the residuals and the shared per-sample parameter leaves; None if a
+    network is unsupported."""
+    plans = {term: _term_plan(problem, term) for term in terms}
+    layers = _layers(problem, plans.values())
+    if layers is None:
+        return None
+    keys: dict[tuple, int] = {}
+    joined: list[tuple[tuple, list, list]] = []  # (key, channels, coordinate columns)
+    where: dict[tuple[str, int], int] = {}
+    coords = {term: _coordinates(plan, points) for term, plan in plans.items()}
+    for term, plan in plans.items():
+        spec = {name: (column, value) for name, column, value in plan.coordinates}
+        for gi, g in enumerate(plan.groups):
+            key = (g.net, tuple(spec[a] for a in g.args), g.scaling)
+            if key not in keys:
+                keys[key] = len(joined)
+                joined.append((key, [], [coords[term][a] for a in g.args]))
+            where[term, gi] = keys[key]
+            channels = joined[keys[key]][1]
+            channels.extend(c for c in g.channels if c not in channels)
+    merged = []
+    for (net, spec, scaling), channels, _ in joined:
+        planned, rules, _ = plan_channels(channels, len(spec))
+        merged.append(_Group(net, tuple(map(str, spec)), scaling, planned, rules))
+    outputs: dict[int, list[list[torch.Tensor | None]]] = {}
+    for net, net_layers in layers.items():
+        idx = [i for i, g in enumerate(merged) if g.net == net]
+        groups = [merged[i] for i in idx]
+        seeds = [_seeds(merged[i], joined[i][2]) for i in idx]
+        for i, ch in zip(idx, propagate(net_layers, groups, seeds, records)):
+            outputs[i] = ch
+    index = [{c: k for k, c in enumerate(g.channels)} for g in merged]
+    leaves: dict[str, torch.Tensor] = {}
+    residuals = {}
+    for term, plan in plans.items():
+        env = {**coords[term],
+               **_parameters(problem, plan.params, points.shape[0], True, leaves)}
+        for name, gi, c, column in plan.values:
+            m = where[term, gi]
+            env[name] = _pick(outputs[m][index[m][plan.groups[gi].channels[c]]], column, points)
+        residuals[term] = _residual(plan, env, points)
+    return residuals, list(leaves.values())
 
 
 def fast_residual(problem, term: str, points) -> torch.Tensor | None:
@@ -249,21 +329,30 @@ def fast_ntk_diagonal(problem, term: str, points) -> torch.Tensor | None:
         if out is None:
             return None
         r, leaves = out
-        targets = [rec.outputs for rec in records] + leaves
-        n = points.shape[0]
-        diag = torch.zeros(n, dtype=points.dtype, device=points.device)
-        if not targets or not r.requires_grad:
-            return diag
-        grads = torch.autograd.grad(r.sum(), targets, allow_unused=True)
+        return _diagonal(r, records, leaves, points, {}, retain=False)
+
+
+def _diagonal(r: torch.Tensor, records: list[Record], leaves: list[torch.Tensor],
+              points: torch.Tensor, grams: dict, retain: bool) -> torch.Tensor:
+    """``‖∂r_i/∂θ‖²`` from one backward pass of ``Σ r_i`` to the layers' stacked outputs
+    and the parameter leaves (``grams``: the records' input Gram matrices, made once for
+    terms evaluated together; ``retain``: keep the graph for the next term's pass)."""
+    targets = [rec.outputs for rec in records] + leaves
+    diag = torch.zeros(points.shape[0], dtype=points.dtype, device=points.device)
+    if not targets or not r.requires_grad:
+        return diag
+    grads = torch.autograd.grad(r.sum(), targets, allow_unused=True, retain_graph=retain)
     with torch.no_grad():
-        for rec, delta in zip(records, grads):
+        for k, (rec, delta) in enumerate(zip(records, grads)):
             if delta is None:
                 continue
             if rec.layer.weight.requires_grad:
                 if rec.inputs.shape[0] == 1:
                     diag += rec.inputs[0].square().sum(1) * delta[0].square().sum(1)
                 else:
-                    diag += (_gram(rec.inputs) * _gram(delta)).sum((1, 2))
+                    if k not in grams:
+                        grams[k] = _gram(rec.inputs)
+                    diag += (grams[k] * _gram(delta)).sum((1, 2))
             bias = rec.layer.bias
             if bias is not None and bias.requires_grad and rec.value_rows:
                 db = delta[rec.value_rows].sum(0)
@@ -272,6 +361,52 @@ def fast_ntk_diagonal(problem, term: str, points) -> torch.Tensor | None:
             if g is not None:
                 diag += g[:, 0].square()
     return diag.detach()
+
+
+def fast_ntk_together(problem, terms, points) -> dict[str, torch.Tensor] | None:
+    """:func:`fast_ntk_diagonal` of several terms at the same points, from one forward
+    propagation per network (the evaluations the terms share are made once, as in the
+    generated ``shared_residuals_<k>``) and one backward pass per term.
+
+    Args:
+        problem: A problem from :func:`symbolic_pinn.discretize`.
+        terms: Term names.
+        points: ``(N, n_indvars)`` tensor or array, the points of every one of them.
+
+    Returns:
+        ``{term: (N,)}`` detached, equal to :func:`fast_ntk_diagonal` up to rounding, or
+        ``None`` when a network is not supported.
+
+    Examples:
+        The two equations of a system, against each term on its own:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x = sp.Symbol("x"); u, v = sp.Function("u"), sp.Function("v")
+        >>> U, V = u(x), v(x)
+        >>> s = PDESystem([U.diff(x, 2) + V, V.diff(x) - U * V], [u(0), v(0)], {x: (0, 1)},
+        ...               [x], [U, V])
+        >>> _ = torch.manual_seed(0)
+        >>> prob = discretize(s, PhysicsInformedNN(MLP(1, 2, [8]).double(), GridTraining(0.1)))
+        >>> pts = torch.linspace(0, 1, 6, dtype=torch.float64).reshape(-1, 1)
+        >>> both = fast_ntk_together(prob, ["pde_0", "pde_1"], pts)
+        >>> all(torch.allclose(both[t], fast_ntk_diagonal(prob, t, pts), rtol=1e-12)
+        ...     for t in ("pde_0", "pde_1"))
+        True
+    """
+    terms = list(terms)
+    points = problem.as_points(terms[0], points)
+    records: list[Record] = []
+    with torch.enable_grad():
+        out = _evaluate_together(problem, terms, points, records)
+        if out is None:
+            return None
+        residuals, leaves = out
+        grams: dict = {}
+        return {term: _diagonal(residuals[term], records, leaves, points, grams,
+                                retain=k < len(terms) - 1)
+                for k, term in enumerate(terms)}
 
 
 def fast_ntk_diagonals(problem, points: dict) -> dict[str, torch.Tensor] | None:

@@ -22,7 +22,7 @@ from .adaptive.contract import (
     check_point_weights,
     check_weights,
 )
-from .adaptive.kernel import term_ntk_diagonal
+from .adaptive.kernel import terms_ntk_diagonals
 from .errors import (
     NonFiniteError,
     PointsOutsideDomainWarning,
@@ -481,11 +481,9 @@ class Run:
             chunk = getattr(self.adaptive, "chunk_size", 64)
             method = getattr(self.adaptive, "ntk_method", "auto")  # forward propagation
             ctx.ntk_points = pts  # for MLPs (about one step), else vmap: the same values
-            ctx.ntk_diagonals = {
-                term: term_ntk_diagonal(self.problem, term, pts[term], method=method,
-                                        chunk_size=chunk)
-                for term in self.term_names
-            }
+            ctx.ntk_diagonals = terms_ntk_diagonals(  # terms at one points tensor together
+                self.problem, {term: pts[term] for term in self.term_names}, method=method,
+                chunk_size=chunk)
         return ctx
 
 

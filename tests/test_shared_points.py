@@ -314,3 +314,91 @@ def test_a_constant_coordinate_of_one_name_and_two_values_is_renamed_in_the_grou
     assert body.count("jet(") == 3  # at (x, t), at (0, t), at (1, t)
     run = run_of(prob)
     check_grouped(prob, run.points, 1e-10)
+
+
+# -- the exact NTK diagonals of terms at one points tensor, evaluated together ---------
+
+
+def check_ntk_together(prob, points, rtol, monkeypatch):
+    """terms_ntk_diagonals against each term on its own (term_ntk_diagonal), and the
+    groups it evaluated together (those of the generated module, where the run made the
+    points one tensor)."""
+    from symbolic_pinn import fast_ntk
+    from symbolic_pinn.adaptive.kernel import term_ntk_diagonal, terms_ntk_diagonals
+
+    asked = []
+    real = fast_ntk.fast_ntk_together
+    monkeypatch.setattr(fast_ntk, "fast_ntk_together",
+                        lambda problem, terms, pts: asked.append(tuple(terms))
+                        or real(problem, terms, pts))
+    together = terms_ntk_diagonals(prob, {t: points[t] for t in prob.term_names})
+    for term in prob.term_names:
+        alone = term_ntk_diagonal(prob, term, points[term])
+        torch.testing.assert_close(together[term], alone, rtol=rtol,
+                                   atol=rtol * float(alone.abs().max()),
+                                   msg=lambda m, term=term: f"{term}: {m}")
+    return asked
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_ntk_diagonals_of_a_group_equal_the_per_term_ones(dtype, monkeypatch):
+    """Three networks, an estimated parameter (one per-sample leaf shared by the terms),
+    standardised inputs, two combined channels of one name."""
+    prob = problem(dtype=dtype)
+    run = run_of(prob, dtype)
+    asked = check_ntk_together(prob, run.points, 1e-10 if dtype == torch.float64 else 1e-5,
+                               monkeypatch)
+    assert asked == list(prob.module.SHARED)
+
+
+def test_ntk_diagonals_of_kovasznay_and_of_a_renamed_constant(monkeypatch):
+    """The Navier–Stokes equations and the conditions on each edge (one network, three
+    outputs), and u(0, t) and u(1, t) in equations of one group: the evaluations are
+    merged by what they compute (the network, its input columns and fixed values), not by
+    the names."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "shared_points.py"
+    spec = importlib.util.spec_from_file_location("shared_points_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(0)
+    prob = discretize(bench.kovasznay(), PhysicsInformedNN(MLP(2, 3, [16, 16]).double(),
+                                                           GridTraining(0.25)))
+    asked = check_ntk_together(prob, run_of(prob).points, 1e-10, monkeypatch)
+    assert len(asked) == 5 and asked[0] == ("pde_0", "pde_1", "pde_2")
+    t = sp.Symbol("t")
+    T, S = u(x, t), v(x, t)
+    s = PDESystem([T.diff(t) - T.diff(x, 2) + u(0, t), S.diff(t) - T.diff(x, 2) + u(1, t),
+                   T.diff(x) + S + u(0, t)],
+                  [sp.Eq(u(x, 0), 0), sp.Eq(v(x, 0), 0)], {x: (0, 1), t: (0, 1)}, [x, t],
+                  [T, S])
+    prob = discretize(s, PhysicsInformedNN(MLP(2, 2, [8]).double(), GridTraining(0.25)))
+    asked = check_ntk_together(prob, run_of(prob).points, 1e-10, monkeypatch)
+    assert asked[0] == ("pde_0", "pde_1", "pde_2")
+
+
+def test_ntk_training_is_the_same_with_and_without_groups():
+    """NTK weights from the diagonals evaluated together give the training of the
+    per-term diagonals (float64: the sums differ in order only); a network the
+    propagation does not support takes the per-term vmap path."""
+    from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
+
+    histories = []
+    for strategy in (GridTraining(0.25), SeparateGrid(0.25)):
+        prob = problem(strategy, adaptive_loss=NeuralTangentKernelAdaptiveLoss(2))
+        histories.append(prob.solve(6, seed=0, dtype=torch.float64, progress=False).history)
+    for a_row, b_row in zip(*histories):
+        for term in a_row["weights"]:
+            assert a_row["weights"][term] == pytest.approx(b_row["weights"][term], rel=1e-9)
+        assert a_row["loss"] == pytest.approx(b_row["loss"], rel=1e-9)
+    seq = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    nets = [seq, mlp(1, 2).double(), mlp(1, 3).double()]
+    prob = discretize(system(), PhysicsInformedNN(nets, GridTraining(0.25), param_estim=True))
+    from symbolic_pinn.adaptive.kernel import term_ntk_diagonal, terms_ntk_diagonals
+
+    points = run_of(prob).points
+    together = terms_ntk_diagonals(prob, {t: points[t] for t in prob.term_names})
+    for term in prob.term_names:
+        torch.testing.assert_close(together[term], term_ntk_diagonal(prob, term, points[term]))

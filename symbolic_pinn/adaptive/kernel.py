@@ -25,7 +25,7 @@ from torch.func import functional_call, grad, vmap
 
 from ..errors import StrategyError, TrainingError
 
-__all__ = ["NTK_METHODS", "ntk_diagonal", "term_ntk_diagonal"]
+__all__ = ["NTK_METHODS", "ntk_diagonal", "term_ntk_diagonal", "terms_ntk_diagonals"]
 
 #: Ways to compute NTK diagonals: ``"auto"`` (forward propagation where every network
 #: of the term is a supported MLP, else ``vmap``), ``"exact-vmap"`` (always the generic
@@ -201,3 +201,54 @@ def term_ntk_diagonal(
             f"{labels} draws random numbers, and {why} runs torch.func.vmap over the "
             "per-point residuals, which refuses random operations; put the network in "
             f"evaluation mode (net.eval()) or leave the random layer out ({exc})") from exc
+
+
+def terms_ntk_diagonals(problem, points: Mapping[str, torch.Tensor], method: str = "auto",
+                        chunk_size: int | None = 64) -> dict[str, torch.Tensor]:
+    """:func:`term_ntk_diagonal` of every term in ``points``: terms whose points are one
+    tensor (the run makes them so for the groups of the generated module, README "What is
+    generated") are evaluated together by forward propagation
+    (:func:`symbolic_pinn.fast_ntk.fast_ntk_together`), the others one by one.
+
+    Args:
+        problem: A problem from :func:`symbolic_pinn.discretize`.
+        points: ``{term: (N, n_indvars) tensor}``.
+        method: One of :data:`NTK_METHODS`.
+        chunk_size: Points per vectorised chunk of the ``vmap`` path.
+
+    Returns:
+        ``{term: (N,)}``, the values of :func:`term_ntk_diagonal` up to rounding.
+
+    Examples:
+        Two conditions at the same points:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x, t = sp.symbols("x t"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x, t).diff(t), u(x, t).diff(x, 2))],
+        ...               [sp.Eq(u(x, 0), sp.sin(x)), sp.Eq(u(x, t).diff(t).subs(t, 0), 0)],
+        ...               {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)])
+        >>> problem = discretize(s, PhysicsInformedNN(MLP(2, 1, [8]), GridTraining(0.25)))
+        >>> face = torch.tensor([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]])
+        >>> diags = terms_ntk_diagonals(problem, {"bc_0": face, "bc_1": face})
+        >>> all(torch.allclose(diags[k], term_ntk_diagonal(problem, k, face), rtol=1e-5)
+        ...     for k in ("bc_0", "bc_1"))
+        True
+    """
+    if method not in NTK_METHODS:
+        raise StrategyError(f"method must be one of {NTK_METHODS}, got {method!r}")
+    out: dict[str, torch.Tensor] = {}
+    if method != "exact-vmap":
+        from ..fast_ntk import fast_ntk_together
+
+        together: dict[int, list[str]] = {}
+        for term, pts in points.items():
+            if isinstance(pts, torch.Tensor):
+                together.setdefault(id(pts), []).append(term)
+        for terms in together.values():
+            if len(terms) > 1:
+                out.update(fast_ntk_together(problem, terms, points[terms[0]]) or {})
+    return {term: out[term] if term in out else
+            term_ntk_diagonal(problem, term, pts, method=method, chunk_size=chunk_size)
+            for term, pts in points.items()}

@@ -25,7 +25,7 @@ import torch
 from ..errors import StrategyError
 from ..training import QuasiRandomTraining, StochasticTraining, TrainingStrategy
 from .base import AdaptiveLoss, Need, ReweightContext, _losses_finite, _positive, _skip_update
-from .kernel import NTK_METHODS, term_ntk_diagonal
+from .kernel import NTK_METHODS, terms_ntk_diagonals
 
 __all__ = ["NeuralTangentKernelAdaptiveLoss", "traces_at"]
 
@@ -277,11 +277,8 @@ def traces_at(
     """
     if trace not in _TRACES:
         raise StrategyError(f"trace must be one of {_TRACES}, got {trace!r}")
-    out = {}
-    for term, pts in points.items():
-        diag = term_ntk_diagonal(problem, term, pts, method=method, chunk_size=chunk_size)
-        out[term] = _reduce(term, diag, trace)
-    return out
+    diags = terms_ntk_diagonals(problem, points, method=method, chunk_size=chunk_size)
+    return {term: _reduce(term, diag, trace) for term, diag in diags.items()}
 
 
 def _reduce(term: str, diag: torch.Tensor, trace: str, check: bool = True) -> float:
