@@ -135,6 +135,19 @@ def test_chunking_does_not_change_the_diagonal(poisson):
                                                 chunk_size=chunk), ref, rtol=1e-12, atol=0)
 
 
+def test_zero_points_give_an_empty_diagonal_on_every_path(poisson):
+    """(vmap refused zero points with an AssertionError from torch; found by an
+    exploratory session)"""
+    from symbolic_pinn.adaptive.kernel import term_ntk_diagonal
+
+    pts = random_points("pde_0", 0, seed=2)
+    fn = poisson.module.POINT_RESIDUALS["pde_0"]
+    for chunk in (None, 64):
+        assert ntk_diagonal(fn, poisson.nets, poisson.params, pts, chunk_size=chunk).shape == (0,)
+    for method in ("auto", "exact-vmap"):
+        assert term_ntk_diagonal(poisson, "pde_0", pts, method=method).shape == (0,)
+
+
 def test_traces_at_accepts_numpy_and_checks_shape(poisson):
     pts = random_points("bc_2", 7, seed=3)
     assert traces_at(poisson, {"bc_2": pts.numpy()})["bc_2"] == pytest.approx(

@@ -109,7 +109,7 @@ def ntk_diagonal(
     for name, p in params.items():
         if p.requires_grad:
             theta[f"p.{name}"] = p.detach()
-    if not theta:
+    if not theta or points.shape[0] == 0:  # (vmap refuses zero points)
         return torch.zeros(points.shape[0], dtype=points.dtype, device=points.device)
     known = {k: v.detach() for k, v in params.items() if not v.requires_grad}
     net_keys = [[(k, k[len(f"{i}.") :]) for k in theta if k.startswith(f"{i}.")]
