@@ -144,9 +144,8 @@ def test_strategies_that_draw_terms_apart_get_no_groups():
     assert StochasticTraining.shares_points is False
 
 
-def test_kovasznay_equations_share_one_call():
-    """The three Navier–Stokes equations of benchmarks/shared_points.py: one jet call
-    carries the channels of the first momentum equation, and all three residuals."""
+def kovasznay():
+    """The system of benchmarks/shared_points.py (examples/kovasznay.py)."""
     import importlib.util
     from pathlib import Path
 
@@ -154,10 +153,15 @@ def test_kovasznay_equations_share_one_call():
     spec = importlib.util.spec_from_file_location("shared_points_bench", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench.kovasznay()
+
+
+def test_kovasznay_equations_share_one_call():
+    """The three Navier–Stokes equations of benchmarks/shared_points.py: one jet call
+    carries the channels of the first momentum equation, and all three residuals."""
     torch.manual_seed(0)
     net = MLP(2, 3, [16, 16]).double()
-    prob = discretize(bench.kovasznay(), PhysicsInformedNN(copy.deepcopy(net),
-                                                           GridTraining(0.25)))
+    prob = discretize(kovasznay(), PhysicsInformedNN(copy.deepcopy(net), GridTraining(0.25)))
     assert prob.module.SHARED[0] == ("pde_0", "pde_1", "pde_2")
     body = prob.source.split("def shared_residuals_0")[1].split("def shared_residuals_1")[0]
     assert body.count("jet(") == 1
@@ -295,10 +299,9 @@ def test_share_must_be_a_bool():
         QuasiRandomTraining(10, share="yes")
 
 
-def test_a_constant_coordinate_of_one_name_and_two_values_is_renamed_in_the_group():
-    """u(0, t) in two equations and u(1, t) in the third: the analysis names the constant
-    x of each x_u_s2. All three join the group (the third's is renamed; it was left out
-    before, found by an exploratory session), and the values are the per-term ones."""
+def renamed_constant_problem():
+    """u(0, t) in two equations and u(1, t) in the third, whose constant x the analysis
+    names x_u_s2 in each."""
     t = sp.Symbol("t")
     T, S = u(x, t), v(x, t)
     s = PDESystem([T.diff(t) - T.diff(x, 2) + u(0, t), S.diff(t) - T.diff(x, 2) + u(1, t),
@@ -306,7 +309,14 @@ def test_a_constant_coordinate_of_one_name_and_two_values_is_renamed_in_the_grou
                   [sp.Eq(u(x, 0), 0), sp.Eq(v(x, 0), 0)], {x: (0, 1), t: (0, 1)}, [x, t],
                   [T, S])
     torch.manual_seed(0)
-    prob = discretize(s, PhysicsInformedNN(MLP(2, 2, [8]).double(), GridTraining(0.25)))
+    return discretize(s, PhysicsInformedNN(MLP(2, 2, [8]).double(), GridTraining(0.25)))
+
+
+def test_a_constant_coordinate_of_one_name_and_two_values_is_renamed_in_the_group():
+    """u(0, t) in two equations and u(1, t) in the third: the analysis names the constant
+    x of each x_u_s2. All three join the group (the third's is renamed; it was left out
+    before, found by an exploratory session), and the values are the per-term ones."""
+    prob = renamed_constant_problem()
     assert prob.module.SHARED[0] == ("pde_0", "pde_1", "pde_2")
     body = prob.source.split("def shared_residuals_0")[1].split("\n\n\n")[0]
     assert "x_u_s2 = torch.full_like(points[:, 0:1], 0.0)" in body
@@ -356,25 +366,12 @@ def test_ntk_diagonals_of_kovasznay_and_of_a_renamed_constant(monkeypatch):
     outputs), and u(0, t) and u(1, t) in equations of one group: the evaluations are
     merged by what they compute (the network, its input columns and fixed values), not by
     the names."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "shared_points.py"
-    spec = importlib.util.spec_from_file_location("shared_points_bench", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     torch.manual_seed(0)
-    prob = discretize(bench.kovasznay(), PhysicsInformedNN(MLP(2, 3, [16, 16]).double(),
-                                                           GridTraining(0.25)))
+    prob = discretize(kovasznay(), PhysicsInformedNN(MLP(2, 3, [16, 16]).double(),
+                                                     GridTraining(0.25)))
     asked = check_ntk_together(prob, run_of(prob).points, 1e-10, monkeypatch)
     assert len(asked) == 5 and asked[0] == ("pde_0", "pde_1", "pde_2")
-    t = sp.Symbol("t")
-    T, S = u(x, t), v(x, t)
-    s = PDESystem([T.diff(t) - T.diff(x, 2) + u(0, t), S.diff(t) - T.diff(x, 2) + u(1, t),
-                   T.diff(x) + S + u(0, t)],
-                  [sp.Eq(u(x, 0), 0), sp.Eq(v(x, 0), 0)], {x: (0, 1), t: (0, 1)}, [x, t],
-                  [T, S])
-    prob = discretize(s, PhysicsInformedNN(MLP(2, 2, [8]).double(), GridTraining(0.25)))
+    prob = renamed_constant_problem()
     asked = check_ntk_together(prob, run_of(prob).points, 1e-10, monkeypatch)
     assert asked[0] == ("pde_0", "pde_1", "pde_2")
 
