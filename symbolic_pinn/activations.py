@@ -289,7 +289,11 @@ def _elu(alpha: float) -> Callable:
             return Plain([value])
         e = alpha * torch.exp(torch.clamp(z, max=0))
         one, zero = torch.ones_like(z), torch.zeros_like(z)
-        return Plain([value, torch.where(pos, one, e)] + [torch.where(pos, zero, e)] * (K - 1))
+        # at z = 0 as torch's autograd: ELU' = α (the negative branch), ELU'' ... = 0,
+        # and so are their derivatives (the NTK's backward pass differentiates them)
+        neg = z < 0
+        first = torch.where(neg, e, torch.where(pos, one, torch.full_like(z, alpha)))
+        return Plain([value, first] + [torch.where(neg, e, zero)] * (K - 1))
     return fn
 
 

@@ -53,6 +53,26 @@ def test_piecewise_activations_away_from_the_kink(name):
         torch.testing.assert_close(sigma_k(sig, k, z), want[k], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("module", [nn.ReLU(), nn.ELU(), nn.ELU(alpha=0.5)])
+def test_piecewise_activations_at_the_kink_follow_autograd(module):
+    """At ``z = 0`` exactly (every first-layer unit of an MLP with zero biases, at the
+    origin) the two derivative paths take the same side: torch's ELU' takes the
+    negative branch (``α``) and its higher derivatives the positive one (0)."""
+    z = torch.tensor([-0.5, 0.0, 0.5], dtype=torch.float64, requires_grad=True)
+    want = autograd_derivatives(module, z.detach(), 5)
+    sig = derivatives_of(module)(z, 4)
+    for k in range(5):
+        torch.testing.assert_close(sigma_k(sig, k, z), want[k], rtol=1e-12, atol=1e-12,
+                                   msg=f"{module}: σ^({k})")
+        # their own derivatives too: the NTK's backward pass goes through them
+        s = sigma_k(sig, k, z)
+        grad = (torch.autograd.grad(s.sum(), z, retain_graph=True, allow_unused=True)[0]
+                if s.requires_grad else None)
+        grad = torch.zeros_like(z) if grad is None else grad
+        torch.testing.assert_close(grad, want[k + 1], rtol=1e-12, atol=1e-12,
+                                   msg=f"{module}: d/dz σ^({k})")
+
+
 @pytest.mark.parametrize("name", ["tanh", "sigmoid", "sin"])
 def test_multi_term_rules_and_rows(name):
     """A second- and a third-order channel (Faà di Bruno's formula), with some blocks
