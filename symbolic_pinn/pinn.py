@@ -140,7 +140,7 @@ def resolve_derivatives(pinn: PhysicsInformedNN, ir: ProblemIR, nets) -> str:
     ``"taylor"`` (asked for, or needed by ``compile=True``) requires every network the
     residuals evaluate to be a supported MLP; a ProblemError names the first that is not.
     """
-    from .propagation import supports
+    from .propagation import supports, unsupported_reason
 
     used = {s.net for t in ir.terms for s in t.sites}
     unsupported = [i for i, net in enumerate(nets) if i in used and not supports(net)]
@@ -159,7 +159,7 @@ def resolve_derivatives(pinn: PhysicsInformedNN, ir: ProblemIR, nets) -> str:
     raise ProblemError(
         f"{asked} needs every network to be a plain symbolic_pinn.MLP with a supported "
         f"activation (tanh, sin, sigmoid, SiLU, GELU, ReLU, softplus, ELU) and no hooks; "
-        f"{ir.network_label(i)} is a {type(nets[i]).__name__}: use "
+        f"{ir.network_label(i)} is not: {unsupported_reason(nets[i])}; use "
         f'derivatives="autograd"' + (" without compile" if pinn.compile else "") + " for it")
 
 

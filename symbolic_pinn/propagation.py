@@ -31,7 +31,7 @@ from torch import nn
 from .activations import derivatives_of
 from .networks import MLP
 
-__all__ = ["supports", "layers_of", "propagate"]
+__all__ = ["supports", "layers_of", "propagate", "unsupported_reason"]
 
 
 def _hooked(module: nn.Module) -> bool:
@@ -75,6 +75,29 @@ def layers_of(net: nn.Module) -> list[tuple[str, object]] | None:
         out.append(("act", fn))
     return out
 
+
+
+def unsupported_reason(net: nn.Module) -> str | None:
+    """Why :func:`layers_of` refuses ``net`` (``None`` if it does not).
+
+    Examples:
+        >>> unsupported_reason(MLP(2, 1, [8])) is None
+        True
+        >>> net = MLP(2, 1, [8])
+        >>> net[1] = nn.LeakyReLU()
+        >>> unsupported_reason(net)
+        'its layer 1, LeakyReLU(negative_slope=0.01), has no closed-form derivatives here'
+    """
+    if layers_of(net) is not None:
+        return None
+    if not isinstance(net, MLP) or type(net).forward is not nn.Sequential.forward:
+        return f"it is a {type(net).__name__}, not a plain symbolic_pinn.MLP"
+    for k, layer in enumerate(net):
+        if _hooked(layer):
+            return f"its layer {k}, {layer}, has a hook"
+        if type(layer) is not nn.Linear and derivatives_of(layer) is None:
+            return f"its layer {k}, {layer}, has no closed-form derivatives here"
+    return "a forward hook is registered on it or on every module (torch.nn)"
 
 
 def supports(net: nn.Module) -> bool:

@@ -107,7 +107,7 @@ def test_compile_needs_the_taylor_path():
                                                derivatives="autograd", compile=True))
     seq = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
     with pytest.raises(ProblemError, match=r"compile=True needs every network.*network 0 "
-                                           r"\(for u\) is a Sequential"):
+                                           r"\(for u\) is not: it is a Sequential"):
         discretize(system(), PhysicsInformedNN(seq, GridTraining(0.5), compile=True))
     # without compile, "auto" falls back to autograd for a network jet cannot propagate
     prob = discretize(system(), PhysicsInformedNN(seq, GridTraining(0.5)))

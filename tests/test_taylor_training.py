@@ -322,13 +322,22 @@ def _hooked_mlp():
     return net
 
 
-@pytest.mark.parametrize("make", [
-    lambda: nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)),
-    _hooked_mlp,
-], ids=["sequential", "hooked-mlp"])
-def test_unsupported_network_is_rejected(make):
+def _leaky_mlp():
+    net = MLP(1, 1, [8])
+    net[1] = nn.LeakyReLU()
+    return net
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda: nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)),
+     "it is a Sequential, not a plain symbolic_pinn.MLP"),
+    (_hooked_mlp, "a forward hook is registered on it"),
+    (_leaky_mlp, r"its layer 1, LeakyReLU\(negative_slope=0.01\), has no closed-form"),
+], ids=["sequential", "hooked-mlp", "leaky-relu"])
+def test_unsupported_network_is_rejected(make, why):
     net = make()
-    with pytest.raises(ProblemError, match=r'derivatives="taylor".*network 0 \(for u\)'):
+    with pytest.raises(ProblemError, match=r'derivatives="taylor".*network 0 \(for u\) is '
+                                           r"not: " + why):
         discretize(_system(), PhysicsInformedNN(net, GridTraining(0.1), derivatives="taylor"))
     # the default path takes any module
     discretize(_system(), PhysicsInformedNN(net, GridTraining(0.1)))
