@@ -24,6 +24,7 @@ from .errors import (
     CodegenError,
     InteriorConditionWarning,
     NonFiniteError,
+    NonFiniteWeightError,
     PointsOutsideDomainWarning,
     ProblemError,
     StrategyError,
@@ -50,6 +51,7 @@ __all__ = [
     "TrainingError",
     "StrategyError",
     "NonFiniteError",
+    "NonFiniteWeightError",
     "InteriorConditionWarning",
     "PointsOutsideDomainWarning",
 ]

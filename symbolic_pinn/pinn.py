@@ -118,7 +118,8 @@ def generation_options(pinn: PhysicsInformedNN, derivatives: str) -> GenerationO
     adaptive loss first (its hook place and the quantities it declares)."""
     loss = pinn.adaptive_loss
     if loss.hook not in (None, "losses", "step"):
-        raise TypeError(f"{type(loss).__name__}.hook must be None, 'losses' or 'step'")
+        raise StrategyError(f"{type(loss).__name__}.hook must be None, 'losses' or "
+                            f"'step', got {loss.hook!r}")
     _check_adaptive(pinn)
     return GenerationOptions(
         hook=loss.hook or "none",
@@ -174,6 +175,14 @@ def _check_adaptive(pinn: PhysicsInformedNN) -> None:
                 f"{type(part).__name__} has no {' and no '.join(missing)}, which "
                 "AdaptiveLoss.__init__ sets: call super().__init__(reweight_every) in its "
                 "__init__")
+    for part in (*getattr(loss, "strategies", ()), loss):
+        if part.hook is not None and type(part).update is AdaptiveLoss.update:
+            raise StrategyError(
+                f"{type(part).__name__} has hook = {part.hook!r} but does not implement "
+                "update(self, ctx), which the hook calls on its due steps: override it to "
+                "return {term: weight} (or None for no change), or set hook = None for a "
+                "strategy that never reweights terms (one that only weights points, "
+                "Need.POINT_WEIGHTS, included)")
     try:
         valid = all(isinstance(n, Need) for n in loss.needs)
     except TypeError:  # not a collection

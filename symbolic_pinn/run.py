@@ -198,6 +198,9 @@ class Run:
                 hint = ("check the data of additional_loss for NaN or infinity"
                         if term == "additional" else
                         "lower the learning rate, or check the equation and its scaling")
+                if term != "additional" and Need.POINT_WEIGHTS in self.adaptive.needs:
+                    hint += (f", or the point weights of {type(self.adaptive).__name__}, "
+                             "whose values are not checked")
                 error = NonFiniteError(
                     f"step {self.step}: the loss of term {term} is {value}{self._text(term)}; "
                     f"training stopped ({hint})",

@@ -583,10 +583,27 @@ def test_strategy_hooks_that_break_the_contract():
     class NoUpdate(AdaptiveLoss):
         pass
 
-    with pytest.raises(NotImplementedError) as info:
-        discretize(system(), pinn(adaptive_loss=NoUpdate())).solve(1, progress=False)
-    assert "NoUpdate does not implement update(self, ctx)" in str(info.value)
-    assert "docs/adaptive_losses.md" in str(info.value)
+    class OnlyPointWeights(AdaptiveLoss):  # the default hook, no update
+        needs = frozenset({Need.POINT_WEIGHTS})
+
+        def point_weights(self, residuals, step):
+            return {}
+
+    for strategy in (NoUpdate(), OnlyPointWeights(), Compose(NonAdaptiveLoss(), NoUpdate())):
+        with pytest.raises(StrategyError) as info:  # at discretize, before any training
+            discretize(system(), pinn(adaptive_loss=strategy))
+        name = type(strategy.strategies[1] if isinstance(strategy, Compose) else strategy)
+        check(info, StrategyError, f"{name.__name__} has hook = 'losses' but does not "
+              "implement update(self, ctx)", "or set hook = None", "Need.POINT_WEIGHTS")
+    OnlyPointWeights.hook = None  # weights points only: trains
+    discretize(system(), pinn(adaptive_loss=OnlyPointWeights())).solve(1, progress=False)
+
+    class Typo(NonAdaptiveLoss):
+        hook = "loss"
+
+    with pytest.raises(StrategyError) as info:
+        discretize(system(), pinn(adaptive_loss=Typo()))
+    check(info, StrategyError, "Typo.hook must be None, 'losses' or 'step', got 'loss'")
 
 
 class _NoSuperInit(NonAdaptiveLoss):

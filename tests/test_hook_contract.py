@@ -202,6 +202,20 @@ def test_point_weights_checked_in_compose():
         solve(Compose(strategy, NonAdaptiveLoss()), steps=1)
 
 
+def test_nan_point_weights_are_named_in_the_error():
+    """Point-weight values are not checked (a host sync per step); a non-finite loss
+    that they may have caused names them beside the usual suspects."""
+    from symbolic_pinn.errors import NonFiniteError
+
+    with pytest.raises(NonFiniteError, match=r"the loss of term pde_0 is nan.*lower the "
+                                             r"learning rate.*or the point weights of "
+                                             r"PointWeights, whose values are not checked"):
+        solve(PointWeights(lambda r: torch.full_like(r, math.nan)), steps=1)
+    with pytest.raises(NonFiniteError) as info:  # without point weights: not named
+        solve(NonAdaptiveLoss(), steps=5, lr=1e30)
+    assert "point weights" not in str(info.value)
+
+
 @pytest.mark.parametrize("number", [np.float32(2.0), np.int64(2), 2, 2.0, True])
 def test_point_weights_may_be_plain_numbers(number):
     """A number (NumPy's included) weights every point of the term alike, as before."""

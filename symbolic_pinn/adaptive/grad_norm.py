@@ -104,7 +104,7 @@ class GradNormAdaptiveLoss(AdaptiveLoss):
             if not norm > 0.0:
                 warnings.warn(
                     f"GradNormAdaptiveLoss: the gradient of term {term} is zero at step "
-                    f"{ctx.step} (its loss does not depend on the parameters); its weight is "
+                    f"{ctx.step} (its loss does not depend on the parameters, or sits at a stationary point: a residual that is exactly 0 has zero gradient); its weight is "
                     "left unchanged", RuntimeWarning, stacklevel=2)
                 continue
             new[term] = alpha * ctx.weights[term] + (1.0 - alpha) * top / (norm + self.eps)

@@ -171,7 +171,7 @@ class GradientScaleAdaptiveLoss(AdaptiveLoss):
             if not means[term] > 0.0:
                 warnings.warn(
                     f"GradientScaleAdaptiveLoss: the gradient of term {term} is zero at step "
-                    f"{ctx.step} (its loss does not depend on the parameters used); its weight "
+                    f"{ctx.step} (its loss does not depend on the parameters used, or sits at a stationary point: a residual that is exactly 0 has zero gradient); its weight "
                     "is left unchanged", RuntimeWarning, stacklevel=2)
                 continue
             scale = means[term] * (old if self.lambda_in_denominator else 1.0)
