@@ -374,12 +374,17 @@ def naive_ntk(prob, term: str, pts: torch.Tensor) -> torch.Tensor:
 
 
 def _fast_ntk():
-    """The library's method-selecting entry point, where this version has one."""
+    """The library's method-selecting entry points (per term, for all terms), where this
+    version has them."""
     try:
         from symbolic_pinn.adaptive.kernel import term_ntk_diagonal
     except ImportError:
-        return None
-    return term_ntk_diagonal
+        return None, None
+    try:
+        from symbolic_pinn.adaptive.kernel import terms_ntk_diagonals
+    except ImportError:
+        terms_ntk_diagonals = None
+    return term_ntk_diagonal, terms_ntk_diagonals
 
 
 def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
@@ -388,7 +393,9 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
 
     Methods: ``vmap64`` (``torch.func.vmap(grad)``, chunks of 64: the generic path),
     ``vmap_unchunked`` (the same, one chunk), ``taylor`` (the forward-propagation path
-    for MLPs, ``method="taylor"``, where the library has it) and ``naive`` (a per-point
+    for MLPs, ``method="taylor"``, where the library has it: all terms in one call of
+    ``terms_ntk_diagonals``, as the NTK strategy computes them), ``taylor_per_term``
+    (the same path, one ``term_ntk_diagonal`` call per term) and ``naive`` (a per-point
     loop: one batched residual and one backward per point, timed on a few points and
     extrapolated to N).
     """
@@ -399,14 +406,17 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
     prob = make_problem(problem, points, width=width)
     T = {k: torch.tensor(v, device=DEVICE) for k, v in points.items()}
     n_total = sum(len(v) for v in T.values())
-    term_ntk = _fast_ntk()
+    term_ntk, terms_ntk = _fast_ntk()
 
     def vmap(chunk):
         return {t: ntk_diagonal(prob.module.POINT_RESIDUALS[t], prob.nets, prob.params, T[t],
                                 chunk_size=chunk) for t in prob.term_names}
 
-    def taylor():
+    def taylor_per_term():
         return {t: term_ntk(prob, t, T[t], method="taylor") for t in prob.term_names}
+
+    def taylor():
+        return terms_ntk(prob, T, method="taylor")
 
     share = {t: max(1, round(naive_points * len(T[t]) / n_total)) for t in prob.term_names}
 
@@ -415,7 +425,9 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
 
     methods = {"vmap64": lambda: vmap(64), "vmap_unchunked": lambda: vmap(None)}
     if term_ntk is not None:
-        methods["taylor"] = taylor
+        methods["taylor"] = taylor if terms_ntk is not None else taylor_per_term
+        if terms_ntk is not None:
+            methods["taylor_per_term"] = taylor_per_term
     reference, dn = vmap(64), naive()
 
     def rel(a, b):
@@ -433,7 +445,7 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
         times["step"].append(statistics.median(_diffs(ours_steps(prob, steps))))
         for name, fn in methods.items():  # like the step: a median of repeated calls
             calls = []
-            for _ in range(5 if name == "taylor" else 3):
+            for _ in range(5 if name.startswith("taylor") else 3):
                 _sync()
                 t0 = time.perf_counter()
                 fn()
@@ -455,6 +467,9 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
         if name != "vmap64":  # speed-up over the vmap baseline, per round
             out[f"vmap64_over_{name}"] = _summary(
                 [a / b for a, b in zip(times["vmap64"], times[name])])
+    if "taylor_per_term" in times:  # all terms in one call against one call per term
+        out["taylor_over_taylor_per_term"] = _summary(
+            [a / b for a, b in zip(times["taylor"], times["taylor_per_term"])])
     out["naive_over_vmap64"] = _summary([a / b for a, b in zip(times["naive"], times["vmap64"])])
     return out
 
@@ -720,8 +735,11 @@ def main(argv=None) -> dict:
             results["ntk"].append(r)
             log(f"ntk   {problem:8s} N={r['n_points']} step {r['step_ms']:.2f} ms; in steps: "
                 + "  ".join(f"{m} {r[m + '_over_step']['median']:.1f}"
-                            for m in ("taylor", "vmap64", "vmap_unchunked", "naive")
+                            for m in ("taylor", "taylor_per_term", "vmap64",
+                                      "vmap_unchunked", "naive")
                             if m + "_over_step" in r)
+                + (f"; all terms / per term {r['taylor_over_taylor_per_term']['median']:.2f}"
+                   if "taylor_over_taylor_per_term" in r else "")
                 + f"  (checks {max(r['max_rel_diff'].values()):.1e})")
     if "adaptive" not in args.skip:
         results["adaptive"] = []

@@ -20,219 +20,42 @@ the same computation for about 1.4 training steps (docs/performance.md):
   matrices; the bias gradient is ``Σ_{α=0 channels} δ_α``. Estimated PDE parameters
   enter as per-sample copies, so the same backward pass gives ``∂r_i/∂p``.
 
+Several terms (:func:`fast_ntk_diagonals`) take one propagation per network and share
+their backward passes where their points differ (:mod:`symbolic_pinn.ntk_units`).
 :func:`fast_ntk_diagonal` returns ``None`` when a network is not a plain MLP of
 supported activations (or has hooks), and callers fall back to the generic path.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-from dataclasses import dataclass
-
 import torch
 
-from .channels import combine_top_order, derivative_orders, plan_channels, seed_channels
-from .ir import ProblemIR, TermIR
-from .printing import torch_code
-from .propagation import Record, layers_of, propagate, supports
+from .ntk_units import ntk_diagonals
+from .propagation import propagate, supports
+from .term_plan import coordinates, network_layers, parameters, pick, residual, seeds, term_plan
 
 __all__ = ["fast_ntk_diagonal", "fast_ntk_diagonals", "fast_ntk_together", "fast_residual",
            "supports"]
 
 
-# -- the per-term plan (from the IR alone, cached) -----------------------------------------
-
-
-@dataclass(frozen=True)
-class _Group:
-    """One network evaluation (a site, or the sites of a shared multi-output call)."""
-
-    net: int
-    args: tuple[str, ...]
-    scaling: tuple[tuple[float, float] | None, ...]
-    channels: tuple  # multi-indices, then combinations
-    rules: tuple
-
-
-@dataclass(frozen=True)
-class _Plan:
-    coordinates: tuple[tuple[str, int, float | None], ...]
-    params: tuple[str, ...]
-    groups: tuple[_Group, ...]
-    values: tuple[tuple[str, int, int, int], ...]  # (identifier, group, channel, column)
-    code: object  # compiled residual expression, or None for a constant term
-
-
-@functools.lru_cache(maxsize=256)
-def _plan(term: TermIR, scaling: tuple) -> _Plan:
-    """The channels of each network evaluation: those the generated ``jet`` calls carry,
-    combinations of top-order derivatives included (:mod:`symbolic_pinn.channels`)."""
-    site_of = {s.name: s for s in term.sites}
-    orders = derivative_orders(term)
-    used = {s.name for s in term.expr.free_symbols}
-    expr, combos = combine_top_order(term, orders, used)
-    folded = {n for _, members, _ in combos.values() for _, n in members}
-    keys: dict[tuple[int, tuple[str, ...]], list[str]] = {}
-    for s in term.sites:
-        keys.setdefault((s.net, s.args), []).append(s.name)
-    groups, where = [], {}
-    for gi, ((net, args), names) in enumerate(keys.items()):
-        wanted = [(n, alpha, site) for n, (site, alpha) in orders.items()
-                  if site in names and n in used and n not in folded]
-        wanted += [(n, tuple((c, orders[m][1]) for c, m in members), site)
-                   for n, (site, members, _) in combos.items() if site in names]
-        channels, rules, picks = plan_channels([alpha for _, alpha, _ in wanted], len(args))
-        for (name, _, site), pick in zip(wanted, picks):
-            where[name] = (gi, pick, site_of[site].column)
-        cols = site_of[names[0]].columns
-        groups.append(_Group(net, args, tuple(scaling[c] for c in cols), channels, rules))
-    values = tuple((name, *where[name]) for name in where)
-    code = None
-    if expr.free_symbols:
-        code = compile(torch_code(expr), f"<fast_ntk {term.name}>", "eval")
-    return _Plan(tuple((c.name, c.column, c.value) for c in term.coordinates), term.params,
-                 tuple(groups), values, code)
-
-
-def _seeds(group: _Group, inputs: list[torch.Tensor]) -> list[torch.Tensor | None]:
-    """Input channels: the standardised inputs (``inputs``: the coordinate columns of the
-    group's arguments), ``e_j/std_j`` for ``∂/∂slot j`` (summed with their coefficients
-    in a combination), zeros above."""
-    cols = []
-    for x, scale in zip(inputs, group.scaling):
-        cols.append(x if scale is None else (x - scale[0]) / scale[1])
-    value = cols[0] if len(cols) == 1 else torch.cat(cols, dim=1)
-    factors = [1.0 if scale is None else 1.0 / scale[1] for scale in group.scaling]
-    return seed_channels(value, group.channels, factors)
-
-
-def _term_plan(problem, term: str) -> _Plan:
-    ir: ProblemIR = problem.ir
-    term_ir = next((t for t in ir.terms if t.name == term), None)
-    if term_ir is None:
-        raise KeyError(f"unknown term {term!r}")
-    return _plan(term_ir, tuple(ir.scaling))
-
-
-def _layers(problem, plans) -> dict | None:
-    """The layers of every network the plans evaluate; None if one is unsupported."""
-    layers = {}
-    for plan in plans:
-        for g in plan.groups:
-            if g.net not in layers:
-                found = layers_of(problem.nets[g.net])
-                if found is None:
-                    return None
-                layers[g.net] = found
-    return layers
-
-
-def _coordinates(plan: _Plan, points: torch.Tensor) -> dict[str, torch.Tensor]:
-    coords = {}
-    for name, column, value in plan.coordinates:
-        col = points[:, column:column + 1]
-        coords[name] = col if value is None else torch.full_like(col, value)
-    return coords
-
-
-def _parameters(problem, names, n: int, per_sample: bool, leaves: dict) -> dict:
-    """The estimated parameters; trainable ones as per-sample leaves (``leaves``, made
-    once per name, so that terms evaluated together share them)."""
-    env = {}
-    for p in names:
-        tensor = problem.params[p]
-        if per_sample and tensor.requires_grad:
-            if p not in leaves:
-                leaves[p] = tensor.detach().reshape(1, 1).expand(n, 1).clone().requires_grad_(True)
-            env[p] = leaves[p]
-        else:
-            env[p] = tensor
-    return env
-
-
-def _residual(plan: _Plan, env: dict, points: torch.Tensor) -> torch.Tensor:
-    n, dtype, device = points.shape[0], points.dtype, points.device
-    if plan.code is None:
-        return torch.zeros(n, dtype=dtype, device=device)
-    r = eval(plan.code, {"__builtins__": {}, "torch": torch, "math": math}, env)
-    r = torch.as_tensor(r, dtype=dtype, device=device)
-    return torch.broadcast_to(r.reshape(-1, 1) if r.ndim else r, (n, 1))[:, 0]
-
-
-def _pick(t: torch.Tensor | None, column: int, points: torch.Tensor) -> torch.Tensor:
-    if t is None:  # identically zero
-        return torch.zeros(points.shape[0], 1, dtype=points.dtype, device=points.device)
-    return t[:, column:column + 1]
-
-
-def _evaluate(problem, term: str, points: torch.Tensor, records, per_sample: bool):
-    """The residual ``(N,)`` and the per-sample parameter leaves; None if unsupported."""
-    plan = _term_plan(problem, term)
-    layers = _layers(problem, [plan])
+def _evaluate(problem, term: str, points: torch.Tensor):
+    """The residual ``(N,)`` by forward propagation; None if a network is unsupported."""
+    plan = term_plan(problem, term)
+    layers = network_layers(problem, [plan])
     if layers is None:
         return None
-    coords = _coordinates(plan, points)
-    leaves: dict[str, torch.Tensor] = {}
-    env = {**coords, **_parameters(problem, plan.params, points.shape[0], per_sample, leaves)}
+    coords = coordinates(plan, points)
+    env = {**coords, **parameters(problem, plan.params, points.shape[0], False, {})}
     outputs: dict[int, list[list[torch.Tensor | None]]] = {}
     for net, net_layers in layers.items():
         idx = [i for i, g in enumerate(plan.groups) if g.net == net]
         groups = [plan.groups[i] for i in idx]
-        seeds = [_seeds(g, [coords[a] for a in g.args]) for g in groups]
-        for i, ch in zip(idx, propagate(net_layers, groups, seeds, records)):
+        inputs = [seeds(g, [coords[a] for a in g.args]) for g in groups]
+        for i, ch in zip(idx, propagate(net_layers, groups, inputs, None)):
             outputs[i] = ch
     for name, g, c, column in plan.values:
-        env[name] = _pick(outputs[g][c], column, points)
-    return _residual(plan, env, points), list(leaves.values())
-
-
-def _evaluate_together(problem, terms: list[str], points: torch.Tensor, records):
-    """The residuals ``{term: (N,)}`` of terms at the same points, with one propagation
-    per network: the network evaluations of the terms that compute the same thing (the
-    same network at the same inputs, fixed values included) are merged, their channels
-    joined. Returns the residuals and the shared per-sample parameter leaves; None if a
-    network is unsupported."""
-    plans = {term: _term_plan(problem, term) for term in terms}
-    layers = _layers(problem, plans.values())
-    if layers is None:
-        return None
-    keys: dict[tuple, int] = {}
-    joined: list[tuple[tuple, list, list]] = []  # (key, channels, coordinate columns)
-    where: dict[tuple[str, int], int] = {}
-    coords = {term: _coordinates(plan, points) for term, plan in plans.items()}
-    for term, plan in plans.items():
-        spec = {name: (column, value) for name, column, value in plan.coordinates}
-        for gi, g in enumerate(plan.groups):
-            key = (g.net, tuple(spec[a] for a in g.args), g.scaling)
-            if key not in keys:
-                keys[key] = len(joined)
-                joined.append((key, [], [coords[term][a] for a in g.args]))
-            where[term, gi] = keys[key]
-            channels = joined[keys[key]][1]
-            channels.extend(c for c in g.channels if c not in channels)
-    merged = []
-    for (net, spec, scaling), channels, _ in joined:
-        planned, rules, _ = plan_channels(channels, len(spec))
-        merged.append(_Group(net, tuple(map(str, spec)), scaling, planned, rules))
-    outputs: dict[int, list[list[torch.Tensor | None]]] = {}
-    for net, net_layers in layers.items():
-        idx = [i for i, g in enumerate(merged) if g.net == net]
-        groups = [merged[i] for i in idx]
-        seeds = [_seeds(merged[i], joined[i][2]) for i in idx]
-        for i, ch in zip(idx, propagate(net_layers, groups, seeds, records)):
-            outputs[i] = ch
-    index = [{c: k for k, c in enumerate(g.channels)} for g in merged]
-    leaves: dict[str, torch.Tensor] = {}
-    residuals = {}
-    for term, plan in plans.items():
-        env = {**coords[term],
-               **_parameters(problem, plan.params, points.shape[0], True, leaves)}
-        for name, gi, c, column in plan.values:
-            m = where[term, gi]
-            env[name] = _pick(outputs[m][index[m][plan.groups[gi].channels[c]]], column, points)
-        residuals[term] = _residual(plan, env, points)
-    return residuals, list(leaves.values())
+        env[name] = pick(outputs[g][c], column, points)
+    return residual(plan, env, points)
 
 
 def fast_residual(problem, term: str, points) -> torch.Tensor | None:
@@ -267,14 +90,7 @@ def fast_residual(problem, term: str, points) -> torch.Tensor | None:
     """
     points = problem.as_points(term, points)
     with torch.enable_grad():
-        out = _evaluate(problem, term, points, None, per_sample=False)
-    return None if out is None else out[0]
-
-
-def _gram(a: torch.Tensor) -> torch.Tensor:
-    """Per-sample Gram matrices ``(N, M, M)`` of stacked channels ``(M, N, w)``."""
-    t = a.transpose(0, 1)
-    return torch.bmm(t, t.transpose(1, 2))
+        return _evaluate(problem, term, points)
 
 
 def fast_ntk_diagonal(problem, term: str, points) -> torch.Tensor | None:
@@ -322,45 +138,8 @@ def fast_ntk_diagonal(problem, term: str, points) -> torch.Tensor | None:
         >>> bool(torch.allclose(diag, torch.stack([sq_grad_norm(p) for p in pts]), rtol=1e-10))
         True
     """
-    points = problem.as_points(term, points)
-    records: list[Record] = []
-    with torch.enable_grad():
-        out = _evaluate(problem, term, points, records, per_sample=True)
-        if out is None:
-            return None
-        r, leaves = out
-        return _diagonal(r, records, leaves, points, {}, retain=False)
-
-
-def _diagonal(r: torch.Tensor, records: list[Record], leaves: list[torch.Tensor],
-              points: torch.Tensor, grams: dict, retain: bool) -> torch.Tensor:
-    """``‖∂r_i/∂θ‖²`` from one backward pass of ``Σ r_i`` to the layers' stacked outputs
-    and the parameter leaves (``grams``: the records' input Gram matrices, made once for
-    terms evaluated together; ``retain``: keep the graph for the next term's pass)."""
-    targets = [rec.outputs for rec in records] + leaves
-    diag = torch.zeros(points.shape[0], dtype=points.dtype, device=points.device)
-    if not targets or not r.requires_grad:
-        return diag
-    grads = torch.autograd.grad(r.sum(), targets, allow_unused=True, retain_graph=retain)
-    with torch.no_grad():
-        for k, (rec, delta) in enumerate(zip(records, grads)):
-            if delta is None:
-                continue
-            if rec.layer.weight.requires_grad:
-                if rec.inputs.shape[0] == 1:
-                    diag += rec.inputs[0].square().sum(1) * delta[0].square().sum(1)
-                else:
-                    if k not in grams:
-                        grams[k] = _gram(rec.inputs)
-                    diag += (grams[k] * _gram(delta)).sum((1, 2))
-            bias = rec.layer.bias
-            if bias is not None and bias.requires_grad and rec.value_rows:
-                db = delta[rec.value_rows].sum(0)
-                diag += db.square().sum(1)
-        for g in grads[len(records):]:
-            if g is not None:
-                diag += g[:, 0].square()
-    return diag.detach()
+    out = ntk_diagonals(problem, [([term], problem.as_points(term, points))])
+    return None if out is None else out[term]
 
 
 def fast_ntk_together(problem, terms, points) -> dict[str, torch.Tensor] | None:
@@ -396,21 +175,25 @@ def fast_ntk_together(problem, terms, points) -> dict[str, torch.Tensor] | None:
         True
     """
     terms = list(terms)
-    points = problem.as_points(terms[0], points)
-    records: list[Record] = []
-    with torch.enable_grad():
-        out = _evaluate_together(problem, terms, points, records)
-        if out is None:
-            return None
-        residuals, leaves = out
-        grams: dict = {}
-        return {term: _diagonal(residuals[term], records, leaves, points, grams,
-                                retain=k < len(terms) - 1)
-                for k, term in enumerate(terms)}
+    return ntk_diagonals(problem, [(terms, problem.as_points(terms[0], points))])
 
 
 def fast_ntk_diagonals(problem, points: dict) -> dict[str, torch.Tensor] | None:
-    """:func:`fast_ntk_diagonal` for several terms; ``None`` if any is unsupported.
+    """:func:`fast_ntk_diagonal` of several terms, all from one forward propagation per
+    network (:mod:`symbolic_pinn.ntk_units`).
+
+    Terms given the same points object share their rows and their network evaluations;
+    each of them takes a backward pass. Terms at different points are rows of the same
+    propagation and share backward passes: the problem takes as many passes as the most
+    terms given one points object.
+
+    Args:
+        problem: A problem from :func:`symbolic_pinn.discretize`.
+        points: ``{term: (N, n_indvars) tensor or array}``.
+
+    Returns:
+        ``{term: (N,)}`` detached, equal to :func:`fast_ntk_diagonal` up to rounding, or
+        ``None`` when a network of one of the terms is not supported.
 
     Examples:
         The boundary term ``u(0)`` has ``K_ii = ‖∂u(0)/∂θ‖²`` at every point, checked
@@ -429,7 +212,8 @@ def fast_ntk_diagonals(problem, points: dict) -> dict[str, torch.Tensor] | None:
         >>> diags = fast_ntk_diagonals(prob, {"pde_0": pts, "bc_0": pts[:2]})
         >>> {term: tuple(d.shape) for term, d in diags.items()}
         {'pde_0': (4,), 'bc_0': (2,)}
-        >>> bool(torch.equal(diags["pde_0"], fast_ntk_diagonal(prob, "pde_0", pts)))
+        >>> bool(torch.allclose(diags["pde_0"], fast_ntk_diagonal(prob, "pde_0", pts),
+        ...                     rtol=1e-12))
         True
         >>> grads = torch.autograd.grad(net(torch.zeros(1, 1, dtype=torch.float64)).sum(),
         ...                             list(net.parameters()))
@@ -442,10 +226,11 @@ def fast_ntk_diagonals(problem, points: dict) -> dict[str, torch.Tensor] | None:
         >>> fast_ntk_diagonals(other, {"pde_0": pts}) is None
         True
     """
-    out = {}
+    blocks: dict[int, tuple[list[str], torch.Tensor]] = {}
     for term, pts in points.items():
-        d = fast_ntk_diagonal(problem, term, pts)
-        if d is None:
-            return None
-        out[term] = d
-    return out
+        if id(pts) in blocks:
+            blocks[id(pts)][0].append(term)
+        else:
+            blocks[id(pts)] = ([term], problem.as_points(term, pts))
+    out = ntk_diagonals(problem, list(blocks.values()))
+    return None if out is None else {term: out[term] for term in points}

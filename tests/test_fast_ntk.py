@@ -23,8 +23,9 @@ from symbolic_pinn.adaptive import (
     traces_at,
 )
 from symbolic_pinn.adaptive.kernel import NTK_METHODS
-from symbolic_pinn.fast_ntk import _plan, fast_ntk_diagonal, fast_residual, supports
+from symbolic_pinn.fast_ntk import fast_ntk_diagonal, fast_residual, supports
 from symbolic_pinn.networks import ACTIVATIONS
+from symbolic_pinn.term_plan import plan_of as _plan
 from symbolic_pinn.training import GridTraining, StochasticTraining
 
 torch.set_num_threads(1)
@@ -384,3 +385,44 @@ def test_training_with_fast_traces_matches_the_generic_path(method):
     for f, g in zip(fast, generic):
         for term in g:
             assert f[term] == pytest.approx(g[term], rel=1e-9)
+
+
+# -- every term of a problem at once (symbolic_pinn.ntk_units) ----------------------------
+
+
+def test_all_terms_at_once_share_propagations_and_backward_passes(monkeypatch):
+    """Two networks (u(x, t), v(x)), an estimated parameter in equations and conditions,
+    two equations at one points tensor, a periodic condition (two evaluations of u at a
+    sample: a unit of its own), conditions on values sharing a unit per network (v's with
+    a term without points): the diagonals of fast_ntk_diagonals equal the generic vmap
+    path's, from one propagation per unit (u: equations, values, periodic; v: equations,
+    values) and as many backward passes as the largest block has terms (2)."""
+    from symbolic_pinn import fast_ntk, ntk_units
+
+    U, V = u(x, t), v(x)
+    eqs = [U.diff(t) - a * U.diff(x, 2) + V * U, V.diff(x, 2) + a**2 * V - sp.sin(x)]
+    bcs = [sp.Eq(u(x, 0), sp.sin(sp.pi * x)), sp.Eq(u(0, t), u(1, t)),
+           sp.Eq(v(0), a), sp.Eq(u(x, 1), 0), sp.Eq(v(1), 0)]
+    problem = build(eqs, bcs, [x, t], [U, V], [mlp(2, seed=1), mlp(1, seed=2)],
+                    params={a: 0.7}, param_estim=True, input_scaling="standardize")
+    interior, face = points(problem, 13, seed=3), points(problem, 7, seed=4)
+    given = {"pde_0": interior, "pde_1": interior, "bc_0": face, "bc_1": face[:5],
+             "bc_2": face[:3], "bc_3": face[2:6], "bc_4": face[:0]}
+    calls = {"propagate": 0, "grad": 0}
+    real_propagate, real_grad = ntk_units.propagate, torch.autograd.grad
+
+    def count(name, fn):
+        return lambda *args, **kw: calls.__setitem__(name, calls[name] + 1) or fn(*args, **kw)
+
+    monkeypatch.setattr(ntk_units, "propagate", count("propagate", real_propagate))
+    monkeypatch.setattr(torch.autograd, "grad", count("grad", real_grad))
+    diags = fast_ntk.fast_ntk_diagonals(problem, given)
+    assert calls == {"propagate": 5, "grad": 2}
+    monkeypatch.undo()
+    assert list(diags) == list(given)
+    for term, pts in given.items():
+        ref = reference(problem, term, pts)
+        assert diags[term].shape == (len(pts),) and not diags[term].requires_grad
+        torch.testing.assert_close(diags[term], ref, rtol=1e-10, atol=0,
+                                   msg=lambda m, term=term: f"{term}: {m}")
+    assert float(diags["bc_1"].min()) > 0 and float(diags["bc_2"].min()) > 0

@@ -330,24 +330,27 @@ def test_a_constant_coordinate_of_one_name_and_two_values_is_renamed_in_the_grou
 
 
 def check_ntk_together(prob, points, rtol, monkeypatch):
-    """terms_ntk_diagonals against each term on its own (term_ntk_diagonal), and the
-    groups it evaluated together (those of the generated module, where the run made the
-    points one tensor)."""
+    """terms_ntk_diagonals against each term on its own (term_ntk_diagonal); returns the
+    blocks it evaluated in its one call (terms at one points tensor: those of the
+    generated module's groups, where the run made the points one tensor)."""
     from symbolic_pinn import fast_ntk
     from symbolic_pinn.adaptive.kernel import term_ntk_diagonal, terms_ntk_diagonals
 
-    asked = []
-    real = fast_ntk.fast_ntk_together
-    monkeypatch.setattr(fast_ntk, "fast_ntk_together",
-                        lambda problem, terms, pts: asked.append(tuple(terms))
-                        or real(problem, terms, pts))
-    together = terms_ntk_diagonals(prob, {t: points[t] for t in prob.term_names})
+    calls = []
+    real = fast_ntk.ntk_diagonals
+    with monkeypatch.context() as m:
+        m.setattr(fast_ntk, "ntk_diagonals",
+                  lambda problem, blocks: calls.append([tuple(t) for t, _ in blocks])
+                  or real(problem, blocks))
+        together = terms_ntk_diagonals(prob, {t: points[t] for t in prob.term_names})
+    assert len(calls) == 1  # every term in one propagation
+    assert sorted(t for block in calls[0] for t in block) == sorted(prob.term_names)
     for term in prob.term_names:
         alone = term_ntk_diagonal(prob, term, points[term])
         torch.testing.assert_close(together[term], alone, rtol=rtol,
                                    atol=rtol * float(alone.abs().max()),
                                    msg=lambda m, term=term: f"{term}: {m}")
-    return asked
+    return calls[0]
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -356,9 +359,9 @@ def test_ntk_diagonals_of_a_group_equal_the_per_term_ones(dtype, monkeypatch):
     standardised inputs, two combined channels of one name."""
     prob = problem(dtype=dtype)
     run = run_of(prob, dtype)
-    asked = check_ntk_together(prob, run.points, 1e-10 if dtype == torch.float64 else 1e-5,
-                               monkeypatch)
-    assert asked == list(prob.module.SHARED)
+    blocks = check_ntk_together(prob, run.points, 1e-10 if dtype == torch.float64 else 1e-5,
+                                monkeypatch)
+    assert [b for b in blocks if len(b) > 1] == list(prob.module.SHARED)
 
 
 def test_ntk_diagonals_of_kovasznay_and_of_a_renamed_constant(monkeypatch):
@@ -369,11 +372,11 @@ def test_ntk_diagonals_of_kovasznay_and_of_a_renamed_constant(monkeypatch):
     torch.manual_seed(0)
     prob = discretize(kovasznay(), PhysicsInformedNN(MLP(2, 3, [16, 16]).double(),
                                                      GridTraining(0.25)))
-    asked = check_ntk_together(prob, run_of(prob).points, 1e-10, monkeypatch)
-    assert len(asked) == 5 and asked[0] == ("pde_0", "pde_1", "pde_2")
+    blocks = check_ntk_together(prob, run_of(prob).points, 1e-10, monkeypatch)
+    assert len(blocks) == 5 and blocks[0] == ("pde_0", "pde_1", "pde_2")
     prob = renamed_constant_problem()
-    asked = check_ntk_together(prob, run_of(prob).points, 1e-10, monkeypatch)
-    assert asked[0] == ("pde_0", "pde_1", "pde_2")
+    blocks = check_ntk_together(prob, run_of(prob).points, 1e-10, monkeypatch)
+    assert blocks[0] == ("pde_0", "pde_1", "pde_2")
 
 
 def test_ntk_training_is_the_same_with_and_without_groups():

@@ -205,10 +205,13 @@ def term_ntk_diagonal(
 
 def terms_ntk_diagonals(problem, points: Mapping[str, torch.Tensor], method: str = "auto",
                         chunk_size: int | None = 64) -> dict[str, torch.Tensor]:
-    """:func:`term_ntk_diagonal` of every term in ``points``: terms whose points are one
-    tensor (the run makes them so for the groups of the generated module, README "What is
-    generated") are evaluated together by forward propagation
-    (:func:`symbolic_pinn.fast_ntk.fast_ntk_together`), the others one by one.
+    """:func:`term_ntk_diagonal` of every term in ``points``. Unless ``method`` is
+    ``"exact-vmap"``, and when every network is an :class:`~symbolic_pinn.networks.MLP`
+    that the forward propagation supports, all terms are evaluated together
+    (:func:`symbolic_pinn.fast_ntk.fast_ntk_diagonals`): one propagation per network,
+    and one backward pass per term among terms whose points are one tensor (the run makes
+    them so for the groups of the generated module, README "What is generated"), shared
+    by terms at different points. Otherwise each term is evaluated on its own.
 
     Args:
         problem: A problem from :func:`symbolic_pinn.discretize`.
@@ -238,17 +241,11 @@ def terms_ntk_diagonals(problem, points: Mapping[str, torch.Tensor], method: str
     """
     if method not in NTK_METHODS:
         raise StrategyError(f"method must be one of {NTK_METHODS}, got {method!r}")
-    out: dict[str, torch.Tensor] = {}
-    if method != "exact-vmap":
-        from ..fast_ntk import fast_ntk_together
+    if method != "exact-vmap" and points:
+        from ..fast_ntk import fast_ntk_diagonals
 
-        together: dict[int, list[str]] = {}
-        for term, pts in points.items():
-            if isinstance(pts, torch.Tensor):
-                together.setdefault(id(pts), []).append(term)
-        for terms in together.values():
-            if len(terms) > 1:
-                out.update(fast_ntk_together(problem, terms, points[terms[0]]) or {})
-    return {term: out[term] if term in out else
-            term_ntk_diagonal(problem, term, pts, method=method, chunk_size=chunk_size)
+        together = fast_ntk_diagonals(problem, points)
+        if together is not None:
+            return together
+    return {term: term_ntk_diagonal(problem, term, pts, method=method, chunk_size=chunk_size)
             for term, pts in points.items()}
