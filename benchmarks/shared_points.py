@@ -18,10 +18,11 @@ its own. Timed, interleaved in rounds:
   the grid; fresh points every step, their drawing included), with and without the groups
   (``step_stochastic_shared``, ``step_stochastic_separate``);
 * the exact NTK diagonals of all twelve terms at their points: ``ntk``, what
-  ``NeuralTangentKernelAdaptiveLoss`` computes on a reweight step (by forward propagation;
-  the terms of a group, whose points are one tensor, together:
-  ``symbolic_pinn.adaptive.kernel.terms_ntk_diagonals``), and ``ntk_separate``, each term
-  on its own (``term_ntk_diagonal``); reported in grouped steps.
+  ``NeuralTangentKernelAdaptiveLoss`` computes on a reweight step (by forward propagation,
+  all twelve terms in one call: ``symbolic_pinn.adaptive.kernel.terms_ntk_diagonals``;
+  before the fourteenth session only the terms of a group, whose points are one tensor,
+  were together), and ``ntk_separate``, each term on its own (``term_ntk_diagonal``);
+  reported in grouped steps.
 
 Usage::
 

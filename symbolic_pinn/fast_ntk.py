@@ -23,7 +23,9 @@ the same computation for about 1.4 training steps (docs/performance.md):
 Several terms (:func:`fast_ntk_diagonals`) take one propagation per network and share
 their backward passes where their points differ (:mod:`symbolic_pinn.ntk_units`).
 :func:`fast_ntk_diagonal` returns ``None`` when a network is not a plain MLP of
-supported activations (or has hooks), and callers fall back to the generic path.
+supported activations (or has hooks), or uses a trainable parameter tensor twice (within
+one network or shared with another: each layer's Gram matrices would count it apart), and
+callers fall back to the generic path.
 """
 
 from __future__ import annotations
@@ -107,8 +109,8 @@ def fast_ntk_diagonal(problem, term: str, points) -> torch.Tensor | None:
 
     Returns:
         A detached ``(N,)`` tensor, or ``None`` when a network of the term is not a
-        plain :class:`~symbolic_pinn.networks.MLP` with a supported activation (then
-        use the generic path).
+        plain :class:`~symbolic_pinn.networks.MLP` with a supported activation, or uses
+        a trainable parameter tensor twice (then use the generic path).
 
     Examples:
         ``u'' = -a`` with ``a`` estimated (residual ``a + u_xx``), against
@@ -183,9 +185,9 @@ def fast_ntk_diagonals(problem, points: dict) -> dict[str, torch.Tensor] | None:
     network (:mod:`symbolic_pinn.ntk_units`).
 
     Terms given the same points object share their rows and their network evaluations;
-    each of them takes a backward pass. Terms at different points are rows of the same
-    propagation and share backward passes: the problem takes as many passes as the most
-    terms given one points object.
+    each of them takes a backward pass. Terms at different points share backward passes
+    (the problem takes as many as the most terms given one points object), and those that
+    evaluate a network once with the same channels are rows of one propagation.
 
     Args:
         problem: A problem from :func:`symbolic_pinn.discretize`.

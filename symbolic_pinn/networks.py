@@ -13,7 +13,7 @@ from torch import nn
 
 from .errors import ProblemError, TrainingError
 
-__all__ = ["MLP", "ACTIVATIONS", "batch_coupled"]
+__all__ = ["MLP", "ACTIVATIONS", "batch_coupled", "tied_parameters"]
 
 
 class _Sin(nn.Module):
@@ -211,6 +211,28 @@ def assign_networks(system, chain) -> tuple[tuple[nn.Module, ...], dict[str, tup
                 "each its own network, or pass one network for all (one output column per "
                 "dependent variable)")
     return nets, {name: (i, 0) for i, name in enumerate(names)}
+
+
+def tied_parameters(net: nn.Module) -> list[tuple[str, str]]:
+    """Pairs of names under which ``net`` uses one parameter tensor twice (a tied weight
+    or a layer used twice), the first name first.
+
+    Examples:
+        >>> net = MLP(1, 1, [4, 4, 4])
+        >>> tied_parameters(net)
+        []
+        >>> net[4] = net[2]  # the second hidden layer used again as the third
+        >>> tied_parameters(net)
+        [('2.weight', '4.weight'), ('2.bias', '4.bias')]
+    """
+    first: dict[int, str] = {}
+    pairs = []
+    for name, p in net.named_parameters(remove_duplicate=False):
+        if id(p) in first:
+            pairs.append((first[id(p)], name))
+        else:
+            first[id(p)] = name
+    return pairs
 
 
 def check_networks(ir, nets: Sequence[nn.Module]) -> None:

@@ -178,7 +178,7 @@ def _unit_diagonal(records: list[Record], deltas, grams: dict) -> torch.Tensor |
 def ntk_diagonals(problem, blocks: list[tuple[list[str], torch.Tensor]]) -> dict | None:
     """``{term: K_ii}`` (detached) of the terms of ``blocks``, ``[(terms, points)]``
     with the points already converted (``problem.as_points``); ``None`` when a network
-    is not supported by the forward propagation.
+    is not supported by the forward propagation, or uses a parameter tensor twice.
 
     Examples:
         The equation and a condition of ``u'' = -1`` in one propagation and one backward
@@ -203,7 +203,8 @@ def ntk_diagonals(problem, blocks: list[tuple[list[str], torch.Tensor]]) -> dict
         True
     """
     blocks_ = [_block(problem, list(terms), pts) for terms, pts in blocks]
-    layers = network_layers(problem, [p for b in blocks_ for p in b.plans.values()])
+    layers = network_layers(problem, [p for b in blocks_ for p in b.plans.values()],
+                            untied=True)
     if layers is None:
         return None
     with torch.enable_grad():

@@ -92,12 +92,14 @@ def unsupported_reason(net: nn.Module) -> str | None:
         return None
     if not isinstance(net, MLP) or type(net).forward is not nn.Sequential.forward:
         return f"it is a {type(net).__name__}, not a plain symbolic_pinn.MLP"
+    if _hooked(net):
+        return "a hook (forward or backward) is registered on it"
     for k, layer in enumerate(net):
         if _hooked(layer):
             return f"its layer {k}, {layer}, has a hook"
         if type(layer) is not nn.Linear and derivatives_of(layer) is None:
             return f"its layer {k}, {layer}, has no closed-form derivatives here"
-    return "a forward hook is registered on it or on every module (torch.nn)"
+    return "a forward hook is registered on every module (torch.nn's global hooks)"
 
 
 def supports(net: nn.Module) -> bool:

@@ -484,7 +484,7 @@ class Run:
             chunk = getattr(self.adaptive, "chunk_size", 64)
             method = getattr(self.adaptive, "ntk_method", "auto")  # forward propagation
             ctx.ntk_points = pts  # for MLPs (about one step), else vmap: the same values
-            ctx.ntk_diagonals = terms_ntk_diagonals(  # terms at one points tensor together
+            ctx.ntk_diagonals = terms_ntk_diagonals(  # all terms in one call
                 self.problem, {term: pts[term] for term in self.term_names}, method=method,
                 chunk_size=chunk)
         return ctx

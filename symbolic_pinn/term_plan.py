@@ -48,6 +48,7 @@ import torch
 
 from .channels import combine_top_order, derivative_orders, plan_channels, seed_channels
 from .ir import ProblemIR, TermIR
+from .networks import tied_parameters
 from .printing import torch_code
 from .propagation import layers_of
 
@@ -151,8 +152,11 @@ def seeds(group: Evaluation, inputs: list[torch.Tensor]) -> list[torch.Tensor | 
     return seed_channels(value, group.channels, factors)
 
 
-def network_layers(problem, plans) -> dict | None:
-    """The layers of every network the plans evaluate; None if one is unsupported.
+def network_layers(problem, plans, untied: bool = False) -> dict | None:
+    """The layers of every network the plans evaluate; None if one is unsupported (with
+    ``untied``, for the NTK's Gram matrices, so are networks that use a trainable
+    parameter tensor twice, within one or between two: each use's gradient would be
+    counted apart).
 
     Examples:
         The module's example covers it.
@@ -162,9 +166,15 @@ def network_layers(problem, plans) -> dict | None:
         for g in plan.groups:
             if g.net not in layers:
                 found = layers_of(problem.nets[g.net])
-                if found is None:
+                if found is None or untied and any(
+                        problem.nets[g.net].get_parameter(a).requires_grad
+                        for a, _ in tied_parameters(problem.nets[g.net])):
                     return None
                 layers[g.net] = found
+    if untied:
+        seen = [id(p) for i in layers for p in problem.nets[i].parameters() if p.requires_grad]
+        if len(seen) != len(set(seen)):  # a trainable parameter shared by two networks
+            return None
     return layers
 
 

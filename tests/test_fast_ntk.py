@@ -10,6 +10,8 @@ residual must equal the generated batched residual.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import sympy as sp
 import torch
@@ -23,7 +25,7 @@ from symbolic_pinn.adaptive import (
     traces_at,
 )
 from symbolic_pinn.adaptive.kernel import NTK_METHODS
-from symbolic_pinn.fast_ntk import fast_ntk_diagonal, fast_residual, supports
+from symbolic_pinn.fast_ntk import fast_ntk_diagonal, fast_ntk_diagonals, fast_residual, supports
 from symbolic_pinn.networks import ACTIVATIONS
 from symbolic_pinn.term_plan import plan_of as _plan
 from symbolic_pinn.training import GridTraining, StochasticTraining
@@ -426,3 +428,80 @@ def test_all_terms_at_once_share_propagations_and_backward_passes(monkeypatch):
         torch.testing.assert_close(diags[term], ref, rtol=1e-10, atol=0,
                                    msg=lambda m, term=term: f"{term}: {m}")
     assert float(diags["bc_1"].min()) > 0 and float(diags["bc_2"].min()) > 0
+
+
+@pytest.mark.parametrize("tie", ["weight", "layer"])
+def test_tied_parameters_in_the_ntk(tie):
+    """A network that uses one tensor under two names. The forward propagation's Gram
+    matrices count each layer's gradient apart, so the fast path declines (None); a tied
+    weight then takes the vmap path, which is right (checked against autograd, one point
+    at a time), and method="taylor" refuses it by name. A layer used twice is wrong on
+    both paths and refused by every method. Residuals and plain training are unaffected."""
+    from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
+
+    net = mlp(1, hidden=(6, 6, 6))
+    if tie == "weight":
+        net[4].weight = net[2].weight
+    else:
+        net[4] = net[2]
+    eq = sp.Eq(u(x).diff(x, 2), -1)
+    problem = build([eq], [sp.Eq(u(0), 0)], [x], [u(x)], net)
+    pts = points(problem, 5)
+    assert fast_ntk_diagonal(problem, "pde_0", pts) is None
+    xg = pts.clone().requires_grad_()
+    u_x, = torch.autograd.grad(net(xg).sum(), xg, create_graph=True)
+    u_xx, = torch.autograd.grad(u_x.sum(), xg)
+    torch.testing.assert_close(fast_residual(problem, "pde_0", pts).detach(), u_xx[:, 0] + 1)
+    theta = list(net.parameters())  # each tensor once
+
+    def explicit(point):
+        p = point.reshape(1, 1).clone().requires_grad_()
+        d1, = torch.autograd.grad(net(p).sum(), p, create_graph=True)
+        d2, = torch.autograd.grad(d1.sum(), p, create_graph=True)
+        grads = torch.autograd.grad(d2.sum(), theta, materialize_grads=True)
+        return sum(g.square().sum() for g in grads)
+
+    want = torch.stack([explicit(p) for p in pts])
+    for method in NTK_METHODS:
+        if tie == "weight" and method != "taylor":
+            torch.testing.assert_close(term_ntk_diagonal(problem, "pde_0", pts, method=method),
+                                       want, rtol=1e-10, atol=0)
+            continue
+        why = (r"network 0 \(for u\) ties '2.weight' to '4.weight'; method='taylor'"
+               if tie == "weight" else r"network 0 \(for u\) uses one layer twice \(as '2' "
+               r"and '4'\)")
+        with pytest.raises(StrategyError, match=why):
+            term_ntk_diagonal(problem, "pde_0", pts, method=method)
+    plain = problem.solve(2, seed=0, progress=False, dtype=torch.float64)
+    assert all(math.isfinite(row["loss"]) for row in plain.history)
+    pinn = PhysicsInformedNN(net, GridTraining(0.25),
+                             adaptive_loss=NeuralTangentKernelAdaptiveLoss(reweight_every=1))
+    adaptive = discretize(PDESystem([eq], [sp.Eq(u(0), 0)], {x: (0, 1)}, [x], [u(x)]), pinn)
+    if tie == "weight":  # "auto": the vmap path
+        adaptive.solve(2, progress=False, dtype=torch.float64)
+    else:
+        with pytest.raises(StrategyError, match="uses one layer twice"):
+            adaptive.solve(1, progress=False)
+
+
+def test_networks_sharing_a_parameter_are_refused_by_the_ntk():
+    """A layer shared by two networks trains (tests/test_errors_more.py), but the NTK
+    diagonals would count it once per network."""
+    first, second = mlp(2), mlp(1, seed=1)
+    second[2] = first[2]  # a hidden layer of u's network inside v's
+    system = PDESystem([u(x, t).diff(t) - v(x)], [], {x: (0, 1), t: (0, 1)}, [x, t],
+                       [u(x, t), v(x)])
+    problem = discretize(system, PhysicsInformedNN([first.double(), second.double()],
+                                                   GridTraining(0.25)))
+    pts = points(problem, 4)
+    assert fast_ntk_diagonals(problem, {"pde_0": pts}) is None
+    second[2].requires_grad_(False)  # frozen, the shared layer is not in θ: no refusal
+    first[2].requires_grad_(False)
+    assert fast_ntk_diagonals(problem, {"pde_0": pts}) is not None
+    term_ntk_diagonal(problem, "pde_0", pts, method="exact-vmap")
+    first[2].requires_grad_(True)
+    for method in NTK_METHODS:
+        with pytest.raises(StrategyError, match=r"network 1 \(for v\) shares its parameter "
+                                                r"'2.weight' with network 0 \(for u\) \(its "
+                                                r"'2.weight'\)"):
+            term_ntk_diagonal(problem, "pde_0", pts, method=method)

@@ -331,7 +331,7 @@ def _leaky_mlp():
 @pytest.mark.parametrize("make, why", [
     (lambda: nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)),
      "it is a Sequential, not a plain symbolic_pinn.MLP"),
-    (_hooked_mlp, "a forward hook is registered on it"),
+    (_hooked_mlp, r"a hook \(forward or backward\) is registered on it"),
     (_leaky_mlp, r"its layer 1, LeakyReLU\(negative_slope=0.01\), has no closed-form"),
 ], ids=["sequential", "hooked-mlp", "leaky-relu"])
 def test_unsupported_network_is_rejected(make, why):

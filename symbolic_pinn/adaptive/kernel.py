@@ -53,6 +53,43 @@ def check_no_random_layers(nets: Sequence[torch.nn.Module], ir, indices, why: st
                     "evaluation mode (net.eval()) or leave the layer out")
 
 
+def check_untied(problem, terms, method: str) -> None:
+    """Raise :class:`~symbolic_pinn.errors.StrategyError` where the exact NTK diagonals
+    of ``terms`` would be wrong: a trainable parameter shared by two networks, or a layer
+    used twice in one (either method counts each use apart), or, for ``method="taylor"``
+    only, a weight tied between two layers (the vmap path handles that one)."""
+    from ..networks import tied_parameters
+
+    used = sorted({s.net for t in problem.ir.terms if t.name in terms for s in t.sites})
+    label = problem.ir.network_label
+    owner: dict[int, tuple[int, str]] = {}
+    for i in used:
+        net = problem.nets[i]
+        for name, p in net.named_parameters():
+            j, other = owner.setdefault(id(p), (i, name)) if p.requires_grad else (i, name)
+            if j != i:
+                raise StrategyError(
+                    f"{label(i)} shares its parameter {name!r} with {label(j)} (its "
+                    f"{other!r}); the exact NTK diagonals count each network's parameters "
+                    "apart and would be wrong: use one network with several outputs, or "
+                    "train with an adaptive loss that needs no NTK")
+        for first, second in tied_parameters(net):
+            if not net.get_parameter(first).requires_grad:
+                continue
+            layers = [name.rpartition(".")[0] for name in (first, second)]
+            if net.get_submodule(layers[0]) is net.get_submodule(layers[1]):
+                raise StrategyError(
+                    f"{label(i)} uses one layer twice (as {layers[0]!r} and {layers[1]!r}); "
+                    "the exact NTK diagonals count each use apart and would be wrong: give "
+                    "each position its own layer, or train with an adaptive loss that "
+                    "needs no NTK")
+            if method == "taylor":
+                raise StrategyError(
+                    f"{label(i)} ties {first!r} to {second!r}; method='taylor' counts each "
+                    "layer's gradient apart: use method='auto' or 'exact-vmap', which take "
+                    "a tied weight into account")
+
+
 def ntk_diagonal(
     point_residual: Callable,
     nets: Sequence[torch.nn.Module],
@@ -176,6 +213,7 @@ def term_ntk_diagonal(
     if method not in NTK_METHODS:
         raise StrategyError(f"method must be one of {NTK_METHODS}, got {method!r}")
     points = problem.as_points(term, points)
+    check_untied(problem, [term], method)
     if method != "exact-vmap":
         from ..fast_ntk import fast_ntk_diagonal  # imports the networks and the printer
 
@@ -241,6 +279,7 @@ def terms_ntk_diagonals(problem, points: Mapping[str, torch.Tensor], method: str
     """
     if method not in NTK_METHODS:
         raise StrategyError(f"method must be one of {NTK_METHODS}, got {method!r}")
+    check_untied(problem, list(points), method)
     if method != "exact-vmap" and points:
         from ..fast_ntk import fast_ntk_diagonals
 
