@@ -107,6 +107,7 @@ __all__ = [
     "restore_training",
     "scale_lr",
     "snapshot",
+    "strategy_description",
     "write_checkpoint",
 ]
 
@@ -129,6 +130,7 @@ def capture(run, scheduler, optimizer: str, *, clone: bool = False) -> dict:
         "step": int(run.step),
         "optimizer": optimizer,
         "lr": run.lr,  # the run's first learning rate
+        "strategy": strategy_description(run.problem.strategy),  # checked on resume
         "optimizer_state": copy_(run.optimizer.state_dict()),
         "scheduler_state": None if scheduler is None else copy_(scheduler.state_dict()),
         "rng": copy.deepcopy(run.rng.bit_generator.state),
@@ -143,6 +145,22 @@ def capture(run, scheduler, optimizer: str, *, clone: bool = False) -> dict:
         "gradient_passes": int(run.gradient_passes),
         "rollbacks": copy.deepcopy(getattr(run, "rollbacks", [])),
     }
+
+
+def strategy_description(strategy) -> str:
+    """A training strategy as its class and plain settings, to tell two apart on resume.
+
+    Examples:
+        >>> from symbolic_pinn.training import GridTraining, StochasticTraining
+        >>> strategy_description(GridTraining(0.1))
+        'GridTraining(dx=0.1)'
+        >>> strategy_description(StochasticTraining(64))
+        'StochasticTraining(points=64, bcs_points=None, share=False, shares_points=False)'
+    """
+    plain = (int, float, str, bool, type(None), tuple)
+    settings = ", ".join(f"{k}={v!r}" for k, v in vars(strategy).items()
+                         if not k.startswith("_") and isinstance(v, plain))
+    return f"{type(strategy).__name__}({settings})"
 
 
 def snapshot(run, scheduler, optimizer: str) -> dict:

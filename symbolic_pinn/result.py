@@ -232,14 +232,27 @@ class Result:
             every dependent variable whose arguments are all given.
 
         Raises:
-            KeyError: No dependent variable can be evaluated from ``coords``.
+            TypeError: ``coords`` is not a mapping (an array of points, say).
+            KeyError: No dependent variable can be evaluated from ``coords``, or a
+                variable is given twice (as its symbol and its name).
             ValueError: The arrays do not broadcast together (the message gives each
                 variable's shape).
         """
         ir = self.problem.ir
-        by_name = {str(getattr(k, "name", k)):
-                   v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v
-                   for k, v in coords.items()}
+        if not isinstance(coords, Mapping):
+            raise TypeError(
+                f"predict takes a mapping {{variable: array}} (e.g. {{x: xs, t: ts}}, keyed "
+                f"by symbol or name: {', '.join(ir.indvar_names)}), got "
+                f"{type(coords).__name__}; for an (N, {len(ir.indvar_names)}) array of points "
+                "give its columns, {" + ", ".join(f"{n!r}: pts[:, {i}]" for i, n in
+                                                 enumerate(ir.indvar_names)) + "}")
+        by_name = {}
+        for k, v in coords.items():
+            name = str(getattr(k, "name", k))
+            if name in by_name:
+                raise KeyError(f"variable {name} is given twice (as a symbol and as a name, "
+                               "or as two equal symbols); give it once")
+            by_name[name] = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v
         unknown = set(by_name) - set(ir.indvar_names)
         if unknown:
             raise KeyError(f"unknown variables {sorted(unknown)}; they are {list(ir.indvar_names)}")

@@ -18,7 +18,14 @@ import torch
 
 from . import allocator
 from .adaptive.base import check_per_point_residuals
-from .checkpoint import NonFiniteGuard, capture, load_checkpoint, restore_training, write_checkpoint
+from .checkpoint import (
+    NonFiniteGuard,
+    capture,
+    load_checkpoint,
+    restore_training,
+    strategy_description,
+    write_checkpoint,
+)
 from .errors import NonFiniteError, TrainingError
 from .networks import check_not_batch_coupled
 from .pinn import parameter_tensors
@@ -266,11 +273,14 @@ def _place_networks(problem, device: torch.device, dtype: torch.dtype, seed: int
         for net in problem.nets:
             if hasattr(net, "reset_parameters"):
                 net.reset_parameters()
-    given = parameter_tensors(problem.system, problem.ir, False)  # the system's values
+    given = parameter_tensors(problem.system, problem.ir, False, dtype)  # the system's values
     for ident, p in list(problem.params.items()):
         estimated = p.requires_grad
         if seed is not None and estimated:  # an estimated parameter starts again
             p = given[ident]
+        elif not estimated and p.dtype != dtype and torch.equal(
+                p.detach().cpu(), given[ident].to(p.dtype)):
+            p = given[ident]  # a known value cast up: the system's, not its rounding
         moved = p.detach().to(device=device, dtype=dtype)
         problem.params[ident] = torch.nn.Parameter(moved) if estimated else moved
 
@@ -319,6 +329,12 @@ def _check_resume(path, problem, optimizer: str, lr_schedule, lr: float | None,
         warnings.warn(f"resume: the run continues with its own learning rate (started at "
                       f"lr={first:g}, in the checkpoint's optimizer state); lr={lr:g} is not "
                       "used", UserWarning, stacklevel=3)
+    saved, now = training.get("strategy"), strategy_description(problem.strategy)
+    if saved is not None and saved != now:  # (files from before it was stored: not checked)
+        warnings.warn(f"resume: {path} was trained with {saved}, and this problem's training "
+                      f"strategy is {now}; the run continues on the points the checkpoint "
+                      "holds, and draws any new points with this problem's strategy",
+                      UserWarning, stacklevel=3)
     if training["step"] >= iterations:
         warnings.warn(f"resume: {path} is at step {training['step']}, already at or past "
                       f"iterations={iterations} (the steps in all, the checkpoint's "

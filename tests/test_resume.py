@@ -470,3 +470,20 @@ def test_a_float64_run_resumes_and_loads_in_float64(tmp_path):
     loaded = Result.load(ref_result.save(tmp_path / "r.pt"), fresh)
     grid = {x: torch.linspace(0, 1, 9).numpy(), y: 0.5}
     assert np.array_equal(loaded.predict(grid)["u"], ref_result.predict(grid)["u"])
+
+
+def test_resume_with_another_training_strategy_warns(tmp_path):
+    """The checkpoint's points go on being trained on; a problem built with another
+    strategy is told so, naming both (it was silently ignored)."""
+    path = tmp_path / "run.ckpt"
+    lbfgs_problem().solve(4, seed=0, progress=False, checkpoint_path=path,
+                          callback=lambda row: row["step"] == 1, **LBFGS)
+    assert torch.load(path, weights_only=True)["training"]["strategy"] == "GridTraining(dx=0.25)"
+    other = discretize(poisson_system(), PhysicsInformedNN(MLP(2, 1, [8]), GridTraining(0.5)))
+    with pytest.warns(UserWarning, match=r"was trained with GridTraining\(dx=0.25\), and this "
+                                         r"problem's training strategy is GridTraining\(dx=0.5\); "
+                                         r"the run continues on the points the checkpoint holds"):
+        other.solve(4, progress=False, resume=path, **LBFGS)
+    with warnings.catch_warnings():  # the same strategy: no word
+        warnings.simplefilter("error")
+        lbfgs_problem().solve(4, progress=False, resume=path, **LBFGS)

@@ -747,6 +747,29 @@ def test_float64_training():
     assert pred.dtype == np.float64
 
 
+def test_float64_training_keeps_the_parameters_exact():
+    """A float32 problem solved in float64: the known and the reset estimated parameters
+    take the system's values in float64 (0.1, not float32's 0.10000000149...), as the
+    residual of the value of a parameter-only condition shows."""
+    t_ = sp.Symbol("t")
+    f = sp.Function("f")
+    system = PDESystem([sp.Eq(f(t_).diff(t_), a * f(t_) + b)], [sp.Eq(f(0), 1)], {t_: (0, 1)},
+                       [t_], [f(t_)], {a: 0.1, b: 0.3})
+    problem = discretize(system, PhysicsInformedNN(MLP(1, 1, [4]), GridTraining(0.1),
+                                                   param_estim=[a]))
+    assert problem.dtype == torch.float32
+    result = problem.solve(1, lr=0.0, seed=0, dtype=torch.float64, progress=False)
+    by_name = {problem.param_names[k]: v for k, v in problem.params.items()}
+    assert by_name["a"].dtype == by_name["b"].dtype == torch.float64
+    assert by_name["a"].item() == 0.1 and by_name["b"].item() == 0.3  # lr 0: a kept
+    assert result.params == {"a": 0.1, "b": 0.3}
+    manual = torch.tensor(0.7, dtype=torch.float32)  # a value set by hand is kept, cast
+    ident = next(k for k, n in problem.param_names.items() if n == "b")
+    problem.params[ident] = manual
+    problem.solve(1, lr=0.0, seed=0, dtype=torch.float64, progress=False)
+    assert float(problem.params[ident]) == float(manual)
+
+
 def test_predict_shapes():
     result = poisson(GridTraining(0.5)).solve(1, lr=1e-3, seed=0, progress=False)
     assert result.predict({x: 0.3, y: 0.4})["u"].shape == ()
@@ -762,6 +785,12 @@ def test_predict_shapes():
         result.predict({"z": 1.0})
     with pytest.raises(KeyError):
         result.predict({"x": 1.0})  # u needs y as well
+    with pytest.raises(KeyError, match="variable x is given twice"):
+        result.predict({x: np.zeros(5), "x": np.zeros(2), y: 0.5})
+    with pytest.raises(TypeError, match=r"predict takes a mapping .* got ndarray; for an "
+                                        r"\(N, 2\) array of points give its columns, "
+                                        r"\{'x': pts\[:, 0\], 'y': pts\[:, 1\]\}"):
+        result.predict(np.zeros((5, 2)))
 
 
 def problem_value(result, xv, yv):
