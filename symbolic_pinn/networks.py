@@ -13,7 +13,7 @@ from torch import nn
 
 from .errors import ProblemError, TrainingError
 
-__all__ = ["MLP", "ACTIVATIONS", "batch_coupled", "tied_parameters"]
+__all__ = ["MLP", "ACTIVATIONS", "batch_coupled", "reused_parameters"]
 
 
 class _Sin(nn.Module):
@@ -213,26 +213,40 @@ def assign_networks(system, chain) -> tuple[tuple[nn.Module, ...], dict[str, tup
     return nets, {name: (i, 0) for i, name in enumerate(names)}
 
 
-def tied_parameters(net: nn.Module) -> list[tuple[str, str]]:
-    """Pairs of names under which ``net`` uses one parameter tensor twice (a tied weight
-    or a layer used twice), the first name first.
+def reused_parameters(nets: Sequence[nn.Module], indices) -> list[tuple]:
+    """Every second use of a trainable parameter tensor among the networks ``indices``:
+    ``("shared", i, name, j, other)`` for a tensor network ``j`` holds as ``other`` too,
+    ``("layer", i, first, second)`` for a layer used twice in network ``i`` and
+    ``("tied", i, first, second)`` for a weight tied between two of its layers.
 
     Examples:
         >>> net = MLP(1, 1, [4, 4, 4])
-        >>> tied_parameters(net)
+        >>> reused_parameters([net], [0])
         []
         >>> net[4] = net[2]  # the second hidden layer used again as the third
-        >>> tied_parameters(net)
-        [('2.weight', '4.weight'), ('2.bias', '4.bias')]
+        >>> reused_parameters([net], [0])
+        [('layer', 0, '2.weight', '4.weight'), ('layer', 0, '2.bias', '4.bias')]
+        >>> other = MLP(1, 1, [4, 4, 4])
+        >>> other[0].weight = net[0].weight  # a weight of the first network
+        >>> reused_parameters([net, other], [0, 1])[2]
+        ('shared', 1, '0.weight', 0, '0.weight')
     """
-    first: dict[int, str] = {}
-    pairs = []
-    for name, p in net.named_parameters(remove_duplicate=False):
-        if id(p) in first:
-            pairs.append((first[id(p)], name))
-        else:
+    found, owner = [], {}
+    for i in indices:
+        first: dict[int, str] = {}
+        for name, p in nets[i].named_parameters(remove_duplicate=False):
+            if not p.requires_grad:
+                continue
+            if id(p) in first:
+                layers = [n.rpartition(".")[0] for n in (first[id(p)], name)]
+                same = nets[i].get_submodule(layers[0]) is nets[i].get_submodule(layers[1])
+                found.append(("layer" if same else "tied", i, first[id(p)], name))
+                continue
             first[id(p)] = name
-    return pairs
+            j, other = owner.setdefault(id(p), (i, name))
+            if j != i:
+                found.append(("shared", i, name, j, other))
+    return found
 
 
 def check_networks(ir, nets: Sequence[nn.Module]) -> None:

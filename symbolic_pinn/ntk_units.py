@@ -62,6 +62,7 @@ class _Unit:
 
     net: int
     members: list = field(default_factory=list)
+    offsets: list = field(default_factory=list)  # per member: its first row in the unit
     groups: list = field(default_factory=list)
     inputs: list = field(default_factory=list)  # per evaluation, per argument: a column
     index: list = field(default_factory=list)  # per evaluation: {channel: position}
@@ -107,6 +108,8 @@ def _units(blocks: list[_Block]) -> list[_Unit]:
                     shared[key] = unit
             unit.members.append((b, evals))
     for unit in units:
+        rows = [blocks[b].points.shape[0] for b, _ in unit.members]
+        unit.offsets = [sum(rows[:m]) for m in range(len(rows))]
         for j in range(len(unit.members[0][1])):
             evals = [blocks[b].evals[e[j]] for b, e in unit.members]
             channels: list = []
@@ -123,13 +126,9 @@ def _units(blocks: list[_Block]) -> list[_Unit]:
 
 def _residuals(problem, blocks: list[_Block], units: list[_Unit]) -> dict:
     """Each term's residual ``(N_b,)``, read from the units' output channels."""
-    where = {}
-    for unit in units:
-        offset = 0
-        for b, evals in unit.members:
-            for j, e in enumerate(evals):
-                where[b, e] = (unit, j, offset)
-            offset += blocks[b].points.shape[0]
+    where = {(b, e): (unit, j, offset) for unit in units
+             for (b, evals), offset in zip(unit.members, unit.offsets)
+             for j, e in enumerate(evals)}
     out = {}
     for b, block in enumerate(blocks):
         n = block.points.shape[0]
@@ -240,12 +239,9 @@ def _accumulate(blocks, units, leaves, grads, grams, diags) -> None:
         deltas = grads[pos:pos + len(unit.records)]
         pos += len(unit.records)
         diag = _unit_diagonal(unit.records, deltas, grams)
-        offset = 0
-        for b, _ in unit.members:
-            n = blocks[b].points.shape[0]
+        for (b, _), offset in zip(unit.members, unit.offsets):
             if diag is not None and b in diags:
-                diags[b] += diag[offset:offset + n]
-            offset += n
+                diags[b] += diag[offset:offset + blocks[b].points.shape[0]]
     for (b, _), g in zip(leaves, grads[pos:]):
         if g is not None and b in diags:
             diags[b] += g[:, 0].square()

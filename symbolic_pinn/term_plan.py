@@ -48,7 +48,7 @@ import torch
 
 from .channels import combine_top_order, derivative_orders, plan_channels, seed_channels
 from .ir import ProblemIR, TermIR
-from .networks import tied_parameters
+from .networks import reused_parameters
 from .printing import torch_code
 from .propagation import layers_of
 
@@ -166,15 +166,11 @@ def network_layers(problem, plans, untied: bool = False) -> dict | None:
         for g in plan.groups:
             if g.net not in layers:
                 found = layers_of(problem.nets[g.net])
-                if found is None or untied and any(
-                        problem.nets[g.net].get_parameter(a).requires_grad
-                        for a, _ in tied_parameters(problem.nets[g.net])):
+                if found is None:
                     return None
                 layers[g.net] = found
-    if untied:
-        seen = [id(p) for i in layers for p in problem.nets[i].parameters() if p.requires_grad]
-        if len(seen) != len(set(seen)):  # a trainable parameter shared by two networks
-            return None
+    if untied and reused_parameters(problem.nets, layers):
+        return None
     return layers
 
 

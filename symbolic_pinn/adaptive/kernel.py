@@ -58,36 +58,29 @@ def check_untied(problem, terms, method: str) -> None:
     of ``terms`` would be wrong: a trainable parameter shared by two networks, or a layer
     used twice in one (either method counts each use apart), or, for ``method="taylor"``
     only, a weight tied between two layers (the vmap path handles that one)."""
-    from ..networks import tied_parameters
+    from ..networks import reused_parameters
 
     used = sorted({s.net for t in problem.ir.terms if t.name in terms for s in t.sites})
     label = problem.ir.network_label
-    owner: dict[int, tuple[int, str]] = {}
-    for i in used:
-        net = problem.nets[i]
-        for name, p in net.named_parameters():
-            j, other = owner.setdefault(id(p), (i, name)) if p.requires_grad else (i, name)
-            if j != i:
-                raise StrategyError(
-                    f"{label(i)} shares its parameter {name!r} with {label(j)} (its "
-                    f"{other!r}); the exact NTK diagonals count each network's parameters "
-                    "apart and would be wrong: use one network with several outputs, or "
-                    "train with an adaptive loss that needs no NTK")
-        for first, second in tied_parameters(net):
-            if not net.get_parameter(first).requires_grad:
-                continue
-            layers = [name.rpartition(".")[0] for name in (first, second)]
-            if net.get_submodule(layers[0]) is net.get_submodule(layers[1]):
-                raise StrategyError(
-                    f"{label(i)} uses one layer twice (as {layers[0]!r} and {layers[1]!r}); "
-                    "the exact NTK diagonals count each use apart and would be wrong: give "
-                    "each position its own layer, or train with an adaptive loss that "
-                    "needs no NTK")
-            if method == "taylor":
-                raise StrategyError(
-                    f"{label(i)} ties {first!r} to {second!r}; method='taylor' counts each "
-                    "layer's gradient apart: use method='auto' or 'exact-vmap', which take "
-                    "a tied weight into account")
+    for kind, i, name, *other in reused_parameters(problem.nets, used):
+        if kind == "shared":
+            raise StrategyError(
+                f"{label(i)} shares its parameter {name!r} with {label(other[0])} (its "
+                f"{other[1]!r}); the exact NTK diagonals count each network's parameters "
+                "apart and would be wrong: use one network with several outputs, or "
+                "train with an adaptive loss that needs no NTK")
+        layers = [n.rpartition(".")[0] for n in (name, other[0])]
+        if kind == "layer":
+            raise StrategyError(
+                f"{label(i)} uses one layer twice (as {layers[0]!r} and {layers[1]!r}); "
+                "the exact NTK diagonals count each use apart and would be wrong: give "
+                "each position its own layer, or train with an adaptive loss that "
+                "needs no NTK")
+        if method == "taylor":
+            raise StrategyError(
+                f"{label(i)} ties {name!r} to {other[0]!r}; method='taylor' counts each "
+                "layer's gradient apart: use method='auto' or 'exact-vmap', which take "
+                "a tied weight into account")
 
 
 def ntk_diagonal(
