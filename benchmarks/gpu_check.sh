@@ -8,8 +8,21 @@
 # checkout (PYTHONPATH), so nothing is installed. It writes gpu.txt (the device),
 # test_cuda.log (tests/test_cuda.py: both derivative paths, the NTK diagonals, NTK
 # training and compile=True against the CPU) and speed-<device>.log / .json
-# (benchmarks/speed.py on the GPU) to $OUT, or ./gpu_out. Each stage has a time limit,
-# and the logs are written as it goes, so a stage cut short still leaves its output.
+# (benchmarks/speed.py on the GPU) and profile-<variant>-<device>.log (torch.profiler
+# and cProfile of the hand-written, default and compile="reduce-overhead" Poisson
+# steps, with kernel launches per step) to $OUT, or ./gpu_out. Each stage has a time
+# limit, and the logs are written as it goes, so a stage cut short still leaves its output.
+# PROFILES names other variants to profile (speed.py --profile's choices; "" for none).
+#
+# The stage limits (TEST_LIMIT, 90 s; SPEED_LIMIT, 400 s; PROFILE_LIMIT, 40 s for each
+# profile) keep the script under 11 minutes: a 15-minute device lease (a machine
+# starts in about half a minute) holds one full run. On an H200 (2026-11-30) the tests
+# took 33-40 s, the step section of speed.py 75 s (before its compile="reduce-overhead"
+# variant was added) and its other sections 225 s; the tests, the step section with that
+# variant and the three profiles took 183 s together. Arguments
+# narrow a rerun, e.g. `--skip import ntk adaptive memory scaling` (they replace the
+# script's own `--skip import`). speed.py writes its JSON after each measurement, in the
+# order step, ntk, adaptive, memory, scaling: a cut leaves the sections before it.
 #
 # DEVICE=cpu runs the same plumbing on a CPU (the CUDA tests then skip); arguments are
 # passed on to speed.py, e.g. `DEVICE=cpu bash benchmarks/gpu_check.sh --quick`.
@@ -24,8 +37,12 @@ status=0
     python3 -c "import sys, torch; print(sys.version.split()[0], 'torch', torch.__version__,
 'cuda', torch.version.cuda, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"
 } > "$out/gpu.txt"
-timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 \
+timeout "${TEST_LIMIT:-90}" python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 \
     | tee "$out/test_cuda.log" || status=1
-timeout 420 python3 benchmarks/speed.py --device "$device" --skip import \
+timeout "${SPEED_LIMIT:-400}" python3 benchmarks/speed.py --device "$device" --skip import \
     --out "$out/speed-$device.json" "$@" 2>&1 | tee "$out/speed-$device.log" || status=1
+for variant in ${PROFILES-hand auto graphed}; do
+    timeout "${PROFILE_LIMIT:-40}" python3 benchmarks/speed.py --device "$device" \
+        --profile "$variant" > "$out/profile-$variant-$device.log" 2>&1 || status=1
+done
 exit $status

@@ -24,7 +24,8 @@ loop (generated ``train_step`` and closure, ``Run`` bookkeeping, the history row
 finiteness check) and nothing of solve's set-up. "autograd" is the same with
 ``derivatives="autograd"`` (nested ``torch.autograd.grad``, the path for any module),
 "compiled" with ``compile=True`` (``torch.compile`` of the residuals; its compile time is
-reported apart). "hand" is an eager PyTorch loop written here: batched
+reported apart) and, on a GPU, "graphed" with ``compile="reduce-overhead"`` (the same,
+replayed as CUDA graphs). "hand" is an eager PyTorch loop written here: batched
 ``torch.autograd.grad`` on one input tensor per point set, the same network (a deep copy
 of the same initialisation), the same points and the same loss (checked: the losses agree
 to float32 rounding before timing). All of them share this process's allocator state:
@@ -39,6 +40,8 @@ Usage::
     python benchmarks/speed.py --out speed.json   # the full run (about 12 minutes)
     python benchmarks/speed.py --profile          # torch.profiler table of our step
     python benchmarks/speed.py --profile autograd # ... of the derivatives="autograd" step
+    python benchmarks/speed.py --profile hand     # ... of the hand-written step (also:
+                                                  # taylor, compiled, graphed)
     python benchmarks/speed.py --device cuda --skip import --out speed-cuda.json  # on a GPU
 
 With ``--device cuda`` everything trains on the GPU (the hand-written loop and the NTK
@@ -313,8 +316,9 @@ def compare_step(problem: str, n_int: int, n_bc: int, width: int, steps: int, ro
 
     "ours" is the library's default (``derivatives="auto"``: the forward-propagated
     taylor path for these MLPs). ``variants`` adds ``"autograd"`` (``derivatives=
-    "autograd"``: nested ``autograd.grad``) and ``"compiled"`` (``compile=True``; its
-    first step, which compiles, is timed separately as ``compile_s``). Every variant
+    "autograd"``: nested ``autograd.grad``), ``"compiled"`` (``compile=True``; its
+    first step, which compiles, is timed separately as ``compile_s``) and ``"graphed"``
+    (``compile="reduce-overhead"``: CUDA graphs on a GPU; ``graphed_compile_s``). Every variant
     trains a copy of the same initialisation on the same points, and its loss is checked
     against the hand-written one before timing.
     """
@@ -327,7 +331,7 @@ def compare_step(problem: str, n_int: int, n_bc: int, width: int, steps: int, ro
     hand_net.load_state_dict(net.state_dict())
     hand_net.to(DEVICE)
     options = {"ours": {}, "autograd": {"derivatives": "autograd"},
-               "compiled": {"compile": True}}
+               "compiled": {"compile": True}, "graphed": {"compile": "reduce-overhead"}}
     probs = {name: make_problem(problem, points, net=copy.deepcopy(net), **options[name])
              for name in ("ours", *variants)}
     loss = hand_loss_fn(problem, points, hand_net)
@@ -345,6 +349,8 @@ def compare_step(problem: str, n_int: int, n_bc: int, width: int, steps: int, ro
         stamps = ours_steps(prob, 3)  # warm-up (and, compiled, the compilation)
         if name == "compiled":
             out["compile_s"] = stamps[0] - start
+        elif name == "graphed":
+            out["graphed_compile_s"] = stamps[0] - start
     hand_steps(loss, opt, 3), hand_steps(mirror, mirror_opt, 3)
     ms = {name: [] for name in (*probs, "hand", "bare")}
     for _ in range(rounds):
@@ -370,7 +376,7 @@ def naive_ntk(prob, term: str, pts: torch.Tensor) -> torch.Tensor:
         r = prob.module.RESIDUALS[term](prob.nets, pts[i : i + 1], prob.params)
         g = torch.autograd.grad(r.sum(), params, allow_unused=True)
         out.append(sum(float((v**2).sum()) for v in g if v is not None))
-    return torch.tensor(out)
+    return torch.tensor(out, device=pts.device)
 
 
 def _fast_ntk():
@@ -628,7 +634,11 @@ def measure_import(repeats: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- profile
-def profile(problem: str, steps: int, derivatives: str = "auto") -> None:
+def profile(problem: str, steps: int, variant: str = "auto") -> None:
+    """torch.profiler's table and cProfile's top functions for ``steps`` steps of one
+    variant: ``auto``, ``taylor``, ``autograd`` (``derivatives``), ``compiled``
+    (``compile=True``), ``graphed`` (``compile="reduce-overhead"``) or ``hand``. On a GPU
+    the table adds the CUDA kernels, and a line counts the launches per step."""
     import cProfile
     import pstats
 
@@ -636,14 +646,38 @@ def profile(problem: str, steps: int, derivatives: str = "auto") -> None:
     from torch.profiler import profile as tprofile
 
     points = make_points(problem, 2000, 100)
-    prob = make_problem(problem, points, derivatives=derivatives)
-    ours_steps(prob, 5)
-    with tprofile(activities=[ProfilerActivity.CPU]) as prof:
-        ours_steps(prob, steps)
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+    if variant == "hand":
+        net = plain_mlp().to(DEVICE)
+        loss = hand_loss_fn(problem, points, net)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+        def run(k):
+            return hand_steps(loss, opt, k)
+    else:
+        options = ({"compile": True} if variant == "compiled" else
+                   {"compile": "reduce-overhead"} if variant == "graphed" else
+                   {"derivatives": variant})
+        prob = make_problem(problem, points, **options)
+
+        def run(k):
+            return ours_steps(prob, k)
+    run(5)
+    activities = [ProfilerActivity.CPU]
+    if DEVICE.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with tprofile(activities=activities) as prof:
+        run(steps)
+    events = prof.key_averages()
+    print(events.table(sort_by="self_cpu_time_total", row_limit=25))
+    if DEVICE.type == "cuda":
+        launches = {e.key: e.count / steps for e in events
+                    if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cudaGraphLaunch",
+                                 "cudaLaunchKernelExC", "cudaMemcpyAsync",
+                                 "cudaStreamSynchronize", "cudaDeviceSynchronize")}
+        print(f"{variant}: per step " + ", ".join(f"{k} {v:.1f}" for k, v in launches.items()))
     pr = cProfile.Profile()
     pr.enable()
-    ours_steps(prob, steps)
+    run(steps)
     pr.disable()
     pstats.Stats(pr).sort_stats("tottime").print_stats(20)
 
@@ -654,15 +688,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="a tiny run (about 30 s)")
     ap.add_argument("--out", help="write the results as JSON to this file")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    ap.add_argument("--profile", nargs="?", const="auto", choices=["auto", "autograd", "taylor"],
-                    help="profile our Poisson step (with these derivatives) and exit")
+    ap.add_argument("--profile", nargs="?", const="auto",
+                    choices=["auto", "autograd", "taylor", "compiled", "graphed", "hand"],
+                    help="profile one variant of the Poisson step and exit (auto: ours with "
+                         "the defaults; taylor, autograd: those derivatives; compiled, "
+                         "graphed: compile=True, compile=\"reduce-overhead\"; hand)")
     ap.add_argument("--skip", nargs="*", default=[],
                     choices=["step", "ntk", "adaptive", "memory", "import", "scaling"])
     ap.add_argument("--points", type=int,
                     help="interior points (default 2000; each boundary set a twentieth of "
                          "that, at least 5) in every section but the scaling by points")
     ap.add_argument("--no-compile", action="store_true",
-                    help="leave out the compile=True variant of the step section")
+                    help="leave out the compiled variants of the step section (compile=True, "
+                         "and compile=\"reduce-overhead\" on a GPU)")
     ap.add_argument("--device", default="cpu",
                     help="where everything trains: cpu (default) or cuda (GPU figures are "
                          "reported apart; times are taken after a device synchronisation)")
@@ -715,7 +753,9 @@ def main(argv=None) -> dict:
 
     if "step" not in args.skip:
         results["step"] = []
-        variants = ("autograd",) if q or args.no_compile else ("autograd", "compiled")
+        variants = (("autograd",) if q or args.no_compile else
+                    ("autograd", "compiled", "graphed") if DEVICE.type == "cuda" else
+                    ("autograd", "compiled"))
         for problem in PROBLEMS:
             r = compare_step(problem, n_int, n_bc, width, steps, rounds, variants=variants)
             results["step"].append(r)
@@ -726,7 +766,8 @@ def main(argv=None) -> dict:
             for name in variants:
                 log(f"      {problem:8s} {name} {r[name + '_ms']:7.2f} ms  {name}/hand "
                     f"{_fmt(r[name + '_ratio'])}  {name}/ours {_fmt(r[name + '_over_ours'])}"
-                    + (f"  compile {r['compile_s']:.1f} s" if name == "compiled" else ""))
+                    + (f"  compile {r['compile_s']:.1f} s" if name == "compiled" else "")
+                    + (f"  compile {r['graphed_compile_s']:.1f} s" if name == "graphed" else ""))
     if "ntk" not in args.skip:
         results["ntk"] = []
         for problem in PROBLEMS:

@@ -24,7 +24,11 @@ from .printing import scaled_input, torch_code
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["generate", "template_dir", "GenerationOptions"]
+__all__ = ["generate", "template_dir", "GenerationOptions", "COMPILE_MODES"]
+
+#: The ``torch.compile`` modes ``compile`` may name besides ``True`` (torch's default
+#: mode): ``"reduce-overhead"`` replays the compiled graphs as CUDA graphs on a GPU.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +52,8 @@ class GenerationOptions:
             forward pass of :func:`symbolic_pinn.jets.jet`; the networks must be
             :class:`~symbolic_pinn.MLP` s, which ``discretize`` checks).
         compile: Whether ``all_residuals`` (every term's batched residual, one loss
-            evaluation) is wrapped in ``torch.compile``; needs ``"taylor"``.
+            evaluation) is wrapped in ``torch.compile``: ``True`` in torch's default
+            mode, or one of :data:`COMPILE_MODES`; needs ``"taylor"``.
         shared_points: Whether the training strategy may give several terms equal points
             (:attr:`~symbolic_pinn.training.TrainingStrategy.shares_points`); then, with
             ``"taylor"``, terms that can share their ``jet`` calls get one function that
@@ -94,7 +99,7 @@ class GenerationOptions:
     after_step: bool = False
     additional_loss: bool = False
     derivatives: str = "autograd"
-    compile: bool = False
+    compile: bool | str = False
     shared_points: bool = True
 
 
@@ -174,6 +179,9 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
     if options.derivatives not in ("autograd", "taylor"):
         raise CodegenError(f"derivatives must be 'autograd' or 'taylor', got "
                            f"{options.derivatives!r}")
+    if not isinstance(options.compile, bool) and options.compile not in COMPILE_MODES:
+        raise CodegenError(f"compile must be a bool or one of {COMPILE_MODES}, got "
+                           f"{options.compile!r}")
     if options.compile and options.derivatives != "taylor":
         raise CodegenError("compile=True needs derivatives='taylor': torch.compile cannot "
                            "differentiate through nested autograd.grad calls")

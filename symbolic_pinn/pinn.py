@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .adaptive.base import AdaptiveLoss, Need, NonAdaptiveLoss
-from .codegen import GenerationOptions
+from .codegen import COMPILE_MODES, GenerationOptions
 from .errors import ProblemError, StrategyError
 from .ir import ProblemIR
 from .problem import PDESystem
@@ -66,7 +66,10 @@ class PhysicsInformedNN:
             (``torch.func``) are the same on both paths.
         compile: Run all batched residuals of a loss evaluation as one graph compiled
             by ``torch.compile`` (compiled at the first step, which then takes seconds;
-            it pays off over long runs, see ``docs/performance.md``). Needs the
+            it pays off over long runs, see ``docs/performance.md``). ``True`` uses
+            torch's default mode; a string names another ``torch.compile`` mode, e.g.
+            ``"reduce-overhead"``, which on a GPU also replays the compiled graphs as
+            CUDA graphs (the step there is bound by kernel launches). Needs the
             ``"taylor"`` path: ``torch.compile`` cannot differentiate through the nested
             ``autograd.grad`` calls of the other one.
 
@@ -91,7 +94,7 @@ class PhysicsInformedNN:
         additional_loss: Callable | None = None,
         input_scaling: str | Mapping[sp.Symbol | str, tuple[float, float]] | None = None,
         derivatives: str = "auto",
-        compile: bool = False,
+        compile: bool | str = False,
     ) -> None:
         if not isinstance(strategy, TrainingStrategy):
             raise TypeError(f"strategy must be a training strategy, got {type(strategy).__name__}")
@@ -108,8 +111,9 @@ class PhysicsInformedNN:
         if derivatives not in ("auto", "autograd", "taylor"):
             raise ValueError(
                 f"derivatives must be 'auto', 'autograd' or 'taylor', got {derivatives!r}")
-        if not isinstance(compile, bool):
-            raise TypeError(f"compile must be True or False, got {compile!r}")
+        if not isinstance(compile, bool) and compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be True, False or a torch.compile mode "
+                             f"({', '.join(map(repr, COMPILE_MODES))}), got {compile!r}")
         self.derivatives, self.compile = derivatives, compile
 
 
@@ -145,10 +149,11 @@ def resolve_derivatives(pinn: PhysicsInformedNN, ir: ProblemIR, nets) -> str:
 
     used = {s.net for t in ir.terms for s in t.sites}
     unsupported = [i for i, net in enumerate(nets) if i in used and not supports(net)]
+    asked = f"compile={pinn.compile!r}" if pinn.compile else 'derivatives="taylor"'
     if pinn.derivatives == "autograd":
         if pinn.compile:
             raise ProblemError(
-                'compile=True needs derivatives="taylor" (or "auto"): torch.compile cannot '
+                f'{asked} needs derivatives="taylor" (or "auto"): torch.compile cannot '
                 'differentiate through the nested autograd.grad calls of derivatives="autograd"')
         return "autograd"
     if not unsupported:
@@ -156,7 +161,6 @@ def resolve_derivatives(pinn: PhysicsInformedNN, ir: ProblemIR, nets) -> str:
     if pinn.derivatives == "auto" and not pinn.compile:
         return "autograd"
     i = unsupported[0]
-    asked = "compile=True" if pinn.compile else 'derivatives="taylor"'
     raise ProblemError(
         f"{asked} needs every network to be a plain symbolic_pinn.MLP with a supported "
         f"activation (tanh, sin, sigmoid, SiLU, GELU, ReLU, softplus, ELU) and no hooks; "

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import TrainingError
+from .adaptive.base import Need
+from .errors import StrategyError, TrainingError
 from .result import _check_writable
 from .tensorboard_logging import check_logger
 
@@ -66,6 +67,38 @@ def check_arguments(*, iterations, lr, lr_schedule, seed, device, dtype, callbac
     if not integer_at_least(max_rollbacks, 1):
         raise ValueError(f"max_rollbacks must be a positive integer, got {max_rollbacks!r}")
     check_logger(logger)  # creates nothing: the log directory is made when training starts
+
+
+def check_cuda_graphs(compiled: bool | str, device, adaptive) -> None:
+    """Refuse a strategy that keeps outputs of the compiled residuals when they are CUDA
+    graphs (``compile="reduce-overhead"`` or ``"max-autotune"`` on a GPU).
+
+    Each replay of a CUDA graph overwrites the outputs of the one before. Per-term
+    gradients (one backward replay per term) and residual values outlive a replay; with
+    them, a 2026-11-30 run on an H200 failed, and no fix has run on a GPU since.
+    ``compile=True`` trains such strategies on a GPU (checked there with per-term
+    gradients), and every mode does on the CPU, which has no CUDA graphs.
+
+    Examples:
+        >>> from symbolic_pinn.adaptive import GradientScaleAdaptiveLoss
+        >>> try:
+        ...     check_cuda_graphs("reduce-overhead", "cuda", GradientScaleAdaptiveLoss(10))
+        ... except StrategyError as exc:
+        ...     print(str(exc).split(",")[0])
+        GradientScaleAdaptiveLoss needs per-term gradients
+        >>> check_cuda_graphs(True, "cuda", GradientScaleAdaptiveLoss(10))  # no CUDA graphs
+    """
+    if compiled not in ("reduce-overhead", "max-autotune") or torch.device(device).type != "cuda":
+        return
+    kept = [what for need, what in ((Need.GRADIENTS, "per-term gradients"),
+                                    (Need.RESIDUALS, "residual values"))
+            if need in adaptive.needs]
+    if kept:
+        raise StrategyError(
+            f"{type(adaptive).__name__} needs {' and '.join(kept)}, which compile="
+            f"{compiled!r} does not support on a GPU yet: its CUDA graphs overwrite the "
+            "compiled residuals' outputs at every replay. Use compile=True, or train on "
+            "the CPU")
 
 
 def optimizer_factory(name: str, lr: float, given, *, compiled: bool, device: torch.device,

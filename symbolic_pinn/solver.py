@@ -8,6 +8,7 @@ history, progress and logging.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from . import allocator
-from .adaptive.base import check_per_point_residuals
+from .adaptive.base import Need, check_per_point_residuals
 from .checkpoint import (
     NonFiniteGuard,
     capture,
@@ -31,7 +32,7 @@ from .networks import check_not_batch_coupled
 from .pinn import parameter_tensors
 from .result import Result, freeze_results, read_saved
 from .run import Run
-from .solve_checks import check_arguments, optimizer_factory
+from .solve_checks import check_arguments, check_cuda_graphs, optimizer_factory
 from .tensorboard_logging import open_logger
 
 __all__ = ["solve", "Run"]  # Run: re-exported from its module, symbolic_pinn.run
@@ -188,6 +189,8 @@ def solve(
                     checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path,
                     on_nonfinite=on_nonfinite, max_rollbacks=max_rollbacks, logger=logger)
     device = torch.device(device)
+    check_cuda_graphs(getattr(problem.symbolic.options, "compile", False), device,
+                      problem.adaptive_loss)
     if resume is not None:
         saved = _check_resume(resume, problem, optimizer, lr_schedule,
                               float(lr) if given_lr else None, iterations)
@@ -196,9 +199,9 @@ def solve(
                              "or leave dtype out")
         dtype = dtype or saved
     dtype = dtype or torch.float32
+    compiled = getattr(problem.symbolic.options, "compile", False)
     make_optimizer = optimizer_factory(  # built and stepped once on a throwaway tensor
-        optimizer, float(lr), optimizer_options, device=device, dtype=dtype,
-        compiled=getattr(problem.symbolic.options, "compile", False))
+        optimizer, float(lr), optimizer_options, device=device, dtype=dtype, compiled=compiled)
     rng = np.random.default_rng(seed)
     freeze_results(problem)  # earlier results of this problem keep their own state
     _place_networks(problem, device, dtype, seed if resume is None else None)
@@ -221,6 +224,14 @@ def solve(
     saved_at = run.step if resume is not None else None
     writer = open_logger(logger)
     bar = _progress(iterations, progress)
+    scope = contextlib.ExitStack()
+    if (compiled and Need.GRADIENTS in run.adaptive.needs
+            and hasattr(torch._functorch.config, "donated_buffer")):
+        # Per-term gradients take the compiled residuals' backward with retain_graph=True,
+        # which torch 2.11 refuses for a backward compiled with donated buffers (seen on a
+        # GPU with compile="reduce-overhead"; torch 2.13 then compiles the backward without
+        # them). They only save memory, so they are off for this run.
+        scope.enter_context(torch._functorch.config.patch(donated_buffer=False))
     try:
         while run.step < iterations:
             _check_lr(run.optimizer, run.step)
@@ -250,6 +261,7 @@ def solve(
                     saved_at = None  # the final checkpoint must hold it too
                 break
     finally:
+        scope.close()
         if bar is not None:
             bar.close()
         if writer is not None:

@@ -119,7 +119,7 @@ def test_gpu_check_script_runs_on_the_cpu(tmp_path):
     bash = shutil.which("bash")
     if bash is None or shutil.which("timeout") is None:
         pytest.skip("needs bash and coreutils' timeout")
-    env = {**os.environ, "OUT": str(tmp_path), "DEVICE": "cpu",
+    env = {**os.environ, "OUT": str(tmp_path), "DEVICE": "cpu", "PROFILES": "hand",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run(
         [bash, str(ROOT / "benchmarks" / "gpu_check.sh"), "--quick", "--skip", "ntk",
@@ -130,6 +130,8 @@ def test_gpu_check_script_runs_on_the_cpu(tmp_path):
     assert "skipped" in (tmp_path / "test_cuda.log").read_text(encoding="utf-8")
     results = json.loads((tmp_path / "speed-cpu.json").read_text(encoding="utf-8"))
     assert results["meta"]["device"] == "cpu" and len(results["step"]) == 3
+    profiled = (tmp_path / "profile-hand-cpu.log").read_text(encoding="utf-8")
+    assert "Self CPU" in profiled and "function calls" in profiled  # torch's and cProfile's
 
 
 def test_tanh_form_runs():

@@ -112,8 +112,30 @@ def test_compile_needs_the_taylor_path():
     # without compile, "auto" falls back to autograd for a network jet cannot propagate
     prob = discretize(system(), PhysicsInformedNN(seq, GridTraining(0.5)))
     assert prob.symbolic.options.derivatives == "autograd" and "jet(" not in prob.source
-    with pytest.raises(TypeError, match="compile must be True or False"):
+    with pytest.raises(ValueError, match="compile must be True, False or a torch.compile "
+                                         "mode .*'reduce-overhead'.*got 'yes'"):
         PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5), compile="yes")
+    with pytest.raises(ProblemError, match=r"compile='max-autotune' needs derivatives="):
+        discretize(system(), PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5),
+                                               derivatives="autograd", compile="max-autotune"))
+
+
+def test_a_compile_mode_is_written_into_the_generated_code():
+    """A mode string reaches torch.compile in the generated source (on a GPU,
+    ``"reduce-overhead"`` replays CUDA graphs: tests/test_cuda.py trains with it); an
+    unknown one never reaches the template."""
+    from symbolic_pinn.codegen import GenerationOptions, generate
+    from symbolic_pinn.errors import CodegenError
+
+    pinn = PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5), compile="reduce-overhead")
+    prob = discretize(system(), pinn)
+    assert 'all_residuals = torch.compile(all_residuals, mode="reduce-overhead")' in prob.source
+    plain = discretize(system(), PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5),
+                                                   compile=True))
+    assert "all_residuals = torch.compile(all_residuals)\n" in plain.source
+    assert prob.module.all_residuals is not plain.module.all_residuals
+    with pytest.raises(CodegenError, match="compile must be a bool or one of"):
+        generate(prob.symbolic.ir, GenerationOptions(derivatives="taylor", compile="fast"))
 
 
 def test_residuals_trace_as_one_graph():
@@ -136,3 +158,37 @@ def test_residuals_trace_as_one_graph():
                                                                      prob.params)
         assert (explained.graph_count, explained.graph_break_count) == (1, 0), \
             explained.break_reasons
+
+
+def test_cuda_graphs_refuse_strategies_that_keep_outputs():
+    """Under CUDA graphs (a mode that uses them, on a GPU) a strategy that keeps per-term
+    gradients or residual values is refused by name; compile=True, the CPU, and
+    strategies that only read the step's losses (the NTK's diagonals come from their own
+    propagation) are not."""
+    from symbolic_pinn.adaptive import (
+        GradientScaleAdaptiveLoss,
+        GradNormAdaptiveLoss,
+        NeuralTangentKernelAdaptiveLoss,
+        NonAdaptiveLoss,
+    )
+    from symbolic_pinn.adaptive.base import AdaptiveLoss, Need
+    from symbolic_pinn.errors import StrategyError
+    from symbolic_pinn.solve_checks import check_cuda_graphs
+
+    class KeepsResiduals(AdaptiveLoss):
+        needs = frozenset({Need.LOSSES, Need.RESIDUALS})
+
+    refused = {GradientScaleAdaptiveLoss(5): "per-term gradients",
+               GradNormAdaptiveLoss(): "per-term gradients",
+               KeepsResiduals(): "residual values"}
+    for mode in ("reduce-overhead", "max-autotune"):
+        for loss, what in refused.items():
+            with pytest.raises(StrategyError, match=f"{type(loss).__name__} needs {what}, "
+                                                    f"which compile='{mode}'"):
+                check_cuda_graphs(mode, torch.device("cuda", 0), loss)
+    for loss in refused:
+        check_cuda_graphs("reduce-overhead", "cpu", loss)
+        check_cuda_graphs(True, "cuda", loss)
+        check_cuda_graphs("max-autotune-no-cudagraphs", "cuda", loss)
+    for loss in (NeuralTangentKernelAdaptiveLoss(10), NonAdaptiveLoss()):
+        check_cuda_graphs("reduce-overhead", "cuda", loss)

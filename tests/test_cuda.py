@@ -19,7 +19,7 @@ import torch
 
 from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
 from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
-from symbolic_pinn.fast_ntk import fast_ntk_diagonal
+from symbolic_pinn.fast_ntk import fast_ntk_diagonal, fast_ntk_diagonals
 from symbolic_pinn.training import GridTraining
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -71,8 +71,15 @@ def test_residuals_and_ntk_diagonals_equal_the_cpu(derivatives, dtype):
     pts = torch.rand(64, 2, generator=gen, dtype=dtype)
     cpu = {term: (problem.residuals[term](pts).detach(),
                   fast_ntk_diagonal(problem, term, pts)) for term in problem.term_names}
+    # all terms at once (shared rows and backward passes), each at its own points
+    at = {term: pts[i::2] for i, term in enumerate(problem.term_names)}
+    cpu_all = fast_ntk_diagonals(problem, at)
     to(problem, "cuda")
     assert problem.device.type == "cuda"
+    gpu_all = fast_ntk_diagonals(problem, {term: p.cuda() for term, p in at.items()})
+    for term, k_cpu in cpu_all.items():
+        assert gpu_all[term].device.type == "cuda"
+        close(gpu_all[term], k_cpu, dtype, f"all-terms NTK diagonal {term}")
     for term, (r_cpu, k_cpu) in cpu.items():
         r_gpu = problem.residuals[term](pts.cuda())
         assert r_gpu.device.type == "cuda"
@@ -123,3 +130,44 @@ def test_compiled_residuals_on_cuda():
         close(got[term], want[term], torch.float32, f"compiled {term}")
     result = compiled.solve(5, device="cuda", progress=False)
     assert all(np.isfinite(row["loss"]) for row in result.history)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None,
+                    reason="torch.compile on CUDA needs triton")
+@pytest.mark.parametrize(("strategy", "mode"), [("plain", "reduce-overhead"),
+                                              ("gradient-scale", True)])
+def test_compiled_training_equals_eager_on_cuda(strategy, mode):
+    """compile="reduce-overhead" replays the compiled graphs as CUDA graphs, whose outputs
+    are overwritten at the next replay: ten steps must still follow the eager ones.
+    compile=True with per-term gradients (GradientScaleAdaptiveLoss takes one per term
+    every step, a backward with retain_graph=True, which torch 2.11 refuses for a compiled
+    backward with donated buffers: solve turns them off) must too."""
+    from symbolic_pinn.adaptive import GradientScaleAdaptiveLoss
+
+    def make(**kw):
+        loss = GradientScaleAdaptiveLoss(1) if strategy == "gradient-scale" else None
+        return burgers("taylor", torch.float32, adaptive_loss=loss, **kw)
+
+    eager, graphed = make(), make(compile=mode)
+    assert "torch.compile(all_residuals" in graphed.source
+    graphed.nets[0].load_state_dict(eager.nets[0].state_dict())
+    runs = [p.solve(10, lr=1e-3, device="cuda", progress=False) for p in (eager, graphed)]
+    for row_e, row_g in zip(runs[0].history, runs[1].history, strict=True):
+        assert row_g["loss"] == pytest.approx(row_e["loss"], rel=1e-3)
+        for term, w in row_e["weights"].items():
+            assert row_g["weights"][term] == pytest.approx(w, rel=1e-3)
+    for p_e, p_g in zip(eager.nets[0].parameters(), graphed.nets[0].parameters(), strict=True):
+        close(p_g, p_e, torch.float32, "parameters after ten steps")
+
+
+def test_cuda_graphs_refuse_per_term_gradients():
+    """Per-term gradients outlive a CUDA graph replay (a 2026-11-30 run failed with them):
+    solve refuses them under compile="reduce-overhead" on the GPU, before anything moves."""
+    from symbolic_pinn.adaptive import GradientScaleAdaptiveLoss
+    from symbolic_pinn.errors import StrategyError
+
+    problem = burgers("taylor", torch.float32, adaptive_loss=GradientScaleAdaptiveLoss(1),
+                      compile="reduce-overhead")
+    with pytest.raises(StrategyError, match="per-term gradients.*Use compile=True"):
+        problem.solve(2, device="cuda", progress=False)
+    assert next(problem.nets[0].parameters()).device.type == "cpu"
