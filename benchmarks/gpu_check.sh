@@ -6,8 +6,9 @@
 # It needs python3 with a CUDA build of torch, sympy, jinja2, numpy, scipy, tqdm and
 # pytest (the project's device image has them all) and takes the package from this
 # checkout (PYTHONPATH), so nothing is installed. It writes gpu.txt (the device),
-# test_cuda.log (tests/test_cuda.py: both derivative paths, the NTK diagonals, NTK
-# training and compile=True against the CPU) and speed-<device>.log / .json
+# test_cuda.log (tests/test_cuda.py: both derivative paths, the NTK diagonals and NTK
+# training against the CPU; compile=True and compile="reduce-overhead" against eager
+# training; the refusal of per-term gradients under CUDA graphs) and speed-<device>.log / .json
 # (benchmarks/speed.py on the GPU) and profile-<variant>-<device>.log (torch.profiler
 # and cProfile of the hand-written, default and compile="reduce-overhead" Poisson
 # steps, with kernel launches per step) to $OUT, or ./gpu_out. Each stage has a time
@@ -15,11 +16,11 @@
 # PROFILES names other variants to profile (speed.py --profile's choices; "" for none).
 #
 # The stage limits (TEST_LIMIT, 90 s; SPEED_LIMIT, 400 s; PROFILE_LIMIT, 40 s for each
-# profile) keep the script under 11 minutes: a 15-minute device lease (a machine
-# starts in about half a minute) holds one full run. On an H200 (2026-11-30) the tests
-# took 33-40 s, the step section of speed.py 75 s (before its compile="reduce-overhead"
-# variant was added) and its other sections 225 s; the tests, the step section with that
-# variant and the three profiles took 183 s together. Arguments
+# profile) keep the script under 11 minutes: a 15-minute device lease (a machine took
+# 33 s to start here) holds one full run. On an H200 (2026-11-30; the device tool's wall
+# times) the tests and the step section of speed.py, before its compile="reduce-overhead"
+# variant was added, took 114 s (the tests 33 s of it), the other sections 226 s, and
+# the tests, the step section with that variant and the three profiles 183 s. Arguments
 # narrow a rerun, e.g. `--skip import ntk adaptive memory scaling` (they replace the
 # script's own `--skip import`). speed.py writes its JSON after each measurement, in the
 # order step, ntk, adaptive, memory, scaling: a cut leaves the sections before it.

@@ -54,6 +54,11 @@ class GenerationOptions:
         compile: Whether ``all_residuals`` (every term's batched residual, one loss
             evaluation) is wrapped in ``torch.compile``: ``True`` in torch's default
             mode, or one of :data:`COMPILE_MODES`; needs ``"taylor"``.
+        per_term_gradients: Whether the strategy takes one gradient per term, a second
+            backward through the residuals (:attr:`~symbolic_pinn.adaptive.Need.GRADIENTS`).
+            With ``compile``, ``solve`` then compiles them without AOTAutograd's donated
+            buffers, so the generated source says so, and such a problem never shares
+            its compiled residuals with one compiled with them.
         shared_points: Whether the training strategy may give several terms equal points
             (:attr:`~symbolic_pinn.training.TrainingStrategy.shares_points`); then, with
             ``"taylor"``, terms that can share their ``jet`` calls get one function that
@@ -100,6 +105,7 @@ class GenerationOptions:
     additional_loss: bool = False
     derivatives: str = "autograd"
     compile: bool | str = False
+    per_term_gradients: bool = False
     shared_points: bool = True
 
 
@@ -183,8 +189,9 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
         raise CodegenError(f"compile must be a bool or one of {COMPILE_MODES}, got "
                            f"{options.compile!r}")
     if options.compile and options.derivatives != "taylor":
-        raise CodegenError("compile=True needs derivatives='taylor': torch.compile cannot "
-                           "differentiate through nested autograd.grad calls")
+        raise CodegenError(f"compile={options.compile!r} needs derivatives='taylor': "
+                           "torch.compile cannot differentiate through nested autograd.grad "
+                           "calls")
     taylor = options.derivatives == "taylor"
     terms = [_term_context(ir, term, taylor) for term in ir.terms]
     source = _environment().get_template("module.py.j2").render(

@@ -111,7 +111,10 @@ class PhysicsInformedNN:
         if derivatives not in ("auto", "autograd", "taylor"):
             raise ValueError(
                 f"derivatives must be 'auto', 'autograd' or 'taylor', got {derivatives!r}")
-        if not isinstance(compile, bool) and compile not in COMPILE_MODES:
+        if not isinstance(compile, (bool, str)):
+            raise TypeError(f"compile must be True, False or the name of a torch.compile "
+                            f"mode, got {compile!r}")
+        if isinstance(compile, str) and compile not in COMPILE_MODES:
             raise ValueError(f"compile must be True, False or a torch.compile mode "
                              f"({', '.join(map(repr, COMPILE_MODES))}), got {compile!r}")
         self.derivatives, self.compile = derivatives, compile
@@ -135,6 +138,7 @@ def generation_options(pinn: PhysicsInformedNN, derivatives: str) -> GenerationO
         additional_loss=pinn.additional_loss is not None,
         derivatives=derivatives,
         compile=pinn.compile,
+        per_term_gradients=Need.GRADIENTS in loss.needs,
         shared_points=bool(getattr(pinn.strategy, "shares_points", True)),
     )
 
@@ -142,7 +146,7 @@ def generation_options(pinn: PhysicsInformedNN, derivatives: str) -> GenerationO
 def resolve_derivatives(pinn: PhysicsInformedNN, ir: ProblemIR, nets) -> str:
     """Resolve ``pinn.derivatives`` to ``"autograd"`` or ``"taylor"``.
 
-    ``"taylor"`` (asked for, or needed by ``compile=True``) requires every network the
+    ``"taylor"`` (asked for, or needed by ``compile``) requires every network the
     residuals evaluate to be a supported MLP; a ProblemError names the first that is not.
     """
     from .propagation import supports, unsupported_reason

@@ -94,11 +94,17 @@ def check_cuda_graphs(compiled: bool | str, device, adaptive) -> None:
                                     (Need.RESIDUALS, "residual values"))
             if need in adaptive.needs]
     if kept:
+        name = type(adaptive).__name__
+        parts = [s for s in getattr(adaptive, "strategies", ())  # a Compose: who needs them
+                 if s.needs & {Need.GRADIENTS, Need.RESIDUALS}]
+        if parts:
+            name += f" (its {', '.join(type(s).__name__ for s in parts)})"
         raise StrategyError(
-            f"{type(adaptive).__name__} needs {' and '.join(kept)}, which compile="
-            f"{compiled!r} does not support on a GPU yet: its CUDA graphs overwrite the "
-            "compiled residuals' outputs at every replay. Use compile=True, or train on "
-            "the CPU")
+            f"{name} needs {' and '.join(kept)}, which compile={compiled!r} does not "
+            "support on a GPU yet: its CUDA graphs overwrite the compiled residuals' "
+            "outputs at every replay. Use compile=True"
+            + (' or compile="max-autotune-no-cudagraphs"' if compiled == "max-autotune"
+               else "") + ", or train on the CPU")
 
 
 def optimizer_factory(name: str, lr: float, given, *, compiled: bool, device: torch.device,
@@ -149,7 +155,7 @@ def _probe(name: str, lr: float, given, options: dict, fused_given: bool, device
     except Exception as exc:  # torch raises TypeError, ValueError, RuntimeError, ...
         shown = f"optimizer_options={given!r}"
         if options.get("fused") and not fused_given:
-            shown += " (with fused=True, the default of a compile=True problem)"
+            shown += " (with fused=True, the default of a compiled problem)"
         hint = ("; give the learning rate as solve's lr" if "lr" in options else "")
         raise ValueError(f"{shown} refused by torch.optim.{_CLASSES[name]} "
                          f"(optimizer={name!r}): {type(exc).__name__}: {exc}{hint}") from exc

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from . import allocator
-from .adaptive.base import Need, check_per_point_residuals
+from .adaptive.base import check_per_point_residuals
 from .checkpoint import (
     NonFiniteGuard,
     capture,
@@ -225,12 +225,14 @@ def solve(
     writer = open_logger(logger)
     bar = _progress(iterations, progress)
     scope = contextlib.ExitStack()
-    if (compiled and Need.GRADIENTS in run.adaptive.needs
+    if (getattr(problem.symbolic.options, "per_term_gradients", False) and compiled
             and hasattr(torch._functorch.config, "donated_buffer")):
         # Per-term gradients take the compiled residuals' backward with retain_graph=True,
         # which torch 2.11 refuses for a backward compiled with donated buffers (seen on a
         # GPU with compile="reduce-overhead"; torch 2.13 then compiles the backward without
-        # them). They only save memory, so they are off for this run.
+        # them). They only save memory, so they are off for this run. Such a problem has
+        # its own generated module (GenerationOptions.per_term_gradients): no graph
+        # compiled with them for a problem without per-term gradients is reused here.
         scope.enter_context(torch._functorch.config.patch(donated_buffer=False))
     try:
         while run.step < iterations:

@@ -115,6 +115,9 @@ def test_compile_needs_the_taylor_path():
     with pytest.raises(ValueError, match="compile must be True, False or a torch.compile "
                                          "mode .*'reduce-overhead'.*got 'yes'"):
         PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5), compile="yes")
+    for value in (1, None):
+        with pytest.raises(TypeError, match="compile must be True, False or the name of"):
+            PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5), compile=value)
     with pytest.raises(ProblemError, match=r"compile='max-autotune' needs derivatives="):
         discretize(system(), PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5),
                                                derivatives="autograd", compile="max-autotune"))
@@ -166,10 +169,12 @@ def test_cuda_graphs_refuse_strategies_that_keep_outputs():
     strategies that only read the step's losses (the NTK's diagonals come from their own
     propagation) are not."""
     from symbolic_pinn.adaptive import (
+        Compose,
         GradientScaleAdaptiveLoss,
         GradNormAdaptiveLoss,
         NeuralTangentKernelAdaptiveLoss,
         NonAdaptiveLoss,
+        SoftAdaptAdaptiveLoss,
     )
     from symbolic_pinn.adaptive.base import AdaptiveLoss, Need
     from symbolic_pinn.errors import StrategyError
@@ -186,9 +191,42 @@ def test_cuda_graphs_refuse_strategies_that_keep_outputs():
             with pytest.raises(StrategyError, match=f"{type(loss).__name__} needs {what}, "
                                                     f"which compile='{mode}'"):
                 check_cuda_graphs(mode, torch.device("cuda", 0), loss)
+    composed = Compose(SoftAdaptAdaptiveLoss(), GradientScaleAdaptiveLoss(5))
+    with pytest.raises(StrategyError, match=r"Compose \(its GradientScaleAdaptiveLoss\) needs "
+                                            r"per-term gradients.*max-autotune-no-cudagraphs"):
+        check_cuda_graphs("max-autotune", "cuda", composed)
     for loss in refused:
         check_cuda_graphs("reduce-overhead", "cpu", loss)
         check_cuda_graphs(True, "cuda", loss)
         check_cuda_graphs("max-autotune-no-cudagraphs", "cuda", loss)
     for loss in (NeuralTangentKernelAdaptiveLoss(10), NonAdaptiveLoss()):
         check_cuda_graphs("reduce-overhead", "cuda", loss)
+
+
+def test_per_term_gradients_train_without_donated_buffers(monkeypatch):
+    """A compiled problem whose strategy takes per-term gradients (a second backward
+    through the compiled residuals, which torch 2.11 refuses with AOTAutograd's donated
+    buffers) gets its own generated module, and trains with donated buffers off; one
+    without them trains in torch's default. torch.compile is replaced by the identity
+    here: what is checked is solve's scope, not the compiler."""
+    from symbolic_pinn.adaptive import Compose, GradNormAdaptiveLoss, SoftAdaptAdaptiveLoss
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)
+    config = torch._functorch.config
+
+    def make(loss):
+        torch.manual_seed(0)
+        return discretize(system(), PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5),
+                                                      compile="default", adaptive_loss=loss))
+
+    plain, graded = make(Compose(SoftAdaptAdaptiveLoss())), make(Compose(GradNormAdaptiveLoss()))
+    assert plain.module is not graded.module  # same hook owner, Compose; other sources
+    assert "without AOTAutograd's donated buffers" in graded.source
+    assert "donated" not in plain.source
+    before = config.donated_buffer
+    for problem, inside in ((plain, before), (graded, False)):
+        seen = []
+        problem.solve(2, progress=False, callback=lambda row, seen=seen: seen.append(
+            config.donated_buffer) and None)
+        assert seen == [inside, inside]
+        assert config.donated_buffer == before  # restored after the run
