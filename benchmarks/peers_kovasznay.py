@@ -1,4 +1,5 @@
-"""Kovasznay flow (steady Navier–Stokes in u, v, p), our training step beside DeepXDE's.
+"""Kovasznay flow (steady Navier–Stokes in u, v, p), our training step beside DeepXDE's
+and PINA's.
 
 The problem of ``examples/kovasznay.py``: Re = 20 on [-0.5, 1] × [-0.5, 1.5], u, v and p
 from one MLP 2-50-50-50-3 (tanh), Adam lr 1e-3, float32, one thread. Three
@@ -13,13 +14,22 @@ rounds of the per-round ratios of median step times:
   example sets the problem up: ``num_domain`` = our interior points, ``num_boundary`` =
   our distinct boundary points, ``train_distribution="pseudo"``, u and v given on the
   whole boundary, p on the outflow edge, derivatives by ``dde.grad`` (the PDE residuals
-  cover the boundary points too: DeepXDE's design).
+  cover the boundary points too: DeepXDE's design);
+* ``pina``: PINA 0.3 (``PhysicsInformedSingleModelSolver``, full batch: one epoch is one
+  step) with the same architecture (PINA's ``FeedForward``, torch's default init), as
+  its users write a system: one residual function returns the three equations, from
+  ``pina.operator.grad`` of u, v, p and ``laplacian`` of u, v; random points, as many
+  as ours (interior, distinct boundary points, outflow edge); u and v given on the
+  whole boundary, p on the outflow edge. Each round is a new ``Trainer`` on the same
+  solver: the network goes on training, Adam's state starts afresh (the step time is
+  what is compared).
 
 The step time is the difference of time stamps taken by each library's per-step callback
-(solve's ``callback``, DeepXDE's ``on_batch_end``): each library's per-step bookkeeping is
-in, its set-up is not.
+(solve's ``callback``, DeepXDE's ``on_batch_end``, Lightning's ``on_train_batch_end`` for
+PINA): each library's per-step bookkeeping is in, its set-up is not.
 
-Usage (DeepXDE installed, e.g. the ``.venv-peers`` of ``benchmarks/peers.py``)::
+Usage (DeepXDE and PINA installed, e.g. the ``.venv-peers`` of ``benchmarks/peers.py``;
+a peer that is not installed is left out)::
 
     DDE_BACKEND=pytorch .venv-peers/bin/python benchmarks/peers_kovasznay.py --out k.json
     DDE_BACKEND=pytorch .venv-peers/bin/python benchmarks/peers_kovasznay.py --quick
@@ -62,8 +72,9 @@ def ours(dx: float, net, shares: bool):
                          PhysicsInformedNN(copy.deepcopy(net), Grid(dx)))
     points = problem.strategy.sample(problem.ir, None).points
     boundary = {tuple(map(tuple, points[t])) for t in problem.term_names if t.startswith("bc")}
-    counts = {"interior": len(points["pde_0"]),
-              "boundary": len({row for rows in boundary for row in rows})}
+    distinct = {row for rows in boundary for row in rows}
+    counts = {"interior": len(points["pde_0"]), "boundary": len(distinct),
+              "outflow": sum(1 for row in distinct if row[0] == 1.0)}  # where p is given
     state = {"first": True}
 
     def advance(steps: int) -> list[float]:
@@ -118,6 +129,77 @@ def deepxde(counts: dict, net_seed: int):
     return advance, {"pde_points": len(data.train_x_all), "network_points": len(data.train_x)}
 
 
+def pina(counts: dict, seed: int):
+    """``advance(steps) -> [step ms]`` for PINA's solver, and its point counts."""
+    import math
+
+    import lightning
+    from pina import Condition, Trainer
+    from pina.domain import CartesianDomain
+    from pina.equation import Equation
+    from pina.model import FeedForward
+    from pina.operator import grad, laplacian
+    from pina.optim import TorchOptimizer
+    from pina.problem import SpatialProblem
+    from pina.solver import PhysicsInformedSingleModelSolver
+
+    lam = RE / 2 - math.sqrt(RE**2 / 4 + 4 * math.pi**2)
+
+    def exact(x, y):
+        return {"u": 1 - torch.exp(lam * x) * torch.cos(2 * math.pi * y),
+                "v": lam / (2 * math.pi) * torch.exp(lam * x) * torch.sin(2 * math.pi * y),
+                "p": (1 - torch.exp(2 * lam * x)) / 2}
+
+    def navier_stokes(input_, output_):
+        u, v = output_.extract(["u"]), output_.extract(["v"])
+        d = grad(output_, input_, components=["u", "v", "p"], d=["x", "y"])
+        lap = laplacian(output_, input_, components=["u", "v"], d=["x", "y"])
+        ux, uy, vx, vy, px, py = (d.extract([k]) for k in
+                                  ("dudx", "dudy", "dvdx", "dvdy", "dpdx", "dpdy"))
+        return torch.cat([u * ux + v * uy + px - lap.extract(["ddu"]) / RE,
+                          u * vx + v * vy + py - lap.extract(["ddv"]) / RE,
+                          ux + vy], dim=1)
+
+    def wall(input_, output_):
+        e = exact(input_.extract(["x"]), input_.extract(["y"]))
+        return torch.cat([output_.extract(["u"]) - e["u"],
+                          output_.extract(["v"]) - e["v"]], dim=1)
+
+    def outflow(input_, output_):
+        return output_.extract(["p"]) - exact(input_.extract(["x"]), input_.extract(["y"]))["p"]
+
+    class Kovasznay(SpatialProblem):  # PINA reads these class attributes
+        output_variables = ["u", "v", "p"]  # noqa: RUF012
+        spatial_domain = CartesianDomain({"x": [-0.5, 1.0], "y": [-0.5, 1.5]})
+        domains = {"interior": spatial_domain, "boundary": spatial_domain.partial(),  # noqa: RUF012
+                   "outflow": CartesianDomain({"x": 1.0, "y": [-0.5, 1.5]})}
+        conditions = {  # noqa: RUF012
+            "interior": Condition(domain="interior", equation=Equation(navier_stokes)),
+            "boundary": Condition(domain="boundary", equation=Equation(wall)),
+            "outflow": Condition(domain="outflow", equation=Equation(outflow))}
+
+    lightning.seed_everything(seed, verbose=False)
+    problem = Kovasznay()
+    for domain in ("interior", "boundary", "outflow"):
+        problem.discretise_domain(n=counts[domain], mode="random", domains=[domain])
+    model = FeedForward(input_dimensions=2, output_dimensions=3, inner_size=50, n_layers=3,
+                        func=torch.nn.Tanh)
+    solver = PhysicsInformedSingleModelSolver(
+        problem=problem, model=model, optimizer=TorchOptimizer(torch.optim.Adam, lr=1e-3))
+
+    def advance(steps: int) -> list[float]:
+        stamps: list[float] = []
+        timer = lightning.pytorch.Callback()
+        timer.on_train_batch_end = lambda *_: stamps.append(time.perf_counter()) and None
+        trainer = Trainer(solver=solver, max_epochs=steps, accelerator="cpu", batch_size=None,
+                          enable_progress_bar=False, enable_model_summary=False, logger=False,
+                          enable_checkpointing=False, callbacks=[timer])
+        trainer.train()
+        return [(b - a) * 1e3 for a, b in itertools.pairwise(stamps)]
+
+    return advance, {name: counts[name] for name in ("interior", "boundary", "outflow")}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: coarse grid, 1 round")
@@ -139,6 +221,10 @@ def main(argv=None) -> dict:
         impls["deepxde"], dde_counts = deepxde(counts, 0)
     except ModuleNotFoundError as error:
         dde_counts = {"status": f"not installed: {error}"}
+    try:
+        impls["pina"], pina_counts = pina(counts, 0)
+    except ModuleNotFoundError as error:
+        pina_counts = {"status": f"not installed: {error}"}
     for advance in impls.values():  # warm-up
         advance(max(3, steps // 4))
     times: dict[str, list[float]] = {name: [] for name in impls}
@@ -153,12 +239,15 @@ def main(argv=None) -> dict:
         return {"median": statistics.median(r), "min": min(r), "max": max(r)}
 
     out = {"quick": args.quick, "dx": dx, "rounds": rounds, "steps": steps,
-           "points": counts, "deepxde": dde_counts,
+           "points": counts, "deepxde": dde_counts, "pina": pina_counts,
            "groups": [list(g) for g in getattr(problem.module, "SHARED", ())],
            "ms_per_step": {name: statistics.median(v) for name, v in times.items()},
            "ours_over_deepxde": ratio("ours", "deepxde"),
            "ours_separate_over_deepxde": ratio("ours-separate", "deepxde"),
            "ours_over_ours_separate": ratio("ours", "ours-separate"),
+           "ours_over_pina": ratio("ours", "pina"),
+           "ours_separate_over_pina": ratio("ours-separate", "pina"),
+           "deepxde_over_pina": ratio("deepxde", "pina"),
            "torch": torch.__version__}
     print(json.dumps(out, indent=1))
     if args.out:

@@ -220,11 +220,16 @@ def test_shared_points_quick_writes_json(tmp_path):
 
 
 def test_peers_kovasznay_quick_writes_json(tmp_path):
-    """``benchmarks/peers_kovasznay.py --quick``: it runs (DeepXDE or not: without it only
-    our two variants are timed), and our problem has its five groups."""
+    """``benchmarks/peers_kovasznay.py --quick``: it runs (DeepXDE and PINA or not: without
+    them only our two variants are timed), and our problem has its five groups; the
+    point counts a peer is given include the outflow edge's."""
     results = quick_json("peers_kovasznay.py", tmp_path)
     assert results["quick"] is True and len(results["groups"]) == 5
     assert results["ours_over_ours_separate"]["median"] > 0
+    assert 0 < results["points"]["outflow"] < results["points"]["boundary"]
+    for peer in ("deepxde", "pina"):
+        timed = results[f"ours_over_{peer}"] is not None
+        assert timed != ("status" in results[peer])  # timed, or says why not
 
 
 def test_call_setup_quick_writes_json(tmp_path):
