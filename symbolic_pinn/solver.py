@@ -189,8 +189,8 @@ def solve(
                     checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path,
                     on_nonfinite=on_nonfinite, max_rollbacks=max_rollbacks, logger=logger)
     device = torch.device(device)
-    check_cuda_graphs(getattr(problem.symbolic.options, "compile", False), device,
-                      problem.adaptive_loss)
+    compiled = getattr(problem.symbolic.options, "compile", False)
+    check_cuda_graphs(compiled, device, problem.adaptive_loss)
     if resume is not None:
         saved = _check_resume(resume, problem, optimizer, lr_schedule,
                               float(lr) if given_lr else None, iterations)
@@ -199,7 +199,6 @@ def solve(
                              "or leave dtype out")
         dtype = dtype or saved
     dtype = dtype or torch.float32
-    compiled = getattr(problem.symbolic.options, "compile", False)
     make_optimizer = optimizer_factory(  # built and stepped once on a throwaway tensor
         optimizer, float(lr), optimizer_options, device=device, dtype=dtype, compiled=compiled)
     rng = np.random.default_rng(seed)
