@@ -650,7 +650,7 @@ def kernel_ops(events) -> int:
     project's CPU), 288.7 a step for ours and 228.0 hand-written (1.27), against 300.6
     and 236 kernel launches (1.27) on an H200
     (``benchmarks/results/profile-*-cuda-h200.log``): a way to count a GPU's launches
-    without one."""
+    without one. (Ours: 282.7 since the finiteness check reads all gradients at once.)"""
     return sum(1 for e in events if e.name.startswith("aten::") and e.name not in _NO_KERNEL
                and not any(c.name.startswith("aten::") for c in e.cpu_children))
 

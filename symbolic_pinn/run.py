@@ -183,14 +183,15 @@ class Run:
         """Raise :class:`NonFiniteError` if a loss or the gradient is NaN or infinite.
 
         Called after ``backward`` at every closure evaluation, so the optimizer never
-        applies a non-finite gradient. One host sync: the total and the sum of each
-        gradient's entries are checked together. A non-finite residual makes its term's
-        loss non-finite, and so the total (the weights are finite and non-negative, and
-        ``0 · inf`` is NaN); the term losses are read only to name the term in the error.
+        applies a non-finite gradient. One host sync, three kernels: the total and every
+        gradient entry are checked together, each entry itself (a sum of large finite
+        entries could overflow). A non-finite residual makes its term's loss non-finite,
+        and so the total (the weights are finite and non-negative, and ``0 · inf`` is
+        NaN); the term losses are read only to name the term in the error.
         """
-        values = [loss.detach().reshape(())]
-        values += [p.grad.sum() for p in self.parameters if p.grad is not None]
-        if bool(torch.isfinite(torch.stack(values)).all()):  # (stack promotes dtypes)
+        values = [loss.detach().reshape(1)]
+        values += [p.grad.reshape(-1) for p in self.parameters if p.grad is not None]
+        if bool(torch.isfinite(torch.cat(values)).all()):  # (cat promotes dtypes)
             return
         losses_now = {k: float(v.detach()) for k, v in losses.items()}
         for term, value in losses_now.items():

@@ -468,3 +468,21 @@ def test_rollbacks_that_make_no_progress_are_bounded():
         problem.solve(30, lr=30, optimizer="sgd", seed=0, on_nonfinite="rollback",
                       max_rollbacks=6, progress=False)
     assert all(bool(torch.isfinite(p).all()) for p in params(problem))  # left finite
+
+
+def test_large_finite_gradients_are_not_taken_for_non_finite_ones():
+    """The check looks at every gradient entry, not at sums of them: 1024 entries of 1e36
+    (float32's largest number is 3.4e38) sum to infinity, and each is finite. A data loss
+    1e36 · Σ W₁ puts exactly that gradient on the first layer's weights; the step must
+    train (Adam's step is then 0: its second moment overflows, its update stays finite)."""
+    torch.manual_seed(0)
+    net = MLP(2, 1, [512])
+    first = next(net.parameters())  # the first layer's weight, (512, 2)
+    assert first.numel() == 1024
+    pinn = PhysicsInformedNN(net, GridTraining(0.5),
+                             additional_loss=lambda funcs, params: 1e36 * first.sum())
+    problem = discretize(poisson_system(), pinn)
+    result = problem.solve(2, lr=1e-3, seed=0, progress=False)
+    grad = first.grad
+    assert torch.isfinite(grad).all() and not torch.isfinite(grad.sum())
+    assert all(math.isfinite(row["loss"]) for row in result.history)
