@@ -658,8 +658,9 @@ def kernel_ops(events) -> int:
 def profile(problem: str, steps: int, variant: str = "auto") -> None:
     """torch.profiler's table and cProfile's top functions for ``steps`` steps of one
     variant: ``auto``, ``taylor``, ``autograd`` (``derivatives``), ``compiled``
-    (``compile=True``), ``graphed`` (``compile="reduce-overhead"``) or ``hand``. On a GPU
-    the table adds the CUDA kernels, and a line counts the launches per step."""
+    (``compile=True``), ``graphed`` (``compile="reduce-overhead"``) or ``hand``. A line
+    counts the kernel-like aten ops per step (:func:`kernel_ops`); on a GPU the table
+    adds the CUDA kernels, and another line counts the launches per step."""
     import cProfile
     import pstats
 
