@@ -183,9 +183,9 @@ class Run:
         """Raise :class:`NonFiniteError` if a loss or the gradient is NaN or infinite.
 
         Called after ``backward`` at every closure evaluation, so the optimizer never
-        applies a non-finite gradient. One host sync, three kernels: the total and every
-        gradient entry are checked together, each entry itself (a sum of large finite
-        entries could overflow). A non-finite residual makes its term's loss non-finite,
+        applies a non-finite gradient. One host sync and three ops (cat, isfinite, all):
+        the total and every gradient entry are checked together, each entry itself (a sum
+        of large finite entries could overflow). A non-finite residual makes its term's loss non-finite,
         and so the total (the weights are finite and non-negative, and ``0 · inf`` is
         NaN); the term losses are read only to name the term in the error.
         """
