@@ -8,7 +8,8 @@
 # checkout (PYTHONPATH), so nothing is installed. It writes gpu.txt (the device),
 # test_cuda.log (tests/test_cuda.py: both derivative paths, the NTK diagonals and NTK
 # training against the CPU; compile=True and compile="reduce-overhead" against eager
-# training; the refusal of per-term gradients under CUDA graphs) and speed-<device>.log / .json
+# training; the refusal of per-term gradients under CUDA graphs, and training with it
+# lifted, to see whether the run's copies suffice) and speed-<device>.log / .json
 # (benchmarks/speed.py on the GPU) and profile-<variant>-<device>.log (torch.profiler
 # and cProfile of the hand-written, default and compile="reduce-overhead" Poisson
 # steps, with kernel launches per step) to $OUT, or ./gpu_out. Each stage has a time

@@ -114,6 +114,14 @@ class Run:
                                 "parameter requires grad")
         self.optimizer = optimizer_factory(list(self.parameters))
         self.gradient_passes = 0  # backward passes spent on Need.GRADIENTS
+        # CUDA graphs (compile="reduce-overhead" or "max-autotune" on a GPU) write their
+        # outputs into the same memory at every replay: what a strategy keeps of them
+        # (per-term gradients, residual values) is copied out (see _context). solve still
+        # refuses such strategies there (solve_checks.check_cuda_graphs) until a GPU run
+        # shows that the copies suffice.
+        self.graphed = (getattr(problem.symbolic.options, "compile", False)
+                        in ("reduce-overhead", "max-autotune")
+                        and torch.device(device).type == "cuda")
         self.adaptive.prepare(RunSetup(
             term_names=self.term_names, kinds=dict(problem.kinds), points=dict(self.points),
             resamples=bool(self.sampler.resamples), optimizer=optimizer,
@@ -470,15 +478,15 @@ class Run:
             if residuals is None:
                 raise StrategyError(f"{type(self.adaptive).__name__} needs residuals, which "
                                     "its hook place does not provide")
-            ctx.residual_values = {k: v.detach() for k, v in residuals.items()}
+            ctx.residual_values = {k: self._kept(v.detach()) for k, v in residuals.items()}
         if Need.GRADIENTS in needs:
             ctx.gradients = {}
             for term in self.term_names:  # one backward pass per term, shared by all users
                 if not losses[term].requires_grad:  # the term does not depend on θ at all
                     ctx.gradients[term] = tuple(torch.zeros_like(p) for p in parameters)
                     continue
-                ctx.gradients[term] = torch.autograd.grad(
-                    losses[term], parameters, retain_graph=True, materialize_grads=True)
+                ctx.gradients[term] = tuple(self._kept(g) for g in torch.autograd.grad(
+                    losses[term], parameters, retain_graph=True, materialize_grads=True))
                 self.gradient_passes += 1
         if Need.NTK_DIAG in needs:
             pts = self.adaptive.kernel_points(ctx)
@@ -489,6 +497,12 @@ class Run:
                 self.problem, {term: pts[term] for term in self.term_names}, method=method,
                 chunk_size=chunk)
         return ctx
+
+
+    def _kept(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor``, copied out of a CUDA graph's memory, which the next replay overwrites
+        (the next term's backward replay overwrites the gradients of this one)."""
+        return tensor.clone() if self.graphed else tensor
 
 
 def _check_pointset(strategy, pointset) -> None:

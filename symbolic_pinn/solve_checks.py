@@ -75,7 +75,9 @@ def check_cuda_graphs(compiled: bool | str, device, adaptive) -> None:
 
     Each replay of a CUDA graph overwrites the outputs of the one before. Per-term
     gradients (one backward replay per term) and residual values outlive a replay; with
-    them, a 2026-11-30 run on an H200 failed, and no fix has run on a GPU since.
+    them, a 2026-11-30 run on an H200 failed. The run now copies what such a strategy
+    keeps out of the graphs' memory (``Run._kept``), but that has not run on a GPU:
+    ``tests/test_cuda.py`` lifts this refusal to check it, and it stays until that passes.
     ``compile=True`` trains such strategies on a GPU (checked there with per-term
     gradients), and every mode does on the CPU, which has no CUDA graphs.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import sympy as sp
 import torch
@@ -201,6 +202,57 @@ def test_cuda_graphs_refuse_strategies_that_keep_outputs():
         check_cuda_graphs("max-autotune-no-cudagraphs", "cuda", loss)
     for loss in (NeuralTangentKernelAdaptiveLoss(10), NonAdaptiveLoss()):
         check_cuda_graphs("reduce-overhead", "cuda", loss)
+
+
+def test_under_cuda_graphs_the_run_copies_what_strategies_keep(monkeypatch):
+    """Under CUDA graphs (compile="reduce-overhead" on a GPU) every replay writes its
+    outputs into the same memory: the next term's backward replay would overwrite this
+    term's gradients, the next forward replay the residual values. Simulated here on the
+    CPU: each gradient call returns the same buffers, refilled; the run copies them out.
+    (solve still refuses such strategies under CUDA graphs: whether the copies are all a
+    GPU needs is for tests/test_cuda.py to show, which has not run since they were added.)"""
+    from symbolic_pinn.adaptive.base import AdaptiveLoss, Need
+    from symbolic_pinn.run import Run
+
+    class Keeps(AdaptiveLoss):
+        needs = frozenset({Need.LOSSES, Need.GRADIENTS, Need.RESIDUALS})
+
+        def update(self, ctx):
+            return None
+
+    torch.manual_seed(0)
+    problem = discretize(system(), PhysicsInformedNN(MLP(2, 1, [4]), GridTraining(0.5),
+                                                     compile="reduce-overhead",
+                                                     adaptive_loss=Keeps()))
+    run = Run(problem, "adam", lambda ps: torch.optim.Adam(ps, lr=1e-3),
+              np.random.default_rng(0), torch.device("cpu"), torch.float32)
+    assert not run.graphed  # on the CPU there are no CUDA graphs
+    residuals = problem.module.RESIDUALS
+    r = {t: residuals[t](run.nets, run.points[t], run.params) for t in run.term_names}
+    losses = {t: v.square().mean() for t, v in r.items()}
+    want = {t: torch.autograd.grad(losses[t], run.parameters, retain_graph=True,
+                                   materialize_grads=True)
+            for t in run.term_names}
+    real, buffers = torch.autograd.grad, [torch.zeros_like(p) for p in run.parameters]
+
+    def replayed(*args, **kw):  # a graph's outputs: the same memory at every replay
+        for buffer, g in zip(buffers, real(*args, **kw), strict=True):
+            buffer.copy_(g)
+        return tuple(buffers)
+
+    monkeypatch.setattr(torch.autograd, "grad", replayed)
+    first, last = run.term_names[0], run.term_names[-1]
+    assert not all(torch.equal(a, b) for a, b in zip(want[first], want[last]))
+    ctx = run._context(losses, r)  # without copies: every term gets the last one's gradients
+    assert all(torch.equal(a, b) for a, b in zip(ctx.gradients[first], ctx.gradients[last]))
+    run.graphed = True
+    ctx = run._context(losses, r)
+    for v in r.values():
+        v.detach().fill_(7.0)  # the next forward replay
+    for term in run.term_names:
+        for got, g in zip(ctx.gradients[term], want[term], strict=True):
+            torch.testing.assert_close(got, g)
+        assert not (ctx.residual_values[term] == 7.0).any()
 
 
 def test_per_term_gradients_train_without_donated_buffers(monkeypatch):

@@ -6,7 +6,10 @@ took 33-40 s, most of it compiling. Every check runs the same computation on the
 on the GPU from the same parameters: 1e-10 relative in float64 and 1e-5 in float32
 (other summation orders; torch keeps TF32 off for float32 matrix products by default);
 the compiled trainings follow eager training on the GPU to 1e-3 over ten steps.
-``test_cuda_graphs_refuse_per_term_gradients`` was added after that run and has not run
+``test_cuda_graphs_refuse_per_term_gradients`` was added after that run, and the
+``reduce-overhead`` cases of ``test_compiled_training_equals_eager_on_cuda`` with
+per-term gradients and kept residual values (which lift that refusal, to see whether the
+run's copies out of the graphs' memory are all it takes) after the next: neither has run
 on a GPU yet.
 """
 
@@ -22,6 +25,7 @@ import torch
 
 from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
 from symbolic_pinn.adaptive import NeuralTangentKernelAdaptiveLoss
+from symbolic_pinn.adaptive.base import AdaptiveLoss, Need
 from symbolic_pinn.fast_ntk import fast_ntk_diagonal, fast_ntk_diagonals
 from symbolic_pinn.training import GridTraining
 
@@ -135,20 +139,48 @@ def test_compiled_residuals_on_cuda():
     assert all(np.isfinite(row["loss"]) for row in result.history)
 
 
+class FromKeptResiduals(AdaptiveLoss):
+    """Weights from the residual values kept at the reweight step before: they must
+    outlive the CUDA graph replays in between."""
+
+    needs = frozenset({Need.LOSSES, Need.RESIDUALS})
+
+    def __init__(self):
+        super().__init__(reweight_every=2)
+        self.kept = None
+
+    def update(self, ctx):
+        before, self.kept = self.kept, ctx.residual_values
+        if before is None:
+            return None
+        return {term: 1.0 + float(before[term].abs().mean()) for term in ctx.term_names}
+
+
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None,
                     reason="torch.compile on CUDA needs triton")
 @pytest.mark.parametrize(("strategy", "mode"), [("plain", "reduce-overhead"),
-                                              ("gradient-scale", True)])
-def test_compiled_training_equals_eager_on_cuda(strategy, mode):
+                                              ("gradient-scale", True),
+                                              ("gradient-scale", "reduce-overhead"),
+                                              ("kept-residuals", "reduce-overhead")])
+def test_compiled_training_equals_eager_on_cuda(strategy, mode, monkeypatch):
     """compile="reduce-overhead" replays the compiled graphs as CUDA graphs, whose outputs
-    are overwritten at the next replay: ten steps must still follow the eager ones.
-    compile=True with per-term gradients (GradientScaleAdaptiveLoss takes one per term
-    every step, a backward with retain_graph=True, which torch 2.11 refuses for a compiled
-    backward with donated buffers: solve turns them off) must too."""
+    are overwritten at the next replay: ten steps must still follow the eager ones, also
+    with per-term gradients (GradientScaleAdaptiveLoss takes one per term every step: a
+    backward replay each, with retain_graph=True) and with residual values kept from one
+    reweight step to the next (the run copies both out of the graphs' memory).
+    compile=True with per-term gradients (a backward with retain_graph=True, which torch
+    2.11 refuses for a compiled backward with donated buffers: solve turns them off) must
+    follow them too. solve refuses the strategies that keep outputs under CUDA graphs
+    (test_cuda_graphs_refuse_per_term_gradients): the refusal is lifted here, to learn
+    whether the copies suffice before it goes."""
+    from symbolic_pinn import solver
     from symbolic_pinn.adaptive import GradientScaleAdaptiveLoss
 
+    monkeypatch.setattr(solver, "check_cuda_graphs", lambda *args: None)
+
     def make(**kw):
-        loss = GradientScaleAdaptiveLoss(1) if strategy == "gradient-scale" else None
+        loss = {"plain": lambda: None, "gradient-scale": lambda: GradientScaleAdaptiveLoss(1),
+                "kept-residuals": FromKeptResiduals}[strategy]()
         return burgers("taylor", torch.float32, adaptive_loss=loss, **kw)
 
     eager, graphed = make(), make(compile=mode)
@@ -159,6 +191,8 @@ def test_compiled_training_equals_eager_on_cuda(strategy, mode):
         assert row_g["loss"] == pytest.approx(row_e["loss"], rel=1e-3)
         for term, w in row_e["weights"].items():
             assert row_g["weights"][term] == pytest.approx(w, rel=1e-3)
+    if strategy != "plain":  # the strategy did reweight
+        assert any(w != 1.0 for w in runs[0].history[-1]["weights"].values())
     for p_e, p_g in zip(eager.nets[0].parameters(), graphed.nets[0].parameters(), strict=True):
         close(p_g, p_e, torch.float32, "parameters after ten steps")
 
