@@ -141,7 +141,12 @@ def _fixed_strategy(points: dict[str, np.ndarray]):
     from symbolic_pinn.training import PointSet, TrainingStrategy
 
     class FixedPoints(TrainingStrategy):
-        """The benchmark's points, the same at every step (no resampling)."""
+        """The benchmark's points, the same at every step (no resampling). Each term's
+        are its own draw, so no two terms share theirs (``shares_points``): the
+        conditions on one face (the wave's u and u_t at t = 0) are stacked with the
+        others into one call rather than grouped for equal points they never get."""
+
+        shares_points = False
 
         def sample(self, ir, rng):
             return PointSet({k: v.copy() for k, v in points.items()})
@@ -268,20 +273,21 @@ def ours_steps(prob, k: int) -> list[float]:
 
 
 def mirror_loss_fn(prob, params_net):
-    """The generated residual functions in a bare loop: no solve, Run or closure.
+    """The generated ``all_residuals`` in a bare loop: no solve, Run or closure.
 
     Timing it against "ours" isolates the trainer's per-step overhead; against "hand",
-    the cost of the generated code's layout (one leaf tensor per coordinate, one
-    ``autograd.grad`` call per derivative, one network call per condition).
+    the cost of the generated code's layout. (Before 2026-11-30's sixteenth session it
+    called each term's own residual function, so "bare" lacked the stacked conditions.)
     """
     mod, pts = prob.module, {k: torch.tensor(v, device=DEVICE)
                              for k, v in prob.strategy.sample(None, None).points.items()}
     nets, params = (params_net,), prob.params
 
     def loss():
+        residuals = mod.all_residuals(nets, pts, params)
         total = 0.0
         for term in prob.term_names:
-            total = total + torch.mean(mod.RESIDUALS[term](nets, pts[term], params) ** 2)
+            total = total + torch.mean(residuals[term] ** 2)
         return total
 
     return loss

@@ -20,6 +20,7 @@ from .ir import ProblemIR, Site, TermIR
 from .jet_calls import batched_input, shared_groups, term_jets
 from .naming import Namer
 from .printing import scaled_input, torch_code
+from .stacking import stacked_groups
 
 if TYPE_CHECKING:
     import jinja2
@@ -64,6 +65,10 @@ class GenerationOptions:
             ``"taylor"``, terms that can share their ``jet`` calls get one function that
             ``all_residuals`` calls when their points are one tensor
             (:func:`symbolic_pinn.jet_calls.shared_groups`).
+        stack_calls: With ``"taylor"``, whether terms at different points whose one
+            ``jet`` call each asks the same network for the same channels (the
+            conditions on the faces of a domain, typically) are evaluated by one call on
+            their stacked rows (:func:`symbolic_pinn.stacking.stacked_groups`).
 
     Examples:
         >>> import sympy as sp
@@ -107,6 +112,7 @@ class GenerationOptions:
     compile: bool | str = False
     per_term_gradients: bool = False
     shared_points: bool = True
+    stack_calls: bool = True
 
 
 def template_dir() -> Path:
@@ -194,13 +200,15 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
                            "calls")
     taylor = options.derivatives == "taylor"
     terms = [_term_context(ir, term, taylor) for term in ir.terms]
+    shared = shared_groups(ir, terms) if taylor and options.shared_points else []
     source = _environment().get_template("module.py.j2").render(
         version=__version__,
         ir=ir,
         terms=terms,
         depvars=[_depvar_context(ir, dv) for dv in ir.depvars],
         options=options,
-        shared=shared_groups(ir, terms) if taylor and options.shared_points else [],
+        shared=shared,
+        stacked=stacked_groups(ir, terms, shared) if taylor and options.stack_calls else [],
         uses=_uses(terms),
     )
     try:

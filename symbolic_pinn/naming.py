@@ -16,10 +16,10 @@ __all__ = ["Namer", "sanitize", "RESERVED", "GENERATED_PREFIXES"]
 
 #: Names the generated module (``templates/module.py.j2``) binds or reads itself: a user
 #: name equal to one of them gets a trailing ``_``, so it can never shadow it. The template
-#: also defines ``residual_<term>``, ``point_residual_<term>``, ``evaluate_<variable>`` and
-#: ``shared_residuals_<k>`` (:data:`GENERATED_PREFIXES`); those are read only where no user
-#: name is bound. The tests check this set against every name the generated code defines,
-#: imports or reads.
+#: also defines ``residual_<term>``, ``point_residual_<term>``, ``evaluate_<variable>``,
+#: ``shared_residuals_<k>`` and ``stacked_residuals_<k>`` (:data:`GENERATED_PREFIXES`); those
+#: are read only where no user name is bound. The tests check this set against every name
+#: the generated code defines, imports or reads.
 RESERVED = frozenset(
     {
         # imports and module-level helpers and tables
@@ -35,7 +35,8 @@ RESERVED = frozenset(
 )  # fmt: skip
 
 #: Prefixes of the per-term and per-variable functions of the generated module.
-GENERATED_PREFIXES = ("residual_", "point_residual_", "evaluate_", "shared_residuals_")
+GENERATED_PREFIXES = ("residual_", "point_residual_", "evaluate_", "shared_residuals_",
+                      "stacked_residuals_")
 
 _NON_WORD = re.compile(r"\W", re.ASCII)
 # Fixed at import; "_" is left out because interactive sessions add it to builtins.

@@ -110,6 +110,22 @@ def test_combined_channels_runs():
     assert all("combined / separate" in ln for ln in lines)
 
 
+def test_stacked_calls_runs(tmp_path):
+    """``benchmarks/stacked_calls.py``: both variants build and give the same loss (the
+    assertions inside), and are timed (no timing assertion); the stacked step runs fewer
+    kernel-like ops (a count, not a time: the same on any machine with this torch)."""
+    out = tmp_path / "stacked.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "stacked_calls.py"), "--rounds", "1",
+         "--steps", "12", "--problems", "burgers", "--sizes", "small", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = json.loads(out.read_text(encoding="utf-8"))["results"]
+    assert (row["problem"], row["size"], row["compiled"]) == ("burgers", "small", False)
+    assert row["ops_stacked"] < row["ops_separate"] - 20  # two network calls fewer
+
+
 def test_gpu_check_script_runs_on_the_cpu(tmp_path):
     """``benchmarks/gpu_check.sh``, the prepared command for a session lent a GPU, with
     DEVICE=cpu: its stages run, the CUDA tests skip, speed.py's JSON names the device."""

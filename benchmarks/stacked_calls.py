@@ -1,0 +1,119 @@
+"""What stacking the conditions into one ``jet`` call saves, per training step.
+
+The generated ``all_residuals`` evaluates the conditions that ask one network for the same
+channels (Poisson's four edges; the wave's u(x, 0), u(0, t) and u(1, t); Burgers' three
+conditions) by one call on their stacked rows (``symbolic_pinn.stacking``). This script
+builds each problem of ``speed.py`` twice in one process, with the stacked calls and with
+them switched off (``stacked_groups`` patched, in code generation, to find none, so each
+condition makes its own call as before), checks that both give the same loss, and times
+them interleaved: rounds of ``--steps`` solve steps, A, B, A, B, ... The figure is the
+median over rounds of the per-round ratio stacked / separate, with its min-max. It also
+counts the kernel-like aten ops of a step (``speed.kernel_ops``, what a GPU would launch
+as kernels), at two sizes: ``speed.py``'s 2000 interior + 100 points per condition, and a
+small problem, 100 + 25.
+
+Usage::
+
+    python benchmarks/stacked_calls.py --out stacked.json    # eager (~3 min)
+    python benchmarks/stacked_calls.py --rounds 2 --steps 10 # a smoke run
+
+Measured (torch 2.13.0+cpu, 1 thread, 2-core machine): docs/performance.md,
+"Conditions stacked into one call".
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import sys
+import time
+
+import torch
+from speed import _fixed_strategy, generated_loss, kernel_ops, make_points, make_system
+
+from symbolic_pinn import MLP, PhysicsInformedNN, codegen, discretize, loading
+
+SIZES = {"large": (2000, 100), "small": (100, 25)}
+
+
+def build(problem: str, size: str, stacked: bool, compile_: bool = False):
+    """The speed.py problem (MLP 2-64-64-1) at one of SIZES, with or without the stacked
+    calls; its first steps (and compilation) run here."""
+    real = codegen.stacked_groups
+    if not stacked:
+        codegen.stacked_groups = lambda ir, terms, shared: []
+    try:
+        loading._LOADED.clear()  # a module (and compiled graph) of its own
+        torch.manual_seed(0)
+        pinn = PhysicsInformedNN(MLP(2, 1, [64, 64]),
+                                 _fixed_strategy(make_points(problem, *SIZES[size], 0)),
+                                 compile=compile_)
+        prob = discretize(make_system(problem), pinn)
+    finally:
+        codegen.stacked_groups = real
+    assert ("stacked_residuals_0(" in prob.source) == stacked
+    loss = generated_loss(prob)  # before any step: the same networks
+    prob.solve(iterations=3, lr=1e-3, progress=False)
+    return prob, loss
+
+
+def step_ms(prob, steps: int) -> float:
+    stamps: list[float] = []
+    prob.solve(iterations=steps, lr=1e-3, progress=False,
+               callback=lambda row: stamps.append(time.perf_counter()) and None)
+    diffs = [b - a for a, b in itertools.pairwise(stamps[min(10, steps // 2):])]
+    return statistics.median(diffs) * 1e3
+
+
+def ops_per_step(prob, steps: int = 10) -> float:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        prob.solve(iterations=steps, lr=1e-3, progress=False)
+    return kernel_ops(prof.events()) / steps
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--steps", type=int, default=60, help="solve steps per round")
+    ap.add_argument("--compile", action="store_true", help="compile=True as well")
+    ap.add_argument("--problems", nargs="+", default=["poisson", "wave", "burgers"])
+    ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    ap.add_argument("--out", help="write the results here as JSON")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    results = []
+    for compile_, size, problem in itertools.product(
+            [False, True] if args.compile else [False], args.sizes, args.problems):
+        built = [build(problem, size, stacked, compile_) for stacked in (False, True)]
+        (separate, loss_s), (stacked, loss_t) = built
+        assert abs(loss_t - loss_s) <= 1e-5 * abs(loss_s), (loss_t, loss_s)
+        times: list[list[float]] = [[], []]
+        for _ in range(args.rounds):
+            for i, prob in enumerate((separate, stacked)):
+                times[i].append(step_ms(prob, args.steps))
+        ratios = [b / a for a, b in zip(*times)]
+        ops = [ops_per_step(prob) for prob in (separate, stacked)]
+        row = {"problem": problem, "size": size, "points": SIZES[size],
+               "compiled": compile_, "separate_ms": statistics.median(times[0]),
+               "stacked_ms": statistics.median(times[1]),
+               "ratio": statistics.median(ratios), "ratio_min": min(ratios),
+               "ratio_max": max(ratios), "rounds": args.rounds, "steps": args.steps,
+               "ops_separate": ops[0], "ops_stacked": ops[1],
+               "loss_separate": loss_s, "loss_stacked": loss_t}
+        results.append(row)
+        print(f"{problem:8s} {size:5s} {'compiled' if compile_ else 'eager':8s} separate "
+              f"{row['separate_ms']:6.2f} ms  stacked {row['stacked_ms']:6.2f} ms  "
+              f"stacked / separate {row['ratio']:.3f} ({min(ratios):.3f}-{max(ratios):.3f})  "
+              f"kernel-like ops {ops[0]:.1f} -> {ops[1]:.1f}", flush=True)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump({"torch": torch.__version__, "results": results}, f, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main() and None)
