@@ -9,13 +9,14 @@ condition makes its own call as before), checks that both give the same loss, an
 them interleaved: rounds of ``--steps`` solve steps, A, B, A, B, ... The figure is the
 median over rounds of the per-round ratio stacked / separate, with its min-max. It also
 counts the kernel-like aten ops of a step (``speed.kernel_ops``, what a GPU would launch
-as kernels), at two sizes: ``speed.py``'s 2000 interior + 100 points per condition, and a
-small problem, 100 + 25.
+as kernels; ``--ops-only``: those alone, and the hand-written step's). Two sizes:
+``speed.py``'s 2000 interior + 100 points per condition, and a small problem, 100 + 25.
 
 Usage::
 
     python benchmarks/stacked_calls.py --out stacked.json    # eager (~3 min)
     python benchmarks/stacked_calls.py --rounds 2 --steps 10 # a smoke run
+    python benchmarks/stacked_calls.py --ops-only --out ops.json  # op counts (~1 min)
 
 Measured (torch 2.13.0+cpu, 1 thread, 2-core machine): docs/performance.md,
 "Conditions stacked into one call".
@@ -31,7 +32,17 @@ import sys
 import time
 
 import torch
-from speed import _fixed_strategy, generated_loss, kernel_ops, make_points, make_system
+from speed import (
+    _fixed_strategy,
+    generated_loss,
+    hand_loss_fn,
+    hand_steps,
+    kernel_ops,
+    make_points,
+    make_system,
+    ours_steps,
+    plain_mlp,
+)
 
 from symbolic_pinn import MLP, PhysicsInformedNN, codegen, discretize, loading
 
@@ -67,12 +78,35 @@ def step_ms(prob, steps: int) -> float:
     return statistics.median(diffs) * 1e3
 
 
-def ops_per_step(prob, steps: int = 10) -> float:
+def ops_per_step(run, steps: int = 20) -> float:
+    """Kernel-like aten ops a step of ``run(k)`` (k steps), after 3 warm-up steps, over
+    ``steps`` steps of one call: the method of ``speed.py --profile``. (The first
+    version of this script counted 10 steps of one ``solve`` with no warm-up, its set-up
+    included: the ``ops_*`` fields of ``results/stacked-calls-cpu.json`` and ``-2.json``.)"""
     from torch.profiler import ProfilerActivity, profile
 
+    run(3)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        prob.solve(iterations=steps, lr=1e-3, progress=False)
+        run(steps)
     return kernel_ops(prof.events()) / steps
+
+
+def count_ops(problems) -> list[dict]:
+    """Kernel-like ops a step, separate / stacked / hand-written, at 2000 + 100 points (the
+    counts do not depend on the number of points)."""
+    rows = []
+    for problem in problems:
+        (separate, _), (stacked, _) = (build(problem, "large", s) for s in (False, True))
+        points = make_points(problem, *SIZES["large"], 0)
+        net = plain_mlp()
+        loss = hand_loss_fn(problem, points, net)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        ops = [ops_per_step(lambda k, p=p: ours_steps(p, k)) for p in (separate, stacked)]
+        rows.append({"problem": problem, "ops_separate": ops[0], "ops_stacked": ops[1],
+                     "ops_hand": ops_per_step(lambda k, lo=loss, o=opt: hand_steps(lo, o, k))})
+        print(f"{problem:8s} kernel-like ops a step: separate {ops[0]:.1f}, stacked "
+              f"{ops[1]:.1f}, hand-written {rows[-1]['ops_hand']:.1f}", flush=True)
+    return rows
 
 
 def main(argv=None) -> list[dict]:
@@ -83,8 +117,17 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--problems", nargs="+", default=["poisson", "wave", "burgers"])
     ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--out", help="write the results here as JSON")
+    ap.add_argument("--ops-only", action="store_true",
+                    help="count the kernel-like ops of each step (and the hand-written one's); "
+                         "no timing")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.ops_only:
+        rows = count_ops(args.problems)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump({"torch": torch.__version__, "ops": rows}, f, indent=1)
+        return rows
     results = []
     for compile_, size, problem in itertools.product(
             [False, True] if args.compile else [False], args.sizes, args.problems):
@@ -96,7 +139,7 @@ def main(argv=None) -> list[dict]:
             for i, prob in enumerate((separate, stacked)):
                 times[i].append(step_ms(prob, args.steps))
         ratios = [b / a for a, b in zip(*times)]
-        ops = [ops_per_step(prob) for prob in (separate, stacked)]
+        ops = [ops_per_step(lambda k, p=p: ours_steps(p, k)) for p in (separate, stacked)]
         row = {"problem": problem, "size": size, "points": SIZES[size],
                "compiled": compile_, "separate_ms": statistics.median(times[0]),
                "stacked_ms": statistics.median(times[1]),

@@ -31,6 +31,7 @@ from .errors import (
     term_context,
 )
 from .networks import placement
+from .solve_checks import uses_cuda_graphs
 from .training.base import PointSet
 from .training.strategies import GridTraining
 
@@ -119,9 +120,8 @@ class Run:
         # (per-term gradients, residual values) is copied out (see _context). solve still
         # refuses such strategies there (solve_checks.check_cuda_graphs) until a GPU run
         # shows that the copies suffice.
-        self.graphed = (getattr(problem.symbolic.options, "compile", False)
-                        in ("reduce-overhead", "max-autotune")
-                        and torch.device(device).type == "cuda")
+        self.graphed = uses_cuda_graphs(getattr(problem.symbolic.options, "compile", False),
+                                        device)
         self.adaptive.prepare(RunSetup(
             term_names=self.term_names, kinds=dict(problem.kinds), points=dict(self.points),
             resamples=bool(self.sampler.resamples), optimizer=optimizer,

@@ -69,6 +69,21 @@ def check_arguments(*, iterations, lr, lr_schedule, seed, device, dtype, callbac
     check_logger(logger)  # creates nothing: the log directory is made when training starts
 
 
+def uses_cuda_graphs(compiled: bool | str, device) -> bool:
+    """Whether the compiled residuals run as CUDA graphs: ``compile="reduce-overhead"`` or
+    ``"max-autotune"`` on a GPU (each replay then writes its outputs into the same memory).
+
+    Examples:
+        >>> uses_cuda_graphs("reduce-overhead", "cuda"), uses_cuda_graphs("max-autotune", "cuda:1")
+        (True, True)
+        >>> uses_cuda_graphs("reduce-overhead", "cpu"), uses_cuda_graphs(True, "cuda")
+        (False, False)
+        >>> uses_cuda_graphs("max-autotune-no-cudagraphs", "cuda")
+        False
+    """
+    return compiled in ("reduce-overhead", "max-autotune") and torch.device(device).type == "cuda"
+
+
 def check_cuda_graphs(compiled: bool | str, device, adaptive) -> None:
     """Refuse a strategy that keeps outputs of the compiled residuals when they are CUDA
     graphs (``compile="reduce-overhead"`` or ``"max-autotune"`` on a GPU).
@@ -90,7 +105,7 @@ def check_cuda_graphs(compiled: bool | str, device, adaptive) -> None:
         GradientScaleAdaptiveLoss needs per-term gradients
         >>> check_cuda_graphs(True, "cuda", GradientScaleAdaptiveLoss(10))  # no CUDA graphs
     """
-    if compiled not in ("reduce-overhead", "max-autotune") or torch.device(device).type != "cuda":
+    if not uses_cuda_graphs(compiled, device):
         return
     kept = [what for need, what in ((Need.GRADIENTS, "per-term gradients"),
                                     (Need.RESIDUALS, "residual values"))

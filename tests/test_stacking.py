@@ -4,7 +4,8 @@ The generated ``all_residuals`` evaluates the terms whose one call each asks a n
 for the same channels (the conditions on the faces of a domain) by one call on their
 stacked rows. Its residuals and their gradients must equal the per-term functions'
 (1e-10 relative in float64, 1e-5 in float32), for terms of different sizes, with
-coordinates and parameters in the residual, standardised inputs and derivative channels.
+coordinates and parameters in the residual, standardised inputs, derivative channels and
+calls with several outputs (a Robin condition; two variables from one network).
 """
 
 from __future__ import annotations
@@ -73,10 +74,39 @@ def test_groups_are_the_terms_with_the_same_network_and_channels():
     assert 'residuals["bc_7"] = residual_bc_7(' in prob.source
 
 
+def two_outputs(dtype=torch.float64):
+    """u and v from one MLP(2, 2); two Robin conditions (value and u_x from one call: two
+    outputs to split) and two conditions on both variables (the value columns 0 and 1)."""
+    U, V = u(x, y), v(x, y)
+    eqs = [U.diff(x, 2) + V.diff(y, 2), V.diff(x) - U]
+    bcs = [sp.Eq(u(0, y) + U.diff(x).subs(x, 0), y), sp.Eq(u(1, y) + U.diff(x).subs(x, 1), 0),
+           sp.Eq(u(x, 0) + v(x, 0), x), sp.Eq(u(x, 2) - v(x, 2), 2)]
+    system = PDESystem(eqs, bcs, {x: (0, 1), y: (0, 2)}, [x, y], [U, V])
+    torch.manual_seed(3)
+    net = MLP(2, 2, [12, 10]).to(dtype)
+    with torch.no_grad():
+        for layer in net:
+            if isinstance(layer, nn.Linear):
+                layer.bias.uniform_(-0.5, 0.5)
+    return discretize(system, PhysicsInformedNN(net, StochasticTraining(16, 4)))
+
+
+def test_calls_with_several_outputs_are_split_per_output():
+    prob = two_outputs()
+    assert stacked_terms(prob.source) == [("bc_0", "bc_1"), ("bc_2", "bc_3")]
+    body = prob.source.split("def stacked_residuals_0")[1].split("RESIDUALS = ")[0]
+    assert body.count("torch.split(") == 4  # two outputs in each group
+    assert_stacked_equal(prob, torch.float64)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_stacked_residuals_equal_the_per_term_ones(dtype):
     """Each term at its own number of points; residuals and loss gradients."""
-    prob = problem(dtype=dtype)
+    assert_stacked_equal(problem(dtype=dtype), dtype)
+    assert_stacked_equal(two_outputs(dtype), dtype)
+
+
+def assert_stacked_equal(prob, dtype):
     rtol = 1e-10 if dtype == torch.float64 else 1e-5
     gen = torch.Generator().manual_seed(0)
     points = {t: torch.rand(5 + 3 * i, 2, generator=gen, dtype=dtype) * torch.tensor(
@@ -90,7 +120,7 @@ def test_stacked_residuals_equal_the_per_term_ones(dtype):
         scale = float(separate[term].detach().abs().max()) + 1.0
         torch.testing.assert_close(stacked[term].detach(), separate[term].detach(), rtol=rtol,
                                    atol=rtol * scale, msg=lambda m, t=term: f"{t}: {m}")
-    thetas = [p for net in prob.nets for p in net.parameters()] + [prob.params["a"]]
+    thetas = [p for net in prob.nets for p in net.parameters()] + list(prob.params.values())
     grads = [torch.autograd.grad(sum(r.square().mean() for r in rs.values()), thetas)
              for rs in (stacked, separate)]
     for i, (g, s) in enumerate(zip(*grads, strict=True)):
