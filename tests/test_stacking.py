@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
-from torch import nn
+from test_shared_points import mlp  # MLP(2, n_out, [12, 10]), nonzero biases
 
 from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
 from symbolic_pinn.analysis import analyze
@@ -26,16 +26,6 @@ from symbolic_pinn.training import GridTraining, StochasticTraining
 
 x, y, a = sp.symbols("x y a")
 u, v = sp.Function("u"), sp.Function("v")
-
-
-def mlp(seed):
-    torch.manual_seed(seed)
-    net = MLP(2, 1, [12, 10])
-    with torch.no_grad():  # nonzero biases
-        for layer in net:
-            if isinstance(layer, nn.Linear):
-                layer.bias.uniform_(-0.5, 0.5)
-    return net
 
 
 def system() -> PDESystem:
@@ -51,7 +41,7 @@ def system() -> PDESystem:
 
 
 def problem(strategy=None, dtype=torch.float64, **kw):
-    pinn = PhysicsInformedNN([mlp(1).to(dtype), mlp(2).to(dtype)],
+    pinn = PhysicsInformedNN([mlp(1, 1).to(dtype), mlp(1, 2).to(dtype)],
                              strategy or StochasticTraining(16, 4), param_estim=True,
                              input_scaling="standardize", **kw)
     return discretize(system(), pinn)
@@ -82,13 +72,7 @@ def two_outputs(dtype=torch.float64):
     bcs = [sp.Eq(u(0, y) + U.diff(x).subs(x, 0), y), sp.Eq(u(1, y) + U.diff(x).subs(x, 1), 0),
            sp.Eq(u(x, 0) + v(x, 0), x), sp.Eq(u(x, 2) - v(x, 2), 2)]
     system = PDESystem(eqs, bcs, {x: (0, 1), y: (0, 2)}, [x, y], [U, V])
-    torch.manual_seed(3)
-    net = MLP(2, 2, [12, 10]).to(dtype)
-    with torch.no_grad():
-        for layer in net:
-            if isinstance(layer, nn.Linear):
-                layer.bias.uniform_(-0.5, 0.5)
-    return discretize(system, PhysicsInformedNN(net, StochasticTraining(16, 4)))
+    return discretize(system, PhysicsInformedNN(mlp(2, 3).to(dtype), StochasticTraining(16, 4)))
 
 
 def test_calls_with_several_outputs_are_split_per_output():
