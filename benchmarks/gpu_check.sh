@@ -15,10 +15,14 @@
 # steps, with kernel launches per step) to $OUT, or ./gpu_out. Each stage has a time
 # limit, and the logs are written as it goes, so a stage cut short still leaves its output.
 # PROFILES names other variants to profile (speed.py --profile's choices; "" for none).
+# After the tests, stacked-<device>.log / .json: benchmarks/stacked_calls.py, the stacked
+# conditions against one call per condition, on the GPU (2,000 points; STACKED=0 skips).
 #
-# The stage limits (TEST_LIMIT, 90 s; SPEED_LIMIT, 400 s; PROFILE_LIMIT, 40 s for each
-# profile) keep the script under 11 minutes: a 15-minute device lease (a machine took
-# 33 s to start here) holds one full run. On an H200 (2026-11-30; the device tool's wall
+# The stage limits (TEST_LIMIT, 90 s; STACKED_LIMIT, 100 s; SPEED_LIMIT, 400 s;
+# PROFILE_LIMIT, 40 s for each profile) add up to 11.5 minutes, more than one device
+# call's 10: give a full run SPEED_LIMIT=300, or split it (speed.py's own arguments
+# below narrow it). A 15-minute device lease (a machine took 33 s to start here) holds
+# one full run. On an H200 (2026-11-30; the device tool's wall
 # times) the tests and the step section of speed.py, before its compile="reduce-overhead"
 # variant was added, took 114 s (the tests 33 s of it), the other sections 226 s, and
 # the tests, the step section with that variant and the three profiles 183 s. Arguments
@@ -41,6 +45,11 @@ status=0
 } > "$out/gpu.txt"
 timeout "${TEST_LIMIT:-90}" python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 \
     | tee "$out/test_cuda.log" || status=1
+if [ "${STACKED:-1}" != 0 ]; then
+    timeout "${STACKED_LIMIT:-100}" python3 benchmarks/stacked_calls.py --device "$device" \
+        --sizes large --rounds 5 --steps 40 --out "$out/stacked-$device.json" 2>&1 \
+        | tee "$out/stacked-$device.log" || status=1
+fi
 timeout "${SPEED_LIMIT:-400}" python3 benchmarks/speed.py --device "$device" --skip import \
     --out "$out/speed-$device.json" "$@" 2>&1 | tee "$out/speed-$device.log" || status=1
 for variant in ${PROFILES-hand auto graphed}; do

@@ -17,6 +17,7 @@ Usage::
     python benchmarks/stacked_calls.py --out stacked.json    # eager (~3 min)
     python benchmarks/stacked_calls.py --rounds 2 --steps 10 # a smoke run
     python benchmarks/stacked_calls.py --ops-only --out ops.json  # op counts (~1 min)
+    python benchmarks/stacked_calls.py --device cuda --sizes large --rounds 5  # on a GPU
 
 Measured (torch 2.13.0+cpu, 1 thread, 2-core machine): docs/performance.md,
 "Conditions stacked into one call".
@@ -29,8 +30,8 @@ import itertools
 import json
 import statistics
 import sys
-import time
 
+import speed
 import torch
 from speed import (
     _fixed_strategy,
@@ -58,7 +59,7 @@ def build(problem: str, size: str, stacked: bool, compile_: bool = False):
     try:
         loading._LOADED.clear()  # a module (and compiled graph) of its own
         torch.manual_seed(0)
-        pinn = PhysicsInformedNN(MLP(2, 1, [64, 64]),
+        pinn = PhysicsInformedNN(MLP(2, 1, [64, 64]).to(speed.DEVICE),
                                  _fixed_strategy(make_points(problem, *SIZES[size], 0)),
                                  compile=compile_)
         prob = discretize(make_system(problem), pinn)
@@ -66,14 +67,12 @@ def build(problem: str, size: str, stacked: bool, compile_: bool = False):
         codegen.stacked_groups = real
     assert ("stacked_residuals_0(" in prob.source) == stacked
     loss = generated_loss(prob)  # before any step: the same networks
-    prob.solve(iterations=3, lr=1e-3, progress=False)
+    prob.solve(iterations=3, lr=1e-3, progress=False, device=speed.DEVICE)
     return prob, loss
 
 
 def step_ms(prob, steps: int) -> float:
-    stamps: list[float] = []
-    prob.solve(iterations=steps, lr=1e-3, progress=False,
-               callback=lambda row: stamps.append(time.perf_counter()) and None)
+    stamps = ours_steps(prob, steps)  # on speed.DEVICE; each step's history row syncs
     diffs = [b - a for a, b in itertools.pairwise(stamps[min(10, steps // 2):])]
     return statistics.median(diffs) * 1e3
 
@@ -98,7 +97,7 @@ def count_ops(problems) -> list[dict]:
     for problem in problems:
         (separate, _), (stacked, _) = (build(problem, "large", s) for s in (False, True))
         points = make_points(problem, *SIZES["large"], 0)
-        net = plain_mlp()
+        net = plain_mlp().to(speed.DEVICE)
         loss = hand_loss_fn(problem, points, net)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         ops = [ops_per_step(lambda k, p=p: ours_steps(p, k)) for p in (separate, stacked)]
@@ -117,11 +116,13 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--problems", nargs="+", default=["poisson", "wave", "burgers"])
     ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--out", help="write the results here as JSON")
+    ap.add_argument("--device", default="cpu", help="where both variants train (cuda: a GPU)")
     ap.add_argument("--ops-only", action="store_true",
                     help="count the kernel-like ops of each step (and the hand-written one's); "
                          "no timing")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    speed.DEVICE = torch.device(args.device)
     if args.ops_only:
         rows = count_ops(args.problems)
         if args.out:
@@ -154,7 +155,8 @@ def main(argv=None) -> list[dict]:
               f"kernel-like ops {ops[0]:.1f} -> {ops[1]:.1f}", flush=True)
         if args.out:
             with open(args.out, "w") as f:
-                json.dump({"torch": torch.__version__, "results": results}, f, indent=1)
+                json.dump({"torch": torch.__version__, "device": str(speed.DEVICE),
+                           "results": results}, f, indent=1)
     return results
 
 
