@@ -498,7 +498,6 @@ class Run:
                 chunk_size=chunk)
         return ctx
 
-
     def _kept(self, tensor: torch.Tensor) -> torch.Tensor:
         """``tensor``, copied out of a CUDA graph's memory, which the next replay overwrites
         (the next term's backward replay overwrites the gradients of this one)."""

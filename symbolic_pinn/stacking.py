@@ -40,8 +40,9 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
 
     Returns:
         Per group, the context of its generated function ``stacked_residuals_<k>``: the
-        terms with their coordinates (renamed per term), network inputs and residuals,
-        the parameters, and the one call with the names its outputs are split into.
+        terms with their coordinates (renamed per term) and residuals, the parameters,
+        and the one call on their stacked inputs with the names its outputs are split
+        into.
 
     Examples:
         The four edges of the unit square: one call of ``u`` on all their rows.
