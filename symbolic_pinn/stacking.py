@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import sympy as sp
 
+from .channels import is_combination
 from .ir import ProblemIR
 from .jet_calls import _call, batched_input
 from .naming import Namer
@@ -31,7 +32,10 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
     ``jet`` call and are in no group of :func:`~symbolic_pinn.jet_calls.shared_groups`
     (those share their calls when they share their points). Terms whose calls evaluate
     the same network for the same channels (multi-indices and output columns) with the
-    same input scaling form a group; it needs two members.
+    same input scaling form a group; so do terms that read values alone, of any output
+    columns (one evaluation gives them all: the call returns each column some member
+    reads, and a member's rows of a column it does not read go to ``unused``). A group
+    needs two members.
 
     Args:
         ir: The analysed problem.
@@ -75,17 +79,30 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
                 and term.name not in in_shared):
             jet = ctx["jets"][0]
             channels = tuple((alpha, column) for _, alpha, column in jet["entries"])
+            if all(_is_value(alpha) for alpha, _ in channels):
+                channels = "values"  # one evaluation gives every output column's value
             key = (jet["net"], tuple(jet["columns"]), channels, jet["key"][2])
             candidates.setdefault(key, []).append((term, ctx))
     return [_stacked(ir, f"stacked_residuals_{k}", members)
             for k, members in enumerate(m for m in candidates.values() if len(m) > 1)]
 
 
+def _is_value(alpha) -> bool:
+    return not is_combination(alpha) and not any(alpha)
+
+
 def _stacked(ir: ProblemIR, name: str, members: list) -> dict:
     params = list(dict.fromkeys(p for term, _ in members for p in term.params))
     namer = Namer(set(params))
     first = members[0][1]["jets"][0]
-    outputs = [namer.claim(old) for old, _, _ in first["entries"]]
+    # the channels of all members, in order (the same for all, but for the values of
+    # several output columns: a term may read u where the next reads v)
+    named: dict[tuple, str] = {}
+    for _, ctx in members:
+        for old, alpha, column in ctx["jets"][0]["entries"]:
+            named.setdefault((alpha, column), old)
+    channels = list(named)
+    outputs = [namer.claim(named[c]) for c in channels]
     contexts, splits, inputs = [], [[] for _ in outputs], [[] for _ in first["args"]]
     for term, ctx in members:
         jet = ctx["jets"][0]
@@ -93,9 +110,11 @@ def _stacked(ir: ProblemIR, name: str, members: list) -> dict:
         args = tuple(rename[a] for a in jet["args"])
         for stack, arg in zip(inputs, args):
             stack.append(arg)
-        for k, (old, _, _) in enumerate(jet["entries"]):
-            rename[old] = namer.claim(f"{old}_{term.name}")
-            splits[k].append(rename[old])
+        own = {(alpha, column): old for old, alpha, column in jet["entries"]}
+        for channel, split in zip(channels, splits):
+            if channel in own:
+                rename[own[channel]] = namer.claim(f"{own[channel]}_{term.name}")
+            split.append(rename[own[channel]] if channel in own else None)
         expr = ctx["batched_expr"].xreplace(
             {s: sp.Symbol(rename[s.name], **s.assumptions0)
              for s in ctx["batched_expr"].free_symbols if s.name in rename})
@@ -107,13 +126,17 @@ def _stacked(ir: ProblemIR, name: str, members: list) -> dict:
                             if rename[c.name] in read],
             "code": torch_code(expr),
         })
+    if any(None in split for split in splits):  # a member's rows of a column it does not read
+        unused = namer.claim("unused")
+        splits = [[n if n is not None else unused for n in split] for split in splits]
     # each input column stacked, then standardised once and joined
     stacked = batched_input(ir, [f"torch.cat(({', '.join(names)}))" for names in inputs],
                             first["columns"])
-    renamed = {old: new for new, (old, _, _) in zip(outputs, first["entries"])}
+    renamed = {named[c]: out for c, out in zip(channels, outputs)}  # the first's names
+    texts = list(dict.fromkeys(t for _, ctx in members for t in ctx["jets"][0]["site_texts"]))
     call = _call(first["net"], stacked, first["key"][2],
-                 [(renamed[old], alpha, column) for old, alpha, column in first["entries"]],
-                 first["site_texts"], [(renamed[n], text) for n, text in first["combined"]],
+                 [(out, alpha, column) for out, (alpha, column) in zip(outputs, channels)],
+                 texts, [(renamed[n], text) for n, text in first["combined"]],
                  first["key"], first["args"], first["columns"])
     sizes = ", ".join(f'points["{term.name}"].shape[0]' for term, _ in members)
     return {

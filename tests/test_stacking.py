@@ -66,20 +66,25 @@ def test_groups_are_the_terms_with_the_same_network_and_channels():
 
 def two_outputs(dtype=torch.float64):
     """u and v from one MLP(2, 2); two Robin conditions (value and u_x from one call: two
-    outputs to split) and two conditions on both variables (the value columns 0 and 1)."""
+    outputs to split), two conditions on both variables (the value columns 0 and 1) and
+    two on one variable each (v, then u): one call for the four value conditions."""
     U, V = u(x, y), v(x, y)
     eqs = [U.diff(x, 2) + V.diff(y, 2), V.diff(x) - U]
     bcs = [sp.Eq(u(0, y) + U.diff(x).subs(x, 0), y), sp.Eq(u(1, y) + U.diff(x).subs(x, 1), 0),
-           sp.Eq(u(x, 0) + v(x, 0), x), sp.Eq(u(x, 2) - v(x, 2), 2)]
+           sp.Eq(u(x, 0) + v(x, 0), x), sp.Eq(u(x, 2) - v(x, 2), 2), sp.Eq(v(0, y), 0),
+           sp.Eq(u(1, y), y)]
     system = PDESystem(eqs, bcs, {x: (0, 1), y: (0, 2)}, [x, y], [U, V])
     return discretize(system, PhysicsInformedNN(mlp(2, 3).to(dtype), StochasticTraining(16, 4)))
 
 
 def test_calls_with_several_outputs_are_split_per_output():
     prob = two_outputs()
-    assert stacked_terms(prob.source) == [("bc_0", "bc_1"), ("bc_2", "bc_3")]
+    assert stacked_terms(prob.source) == [("bc_0", "bc_1"), ("bc_2", "bc_3", "bc_4", "bc_5")]
     body = prob.source.split("def stacked_residuals_0")[1].split("RESIDUALS = ")[0]
     assert body.count("torch.split(") == 4  # two outputs in each group
+    # bc_4 reads v alone and bc_5 u alone: their rows of the other column are not used
+    assert "u_bc_2, u_bc_3, unused, u_bc_5 = torch.split(u, " in body
+    assert "v_bc_2, v_bc_3, v_bc_4, unused = torch.split(v, " in body
     assert_stacked_equal(prob, torch.float64)
 
 

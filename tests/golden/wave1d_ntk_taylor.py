@@ -151,7 +151,7 @@ def point_residual_bc_3(call, point, params):
 
 
 def stacked_residuals_0(nets, points, params):
-    """bc_0, bc_1, bc_2, each at its own points: one jet call on all their rows (the same network and channels) serves them all.
+    """bc_0, bc_1, bc_2, each at its own points: one jet call on all their rows serves them all (the same network; the same channels, or values alone).
 
     all_residuals calls it; returns their residuals, each (N, 1) at its term's N points, in that order.
     """
