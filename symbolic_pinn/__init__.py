@@ -14,12 +14,9 @@ The pipeline, one stage per module:
 
 __version__ = "0.1.0"  # before the imports: codegen stamps it into generated code
 
-from .discretize import (
-    DiscretizedProblem,
-    SymbolicDiscretization,
-    discretize,
-    symbolic_discretize,
-)
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import (
     CodegenError,
     InteriorConditionWarning,
@@ -32,9 +29,43 @@ from .errors import (
     TrainingError,
 )
 from .networks import MLP
-from .pinn import PhysicsInformedNN
-from .problem import PDESystem
-from .result import Result
+
+if TYPE_CHECKING:
+    from .discretization import (
+        DiscretizedProblem,
+        SymbolicDiscretization,
+        discretize,
+        symbolic_discretize,
+    )
+    from .pinn import PhysicsInformedNN
+    from .problem import PDESystem
+    from .result import Result
+
+# The names that need SymPy load on first use (PEP 562), so that ``import symbolic_pinn``
+# and the generated modules (which import only torch and symbolic_pinn.jets) do not load it.
+_HOMES = {
+    "DiscretizedProblem": "discretization",
+    "SymbolicDiscretization": "discretization",
+    "discretize": "discretization",
+    "symbolic_discretize": "discretization",
+    "PhysicsInformedNN": "pinn",
+    "PDESystem": "problem",
+    "Result": "result",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "PDESystem",

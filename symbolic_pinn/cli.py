@@ -27,7 +27,7 @@ import torch
 
 from . import __version__, gallery
 from .adaptive import NeuralTangentKernelAdaptiveLoss, NonAdaptiveLoss
-from .discretize import discretize, symbolic_discretize
+from .discretization import discretize, symbolic_discretize
 from .networks import MLP
 from .pinn import PhysicsInformedNN
 from .training import GridTraining, QuasiRandomTraining

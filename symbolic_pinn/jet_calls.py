@@ -15,10 +15,11 @@ from dataclasses import replace
 
 import sympy as sp
 
-from .channels import combine_top_order, derivative_orders, is_combination
+from .channels import is_combination
 from .ir import Coordinate, ProblemIR, Site, TermIR
 from .naming import Namer
 from .printing import scaled_input, torch_code
+from .top_order import combine_top_order, derivative_orders
 
 __all__ = ["shared_groups"]  # batched_input and term_jets serve codegen
 
@@ -41,7 +42,7 @@ def term_jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
     Where the residual is linear, with constant coefficients, in two or more top-order
     derivatives of one site (``-u_xx - u_yy``, ``u_tt - 4*u_xx``, Burgers' ``u_t - ν u_xx``),
     the jet returns their combination from one channel and the residual reads that
-    (:func:`symbolic_pinn.channels.combine_top_order`).
+    (:func:`symbolic_pinn.top_order.combine_top_order`).
     """
     orders = derivative_orders(term)
     groups: dict[tuple, list[Site]] = {}

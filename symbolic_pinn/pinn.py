@@ -1,6 +1,6 @@
 """``PhysicsInformedNN``: how to discretize a system, and the checks of its settings.
 
-:func:`~symbolic_pinn.discretize.discretize` resolves the settings against the system
+:func:`~symbolic_pinn.discretization.discretize` resolves the settings against the system
 here: the input scaling, the derivative path (``"auto"`` becomes ``"autograd"`` or
 ``"taylor"``), the generator's options (after checking what the adaptive loss declares)
 and the parameter tensors. Each check raises an error that names the setting.

@@ -42,7 +42,7 @@ class Run:
     """The mutable state of one training run, as the generated code sees it.
 
     Args:
-        problem: The :class:`~symbolic_pinn.discretize.DiscretizedProblem` (networks,
+        problem: The :class:`~symbolic_pinn.discretization.DiscretizedProblem` (networks,
             parameters, training strategy, adaptive loss, generated module).
         optimizer: The optimizer's name (``"adam"``, ...), as the adaptive loss's
             ``prepare`` sees it.

@@ -46,11 +46,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .channels import combine_top_order, derivative_orders, plan_channels, seed_channels
+from .channels import plan_channels, seed_channels
 from .ir import ProblemIR, TermIR
 from .networks import reused_parameters
 from .printing import torch_code
 from .propagation import layers_of
+from .top_order import combine_top_order, derivative_orders
 
 __all__ = ["Evaluation", "TermPlan", "plan_of", "term_plan", "seeds", "network_layers",
            "coordinates", "parameters", "residual", "pick"]
