@@ -613,8 +613,8 @@ def measure_import(repeats: int) -> dict:
         "torch": "import torch",
         # what a user's script imports anyway to write a system
         "torch, sympy": "import torch, sympy",
-        # the package alone: the networks and what loads a saved generated module; the
-        # names that need SymPy load on first use
+        # the package alone (its errors and MLP); the names that need SymPy load on
+        # first use
         "symbolic_pinn": "import symbolic_pinn",
         # what writing and discretizing a system loads (SymPy, problem to code generation)
         "system": "import symbolic_pinn; from symbolic_pinn import *",

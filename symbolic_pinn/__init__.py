@@ -14,8 +14,9 @@ The pipeline, one stage per module:
 
 __version__ = "0.1.0"  # before the imports: codegen stamps it into generated code
 
-import importlib
-from typing import TYPE_CHECKING
+import importlib as _importlib
+import threading as _threading
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from .errors import (
     CodegenError,
@@ -30,7 +31,7 @@ from .errors import (
 )
 from .networks import MLP
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from .discretization import (
         DiscretizedProblem,
         SymbolicDiscretization,
@@ -41,8 +42,9 @@ if TYPE_CHECKING:
     from .problem import PDESystem
     from .result import Result
 
-# The names that need SymPy load on first use (PEP 562), so that ``import symbolic_pinn``
-# and the generated modules (which import only torch and symbolic_pinn.jets) do not load it.
+# The names that need SymPy load on first use (PEP 562), so that neither ``import
+# symbolic_pinn`` nor a generated module of the taylor path without compile (which imports
+# torch and symbolic_pinn.jets) imports it.
 _HOMES = {
     "DiscretizedProblem": "discretization",
     "SymbolicDiscretization": "discretization",
@@ -54,11 +56,17 @@ _HOMES = {
 }
 
 
+# One lazy import at a time: threads that reach different names first would otherwise
+# enter SymPy's circular imports from different modules at once (a _DeadlockError).
+_LOCK = _threading.RLock()
+
+
 def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    with _LOCK:
+        value = getattr(_importlib.import_module(f".{home}", __name__), name)
     globals()[name] = value
     return value
 

@@ -10,7 +10,7 @@ the same computation for about 1.4 training steps (docs/performance.md):
   term needs as *channels*, through every layer (:mod:`symbolic_pinn.propagation`; the
   channels are those of the generated ``jet`` calls, :mod:`symbolic_pinn.channels`: top-order
   derivatives that the residual holds linearly with constant coefficients travel as one
-  combined channel). Inputs are standardised like the generated code,
+  combined channel, found by :mod:`symbolic_pinn.top_order`). Inputs are standardised like the generated code,
   ``z = (x - mean)/std``, so the first-order seed of slot ``j`` is ``e_j / std_j``.
 * **Backward.** The residual is evaluated from the channel tensors with the term's own
   printed expression, and one ordinary backward pass of ``Σ_i r_i`` gives

@@ -4,7 +4,7 @@ A :class:`TermPlan` is worked out from the IR alone (and cached): which network
 evaluations a term makes (a site, or the sites of one multi-output call), which
 channels each carries (those of the generated ``jet`` calls, :mod:`symbolic_pinn.channels`:
 top-order derivatives that the residual holds linearly with constant coefficients
-travel as one combined channel), and where each derivative symbol of the residual is
+travel as one combined channel, found by :mod:`symbolic_pinn.top_order`), and where each derivative symbol of the residual is
 read. The helpers below turn a plan and points into seeds, coordinates, parameters and
 the residual itself; :mod:`symbolic_pinn.fast_ntk` and :mod:`symbolic_pinn.ntk_units`
 use them.
@@ -92,7 +92,7 @@ class TermPlan:
 @functools.lru_cache(maxsize=256)
 def plan_of(term: TermIR, scaling: tuple) -> TermPlan:
     """The channels of each network evaluation: those the generated ``jet`` calls carry,
-    combinations of top-order derivatives included (:mod:`symbolic_pinn.channels`).
+    combinations of top-order derivatives included (:mod:`symbolic_pinn.top_order`).
 
     Examples:
         The module's example covers it.

@@ -106,8 +106,9 @@ torch.save({term: r[:, 0] for term, r in residuals.items()}, folder + "/residual
 
 
 def test_saved_generated_code_runs_without_sympy(tmp_path):
-    """A saved generated module and a trained network's weights evaluate the residuals
-    in a process that cannot import SymPy, and agree with the residuals in this one."""
+    """A saved generated module (the taylor path, the default for an MLP; no compile)
+    and a trained network's weights evaluate the residuals in a process that cannot
+    import SymPy, and agree with the residuals in this one."""
     x, y = sp.symbols("x y")
     u = sp.Function("u")
     system = symbolic_pinn.PDESystem(
@@ -130,3 +131,38 @@ def test_saved_generated_code_runs_without_sympy(tmp_path):
     for term in problem.term_names:
         expected = problem.residuals[term](points[term]).detach()
         torch.testing.assert_close(saved[term], expected, rtol=1e-12, atol=1e-12)
+
+
+THREADS = """
+import threading
+import symbolic_pinn
+from symbolic_pinn import adaptive
+names = [(symbolic_pinn, "Result"), (symbolic_pinn, "PDESystem"), (symbolic_pinn, "discretize"),
+         (symbolic_pinn, "PhysicsInformedNN"), (adaptive, "NeuralTangentKernelAdaptiveLoss"),
+         (adaptive, "SelfAdaptiveLoss"), (symbolic_pinn, "DiscretizedProblem"),
+         (adaptive, "CausalAdaptiveLoss")]
+barrier, failures = threading.Barrier(len(names)), []
+
+def first_use(module, name):
+    barrier.wait()
+    try:
+        getattr(module, name)
+    except Exception as exc:
+        failures.append(f"{name}: {type(exc).__name__}: {exc}")
+
+threads = [threading.Thread(target=first_use, args=pair) for pair in names]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(failures)
+"""
+
+
+def test_threads_that_first_use_different_names_at_once():
+    """Eight threads take eight lazy names at the same moment. Without one lock around
+    the lazy imports, two of them enter SymPy's circular imports from different modules
+    and one gets a _DeadlockError (3 of 16 such processes did); three processes run."""
+    runs = [subprocess.Popen([sys.executable, "-c", THREADS], stdout=subprocess.PIPE,
+                             text=True) for _ in range(3)]
+    assert [run.communicate()[0].strip() for run in runs] == ["[]"] * 3

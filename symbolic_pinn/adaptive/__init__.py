@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from .. import _LOCK
 from .base import AdaptiveLoss, Need, NonAdaptiveLoss, ReweightContext, RunSetup
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    with _LOCK:  # the package's: one lazy import at a time (see symbolic_pinn.__init__)
+        value = getattr(importlib.import_module(f".{home}", __name__), name)
     globals()[name] = value
     return value
 
