@@ -11,6 +11,9 @@ median over rounds of the per-round ratio stacked / separate, with its min-max. 
 counts the kernel-like aten ops of a step (``speed.kernel_ops``, what a GPU would launch
 as kernels; ``--ops-only``: those alone, and the hand-written step's). Two sizes:
 ``speed.py``'s 2000 interior + 100 points per condition, and a small problem, 100 + 25.
+``--problems kovasznay`` adds Kovasznay flow on a grid, whose conditions on each face
+share their points: its four groups of conditions are one call since the seventeenth
+session, and "separate" is then one call per face.
 
 Usage::
 
@@ -18,6 +21,7 @@ Usage::
     python benchmarks/stacked_calls.py --rounds 2 --steps 10 # a smoke run
     python benchmarks/stacked_calls.py --ops-only --out ops.json  # op counts (~1 min)
     python benchmarks/stacked_calls.py --device cuda --sizes large --rounds 5  # on a GPU
+    python benchmarks/stacked_calls.py --problems kovasznay --out kovasznay.json
 
 Measured (torch 2.13.0+cpu, 1 thread, 2-core machine): docs/performance.md,
 "Conditions stacked into one call".
@@ -30,6 +34,7 @@ import itertools
 import json
 import statistics
 import sys
+from pathlib import Path
 
 import speed
 import torch
@@ -46,29 +51,52 @@ from speed import (
 )
 
 from symbolic_pinn import MLP, PhysicsInformedNN, codegen, discretize, loading
+from symbolic_pinn.training import GridTraining
 
 SIZES = {"large": (2000, 100), "small": (100, 25)}
 
 
 def build(problem: str, size: str, stacked: bool, compile_: bool = False):
     """The speed.py problem (MLP 2-64-64-1) at one of SIZES, with or without the stacked
-    calls; its first steps (and compilation) run here."""
+    calls; or Kovasznay flow as in ``peers_kovasznay.py`` (MLP 2-50-50-50-3 on a
+    ``GridTraining`` grid: dx = 0.03 for "large", 3234 interior points and faces of 51
+    and 67 points; 0.1 for "small", 266, 16 and 21), whose conditions are four groups
+    of shared points.
+    Its first steps (and compilation) run here."""
     real = codegen.stacked_groups
     if not stacked:
         codegen.stacked_groups = lambda ir, terms, shared: []
     try:
         loading._LOADED.clear()  # a module (and compiled graph) of its own
         torch.manual_seed(0)
-        pinn = PhysicsInformedNN(MLP(2, 1, [64, 64]).to(speed.DEVICE),
-                                 _fixed_strategy(make_points(problem, *SIZES[size], 0)),
-                                 compile=compile_)
-        prob = discretize(make_system(problem), pinn)
+        if problem == "kovasznay":
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+            import kovasznay
+
+            dx = 0.03 if size == "large" else 0.1
+            pinn = PhysicsInformedNN(MLP(2, 3, [50, 50, 50]).to(speed.DEVICE),
+                                     GridTraining(dx), compile=compile_)
+            prob = discretize(kovasznay.kovasznay_system(20), pinn)
+        else:
+            pinn = PhysicsInformedNN(MLP(2, 1, [64, 64]).to(speed.DEVICE),
+                                     _fixed_strategy(make_points(problem, *SIZES[size], 0)),
+                                     compile=compile_)
+            prob = discretize(make_system(problem), pinn)
     finally:
         codegen.stacked_groups = real
     assert ("stacked_residuals_0(" in prob.source) == stacked
-    loss = generated_loss(prob)  # before any step: the same networks
+    loss = _loss(prob)  # before any step: the same networks
     prob.solve(iterations=3, lr=1e-3, progress=False, device=speed.DEVICE)
     return prob, loss
+
+
+def _loss(prob) -> float:
+    """The loss at the problem's points (those of a grid, or the fixed ones)."""
+    if isinstance(prob.strategy, GridTraining):
+        points = prob.strategy.sample(prob.ir, None).points
+        return float(sum(prob.residuals[t](points[t]).detach().square().mean()
+                         for t in prob.term_names))
+    return generated_loss(prob)
 
 
 def step_ms(prob, steps: int) -> float:
@@ -96,15 +124,17 @@ def count_ops(problems) -> list[dict]:
     rows = []
     for problem in problems:
         (separate, _), (stacked, _) = (build(problem, "large", s) for s in (False, True))
-        points = make_points(problem, *SIZES["large"], 0)
-        net = plain_mlp().to(speed.DEVICE)
-        loss = hand_loss_fn(problem, points, net)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         ops = [ops_per_step(lambda k, p=p: ours_steps(p, k)) for p in (separate, stacked)]
-        rows.append({"problem": problem, "ops_separate": ops[0], "ops_stacked": ops[1],
-                     "ops_hand": ops_per_step(lambda k, lo=loss, o=opt: hand_steps(lo, o, k))})
+        rows.append({"problem": problem, "ops_separate": ops[0], "ops_stacked": ops[1]})
+        if problem != "kovasznay":  # (no hand-written Kovasznay step here)
+            points = make_points(problem, *SIZES["large"], 0)
+            net = plain_mlp().to(speed.DEVICE)
+            loss = hand_loss_fn(problem, points, net)
+            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+            rows[-1]["ops_hand"] = ops_per_step(lambda k, lo=loss, o=opt: hand_steps(lo, o, k))
         print(f"{problem:8s} kernel-like ops a step: separate {ops[0]:.1f}, stacked "
-              f"{ops[1]:.1f}, hand-written {rows[-1]['ops_hand']:.1f}", flush=True)
+              f"{ops[1]:.1f}, hand-written {rows[-1].get('ops_hand', float('nan')):.1f}",
+              flush=True)
     return rows
 
 
@@ -113,7 +143,8 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--steps", type=int, default=60, help="solve steps per round")
     ap.add_argument("--compile", action="store_true", help="compile=True as well")
-    ap.add_argument("--problems", nargs="+", default=["poisson", "wave", "burgers"])
+    ap.add_argument("--problems", nargs="+", default=["poisson", "wave", "burgers"],
+                    choices=["poisson", "wave", "burgers", "kovasznay"])
     ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--out", help="write the results here as JSON")
     ap.add_argument("--device", default="cpu", help="where both variants train (cuda: a GPU)")
@@ -141,7 +172,9 @@ def main(argv=None) -> list[dict]:
                 times[i].append(step_ms(prob, args.steps))
         ratios = [b / a for a, b in zip(*times)]
         ops = [ops_per_step(lambda k, p=p: ours_steps(p, k)) for p in (separate, stacked)]
-        row = {"problem": problem, "size": size, "points": SIZES[size],
+        row = {"problem": problem, "size": size,
+               "points": ({"dx": 0.03 if size == "large" else 0.1} if problem == "kovasznay"
+                          else SIZES[size]),
                "compiled": compile_, "separate_ms": statistics.median(times[0]),
                "stacked_ms": statistics.median(times[1]),
                "ratio": statistics.median(ratios), "ratio_min": min(ratios),

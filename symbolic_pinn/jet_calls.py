@@ -196,7 +196,7 @@ def _merged(ir: ProblemIR, name: str, members: list) -> dict:
         expr = ctx["batched_expr"].xreplace(
             {s: sp.Symbol(rename[s.name], **s.assumptions0)
              for s in ctx["batched_expr"].free_symbols if rename.get(s.name, s.name) != s.name})
-        returns.append({"term": term.name, "code": torch_code(expr)})
+        returns.append({"term": term.name, "code": torch_code(expr), "expr": expr})
         read |= {s.name for s in expr.free_symbols}
     # a merged call reads its first term's coordinates: another term's of the same
     # column and value are not needed

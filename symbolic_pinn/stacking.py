@@ -7,7 +7,9 @@ over the calls. :func:`stacked_groups` finds such terms; the generated ``all_res
 then stacks their rows, makes one ``jet`` call on them and splits its outputs again.
 The residuals are the same (the rows of a batch never mix); a step launches fewer,
 larger operations (measured in ``docs/performance.md``, "Conditions stacked into one
-call").
+call"). A group of terms that share their points and one call
+(:func:`~symbolic_pinn.jet_calls.shared_groups`: the u, v and p conditions of one face
+under ``GridTraining``) stacks as one unit with the groups of other faces.
 """
 
 from __future__ import annotations
@@ -28,14 +30,18 @@ __all__ = ["stacked_groups"]
 def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list[dict]:
     """Groups of terms whose one ``jet`` call each can be one call on their stacked rows.
 
-    Candidates are the terms on the forward-propagated path that make exactly one
-    ``jet`` call and are in no group of :func:`~symbolic_pinn.jet_calls.shared_groups`
-    (those share their calls when they share their points). Terms whose calls evaluate
-    the same network for the same channels (multi-indices and output columns) with the
-    same input scaling form a group; so do terms that read values alone, of any output
-    columns (one evaluation gives them all: the call returns each column some member
-    reads, and a member's rows of a column it does not read go to ``unused``). A group
-    needs two members.
+    Candidates are units: a term on the forward-propagated path that makes exactly one
+    ``jet`` call and is in no group of :func:`~symbolic_pinn.jet_calls.shared_groups`,
+    and a group of shared points whose members make one ``jet`` call together (its rows
+    are its first term's points). Units of one kind (terms, or groups of shared points)
+    whose calls evaluate the same network for the same channels (multi-indices and
+    output columns) with the same input scaling form a group; so do units that read
+    values alone, of any output columns (one evaluation gives them all: the call
+    returns each column some unit reads, and a unit's rows of a column it does not read
+    go to ``unused``). A group needs two units. ``all_residuals`` calls a group of
+    groups of shared points when each of them shares its points, and evaluates each
+    of them as before otherwise; the terms are kept apart from the groups so that
+    their call never waits on that condition.
 
     Args:
         ir: The analysed problem.
@@ -44,9 +50,10 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
 
     Returns:
         Per group, the context of its generated function ``stacked_residuals_<k>``: the
-        terms with their coordinates (renamed per term) and residuals, the parameters,
-        and the one call on their stacked inputs with the names its outputs are split
-        into.
+        units with their coordinates (renamed per unit), the terms' residuals, the
+        parameters, the one call on their stacked inputs with the names its outputs are
+        split into, and the groups of shared points it holds with the condition that
+        they share them.
 
     Examples:
         The four edges of the unit square: one call of ``u`` on all their rows.
@@ -72,80 +79,112 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
                 u_bc_3,  # bc_3
             )
     """
-    in_shared = {name for group in shared for name in group["terms"]}
     candidates: dict[tuple, list] = {}
+    for unit in _units(ir, terms, shared):
+        jet = unit["jet"]
+        channels = tuple((alpha, column) for _, alpha, column in jet["entries"])
+        if all(_is_value(alpha) for alpha, _ in channels):
+            channels = "values"  # one evaluation gives every output column's value
+        # groups of shared points stack with each other, single terms with each other:
+        # a group's stacked call waits on its points being shared, the terms' never does
+        key = (jet["net"], tuple(jet["columns"]), channels, jet["key"][2],
+               unit["shared"] is not None)
+        candidates.setdefault(key, []).append(unit)
+    return [_stacked(ir, f"stacked_residuals_{k}", units)
+            for k, units in enumerate(u for u in candidates.values() if len(u) > 1)]
+
+
+def _units(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list[dict]:
+    """What may be stacked, in the order of the terms: a term in no group of shared points
+    that makes one ``jet`` call, and a group of shared points whose members make one
+    ``jet`` call together (its terms then take their rows from its first term's points)."""
+    group_of = {name: group for group in shared for name in group["terms"]}
+    units = []
     for term, ctx in zip(ir.terms, terms):
-        if (ctx["taylor"] and not ctx["constant"] and len(ctx["jets"]) == 1
-                and term.name not in in_shared):
-            jet = ctx["jets"][0]
-            channels = tuple((alpha, column) for _, alpha, column in jet["entries"])
-            if all(_is_value(alpha) for alpha, _ in channels):
-                channels = "values"  # one evaluation gives every output column's value
-            key = (jet["net"], tuple(jet["columns"]), channels, jet["key"][2])
-            candidates.setdefault(key, []).append((term, ctx))
-    return [_stacked(ir, f"stacked_residuals_{k}", members)
-            for k, members in enumerate(m for m in candidates.values() if len(m) > 1)]
+        group = group_of.get(term.name)
+        if group is None and ctx["taylor"] and not ctx["constant"] and len(ctx["jets"]) == 1:
+            units.append({"terms": [term], "rows": term.name, "shared": None,
+                          "coordinates": term.coordinates, "jet": ctx["jets"][0],
+                          "exprs": [ctx["batched_expr"]]})
+        elif group is not None and term.name == group["terms"][0] and len(group["jets"]) == 1:
+            members = {t.name: t for t in ir.terms if t.name in group["terms"]}
+            units.append({"terms": [members[name] for name in group["terms"]],
+                          "rows": term.name, "shared": group,
+                          "coordinates": group["coordinates"], "jet": group["jets"][0],
+                          "exprs": [r["expr"] for r in group["returns"]]})
+    return units
 
 
 def _is_value(alpha) -> bool:
     return not is_combination(alpha) and not any(alpha)
 
 
-def _stacked(ir: ProblemIR, name: str, members: list) -> dict:
-    params = list(dict.fromkeys(p for term, _ in members for p in term.params))
+def _stacked(ir: ProblemIR, name: str, units: list[dict]) -> dict:
+    terms = [term for unit in units for term in unit["terms"]]
+    params = list(dict.fromkeys(p for term in terms for p in term.params))
     namer = Namer(set(params))
-    first = members[0][1]["jets"][0]
-    # the channels of all members, in order (the same for all, but for the values of
+    first = units[0]["jet"]
+    # the channels of all units, in order (the same for all, but for the values of
     # several output columns: a term may read u where the next reads v)
     named: dict[tuple, str] = {}
-    for _, ctx in members:
-        for old, alpha, column in ctx["jets"][0]["entries"]:
+    for unit in units:
+        for old, alpha, column in unit["jet"]["entries"]:
             named.setdefault((alpha, column), old)
     channels = list(named)
     outputs = [namer.claim(named[c]) for c in channels]
-    contexts, splits, inputs = [], [[] for _ in outputs], [[] for _ in first["args"]]
-    for term, ctx in members:
-        jet = ctx["jets"][0]
-        rename = {c.name: namer.claim(f"{c.name}_{term.name}") for c in term.coordinates}
+    contexts, members = [], []
+    splits, inputs = [[] for _ in outputs], [[] for _ in first["args"]]
+    for unit in units:
+        jet, rows = unit["jet"], unit["rows"]
+        rename = {c.name: namer.claim(f"{c.name}_{rows}") for c in unit["coordinates"]}
         args = tuple(rename[a] for a in jet["args"])
         for stack, arg in zip(inputs, args):
             stack.append(arg)
         own = {(alpha, column): old for old, alpha, column in jet["entries"]}
         for channel, split in zip(channels, splits):
             if channel in own:
-                rename[own[channel]] = namer.claim(f"{own[channel]}_{term.name}")
+                rename[own[channel]] = namer.claim(f"{own[channel]}_{rows}")
             split.append(rename[own[channel]] if channel in own else None)
-        expr = ctx["batched_expr"].xreplace(
-            {s: sp.Symbol(rename[s.name], **s.assumptions0)
-             for s in ctx["batched_expr"].free_symbols if s.name in rename})
-        read = {s.name for s in expr.free_symbols} | set(args)
+        read = set(args)
+        for term, expr in zip(unit["terms"], unit["exprs"]):
+            expr = expr.xreplace({s: sp.Symbol(rename[s.name], **s.assumptions0)
+                                  for s in expr.free_symbols if s.name in rename})
+            read |= {s.name for s in expr.free_symbols}
+            members.append({"name": term.name, "code": torch_code(expr)})
         contexts.append({
-            "name": term.name,
-            "text": term.text,
-            "coordinates": [replace(c, name=rename[c.name]) for c in term.coordinates
+            "rows": rows,
+            "terms": [{"name": term.name, "text": term.text} for term in unit["terms"]],
+            "shared": unit["shared"] is not None,
+            "coordinates": [replace(c, name=rename[c.name]) for c in unit["coordinates"]
                             if rename[c.name] in read],
-            "code": torch_code(expr),
         })
-    if any(None in split for split in splits):  # a member's rows of a column it does not read
+    if any(None in split for split in splits):  # a unit's rows of a column it does not read
         unused = namer.claim("unused")
         splits = [[n if n is not None else unused for n in split] for split in splits]
     # each input column stacked, then standardised once and joined
     stacked = batched_input(ir, [f"torch.cat(({', '.join(names)}))" for names in inputs],
                             first["columns"])
     renamed = {named[c]: out for c, out in zip(channels, outputs)}  # the first's names
-    texts = list(dict.fromkeys(t for _, ctx in members for t in ctx["jets"][0]["site_texts"]))
+    texts = list(dict.fromkeys(t for unit in units for t in unit["jet"]["site_texts"]))
     call = _call(first["net"], stacked, first["key"][2],
                  [(out, alpha, column) for out, (alpha, column) in zip(outputs, channels)],
                  texts, [(renamed[n], text) for n, text in first["combined"]],
                  first["key"], first["args"], first["columns"])
-    sizes = ", ".join(f'points["{term.name}"].shape[0]' for term, _ in members)
+    sizes = ", ".join(f'points["{unit["rows"]}"].shape[0]' for unit in units)
+    groups = [unit["shared"] for unit in units if unit["shared"] is not None]
     return {
         "name": name,
-        "terms": [term.name for term, _ in members],
-        "targets": ", ".join(f'residuals["{term.name}"]' for term, _ in members),
+        "terms": [term.name for term in terms],
+        "targets": ", ".join(f'residuals["{term.name}"]' for term in terms),
         "params": params,
-        "members": contexts,
+        "units": contexts,
+        "members": members,
         "jet": call,
         "splits": [{"output": out, "names": ", ".join(names), "sizes": f"({sizes})"}
                    for out, names in zip(outputs, splits)],
+        # the groups of shared points stacked here (all or none of the units), and the
+        # condition that they share them
+        "shared": groups,
+        "condition": " and ".join(f'points["{t}"] is points["{g["terms"][0]}"]'
+                                  for g in groups for t in g["terms"][1:]),
     }

@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
-from test_shared_points import mlp  # MLP(2, n_out, [12, 10]), nonzero biases
+from test_shared_points import kovasznay, mlp  # mlp: MLP(2, n_out, [12, 10]), nonzero biases
 
-from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, codegen, discretize, loading
 from symbolic_pinn.analysis import analyze
 from symbolic_pinn.codegen import GenerationOptions, generate
+from symbolic_pinn.run import Run
 from symbolic_pinn.training import GridTraining, StochasticTraining
 
 x, y, a = sp.symbols("x y a")
@@ -117,14 +118,138 @@ def assert_stacked_equal(prob, dtype):
                                    msg=lambda m, i=i: f"gradient {i}: {m}")
 
 
-def test_terms_that_share_their_points_are_not_stacked():
+def shared_points(prob, dtype=torch.float64, apart=False):
+    """Points of each term (5, 8, 11, ... rows), those of each group of ``SHARED`` one
+    tensor, as the run makes them (``apart``: the group's later members get copies moved
+    a little, so the group does not share them)."""
+    gen = torch.Generator().manual_seed(0)
+    points = {t: torch.rand(5 + 3 * i, 2, generator=gen, dtype=dtype) * torch.tensor(
+        [1.0, 2.0], dtype=dtype) for i, t in enumerate(prob.term_names)}
+    for group in prob.module.SHARED:
+        for t in group[1:]:
+            points[t] = points[group[0]] * 0.99 + 0.001 if apart else points[group[0]]
+    return points
+
+
+def assert_all_residuals_equal(prob, points, dtype=torch.float64, stacked_calls=None,
+                               monkeypatch=None):
+    """all_residuals against each term's own function at ``points`` (residuals and loss
+    gradients); ``stacked_calls`` (with ``monkeypatch``): how many times its stacked
+    functions must run."""
+    rtol = 1e-10 if dtype == torch.float64 else 1e-5
+    calls = []
+    module = prob.module
+    if stacked_calls is not None:
+        def counted(name, real):
+            return lambda *args: calls.append(name) or real(*args)
+
+        for name in [n for n in vars(module) if n.startswith("stacked_residuals_")]:
+            monkeypatch.setattr(module, name, counted(name, getattr(module, name)))
+    together = module.all_residuals(prob.nets, points, prob.params)
+    if stacked_calls is not None:
+        assert len(calls) == stacked_calls, calls
+    separate = {t: module.RESIDUALS[t](prob.nets, points[t], prob.params)
+                for t in prob.term_names}
+    assert list(together) == list(prob.term_names)
+    for term in prob.term_names:
+        assert together[term].shape == separate[term].shape == (points[term].shape[0], 1)
+        scale = float(separate[term].detach().abs().max()) + 1.0
+        torch.testing.assert_close(together[term].detach(), separate[term].detach(),
+                                   rtol=rtol, atol=rtol * scale,
+                                   msg=lambda m, t=term: f"{t}: {m}")
+    thetas = [p for net in prob.nets for p in net.parameters()] + list(prob.params.values())
+    grads = [torch.autograd.grad(sum(r.square().mean() for r in rs.values()), thetas)
+             for rs in (together, separate)]
+    for i, (g, s) in enumerate(zip(*grads, strict=True)):
+        torch.testing.assert_close(g, s, rtol=rtol, atol=rtol * (float(s.abs().max()) + 1.0),
+                                   msg=lambda m, i=i: f"gradient {i}: {m}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_groups_of_shared_points_on_different_faces_are_stacked(dtype, monkeypatch):
     """Under GridTraining the conditions on one face share their points, and their calls
-    (jet_calls.shared_groups): bc_0 and bc_3 (x = 0) and bc_1 and bc_4 (x = 1) are such
-    groups (and the equations); of the value conditions of u only bc_2 is left, alone,
-    and those of v are stacked."""
-    prob = problem(GridTraining(0.25))
+    (jet_calls.shared_groups): bc_0 and bc_3 (x = 0: u and u_x) and bc_1 and bc_4 (x = 1)
+    are such groups, and the two groups' calls are one, on both faces' rows. bc_2 reads
+    the value of u alone: another call, with no partner. When a group's points differ,
+    all_residuals evaluates its terms apart."""
+    prob = problem(GridTraining(0.25), dtype=dtype)
     assert prob.module.SHARED == (("pde_0", "pde_1"), ("bc_0", "bc_3"), ("bc_1", "bc_4"))
-    assert stacked_terms(prob.source) == [("bc_5", "bc_6")]
+    assert stacked_terms(prob.source) == [("bc_0", "bc_3", "bc_1", "bc_4"), ("bc_5", "bc_6")]
+    body = prob.source.split("def stacked_residuals_0")[1].split("def stacked_residuals_1")[0]
+    assert body.count("jet(nets[0]") == 1
+    assert "u_bc_0, u_bc_1 = torch.split(u, " in body
+    assert "u_x_bc_0, u_x_bc_1 = torch.split(u_x, " in body
+    assert_all_residuals_equal(prob, shared_points(prob, dtype), dtype, 2, monkeypatch)
+    apart = shared_points(prob, dtype, apart=True)
+    assert_all_residuals_equal(prob, apart, dtype, 1, monkeypatch)  # bc_5 and bc_6 only
+
+
+def values_of_two_variables(strategy, dtype=torch.float64):
+    """u and v from one MLP(2, 2): at x = 0 and at x = 1 a condition on each (two groups
+    under GridTraining), at y = 0 one on u, at y = 2 one on v."""
+    U, V = u(x, y), v(x, y)
+    bcs = [sp.Eq(u(0, y), y), sp.Eq(v(0, y), 0), sp.Eq(u(1, y), sp.sin(y)), sp.Eq(v(1, y), 1),
+           sp.Eq(u(x, 0), x), sp.Eq(v(x, 2), 0)]
+    system = PDESystem([U.diff(x, 2) + V.diff(y, 2), V.diff(x) - U], bcs,
+                       {x: (0, 1), y: (0, 2)}, [x, y], [U, V])
+    return discretize(system, PhysicsInformedNN(mlp(2, 3).to(dtype), strategy))
+
+
+def test_groups_stack_with_groups_and_terms_with_terms(monkeypatch):
+    """The two groups are one call, the two single terms another: the terms' call does
+    not wait on the groups' points being shared, and when they are not, the groups are
+    evaluated apart (each term's own call here) while the terms stay stacked."""
+    prob = values_of_two_variables(GridTraining(0.25))
+    assert prob.module.SHARED == (("pde_0", "pde_1"), ("bc_0", "bc_1"), ("bc_2", "bc_3"))
+    assert stacked_terms(prob.source) == [("bc_0", "bc_1", "bc_2", "bc_3"), ("bc_4", "bc_5")]
+    body = prob.source.split("def stacked_residuals_1")[1].split("RESIDUALS = ")[0]
+    assert "u_bc_4, unused = torch.split(u, " in body  # bc_5 reads v alone
+    assert "unused, v_bc_5 = torch.split(v, " in body  # bc_4 reads u alone
+    assert_all_residuals_equal(prob, shared_points(prob), stacked_calls=2,
+                               monkeypatch=monkeypatch)
+    assert_all_residuals_equal(prob, shared_points(prob, apart=True), stacked_calls=1,
+                               monkeypatch=monkeypatch)
+
+
+def test_kovasznay_conditions_on_a_grid_are_one_call(monkeypatch):
+    """The nine conditions on u, v and p on the four faces (four groups of shared
+    points): one jet call, at the points the run makes; torch.compile traces it as one
+    graph."""
+    torch.manual_seed(0)
+    prob = discretize(kovasznay(), PhysicsInformedNN(MLP(2, 3, [16, 16]).double(),
+                                                     GridTraining(0.25)))
+    assert len(prob.module.SHARED) == 5
+    (terms,) = stacked_terms(prob.source)
+    assert sorted(terms) == [f"bc_{i}" for i in range(9)]
+    run = Run(prob, "adam", lambda ps: torch.optim.Adam(ps, lr=1e-3),
+              np.random.default_rng(0), torch.device("cpu"), torch.float64)
+    assert_all_residuals_equal(prob, run.points, stacked_calls=1, monkeypatch=monkeypatch)
+    explained = torch._dynamo.explain(prob.module.all_residuals)(prob.nets, run.points,
+                                                                 prob.params)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), \
+        explained.break_reasons
+
+
+def test_training_is_the_same_with_and_without_stacked_groups():
+    """Ten Adam steps under GridTraining, from the same networks, with the groups of
+    shared points stacked and with the calls apart (stack_calls=False)."""
+    histories = []
+    for stack in (True, False):
+        prob = problem(GridTraining(0.25), dtype=torch.float32)
+        if not stack:
+            real = codegen.stacked_groups
+            codegen.stacked_groups = lambda ir, terms, shared: []
+            try:
+                loading._LOADED.clear()
+                prob = problem(GridTraining(0.25), dtype=torch.float32)
+            finally:
+                codegen.stacked_groups = real
+                loading._LOADED.clear()
+        assert ("stacked_residuals_0" in prob.source) == stack
+        histories.append(prob.solve(iterations=10, seed=0, progress=False).history)
+    for h1, h2 in zip(*histories, strict=True):
+        for term, value in h2["losses"].items():
+            assert h1["losses"][term] == pytest.approx(value, rel=1e-5, abs=1e-7), term
 
 
 def test_no_stacking_on_the_autograd_path_or_when_turned_off():
