@@ -96,35 +96,23 @@ def test_stacked_residuals_equal_the_per_term_ones(dtype):
     assert_stacked_equal(two_outputs(dtype), dtype)
 
 
-def assert_stacked_equal(prob, dtype):
-    rtol = 1e-10 if dtype == torch.float64 else 1e-5
+def own_points(prob, dtype):
+    """Points of each term, 5, 8, 11, ... rows, in the domain [0, 1] x [0, 2]."""
     gen = torch.Generator().manual_seed(0)
-    points = {t: torch.rand(5 + 3 * i, 2, generator=gen, dtype=dtype) * torch.tensor(
+    return {t: torch.rand(5 + 3 * i, 2, generator=gen, dtype=dtype) * torch.tensor(
         [1.0, 2.0], dtype=dtype) for i, t in enumerate(prob.term_names)}
-    stacked = prob.module.all_residuals(prob.nets, points, prob.params)
-    separate = {t: prob.module.RESIDUALS[t](prob.nets, points[t], prob.params)
-                for t in prob.term_names}
-    assert list(stacked) == list(prob.term_names)
-    for term in prob.term_names:
-        assert stacked[term].shape == separate[term].shape == (points[term].shape[0], 1)
-        scale = float(separate[term].detach().abs().max()) + 1.0
-        torch.testing.assert_close(stacked[term].detach(), separate[term].detach(), rtol=rtol,
-                                   atol=rtol * scale, msg=lambda m, t=term: f"{t}: {m}")
-    thetas = [p for net in prob.nets for p in net.parameters()] + list(prob.params.values())
-    grads = [torch.autograd.grad(sum(r.square().mean() for r in rs.values()), thetas)
-             for rs in (stacked, separate)]
-    for i, (g, s) in enumerate(zip(*grads, strict=True)):
-        torch.testing.assert_close(g, s, rtol=rtol, atol=rtol * (float(s.abs().max()) + 1.0),
-                                   msg=lambda m, i=i: f"gradient {i}: {m}")
+
+
+def assert_stacked_equal(prob, dtype):
+    """all_residuals against the per-term functions, each term at its own points."""
+    assert_all_residuals_equal(prob, own_points(prob, dtype), dtype)
 
 
 def shared_points(prob, dtype=torch.float64, apart=False):
-    """Points of each term (5, 8, 11, ... rows), those of each group of ``SHARED`` one
+    """Points of each term (:func:`own_points`), those of each group of ``SHARED`` one
     tensor, as the run makes them (``apart``: the group's later members get copies moved
     a little, so the group does not share them)."""
-    gen = torch.Generator().manual_seed(0)
-    points = {t: torch.rand(5 + 3 * i, 2, generator=gen, dtype=dtype) * torch.tensor(
-        [1.0, 2.0], dtype=dtype) for i, t in enumerate(prob.term_names)}
+    points = own_points(prob, dtype)
     for group in prob.module.SHARED:
         for t in group[1:]:
             points[t] = points[group[0]] * 0.99 + 0.001 if apart else points[group[0]]
