@@ -8,8 +8,11 @@ implementations train side by side in one process, interleaved in rounds (each r
 rounds of the per-round ratios of median step times:
 
 * ``ours``: ``GridTraining(dx)`` (3234 interior points at dx = 0.03), the default
-  derivatives; the equations share one ``jet`` call, and the conditions on each edge one;
-* ``ours-separate``: the same grid with ``shares_points = False`` (one call per term);
+  derivatives; the equations share one ``jet`` call, and the conditions on each edge one
+  (since the seventeenth session the four edges' groups are one call together);
+* ``ours-separate``: the same grid with ``shares_points = False``: one call per equation
+  (the conditions, which read values alone, are one stacked call since the sixteenth
+  session, before it one call each);
 * ``deepxde``: DeepXDE 1.15 (PyTorch backend) with the same network, as its Kovasznay
   example sets the problem up: ``num_domain`` = our interior points, ``num_boundary`` =
   our distinct boundary points, ``train_distribution="pseudo"``, u and v given on the
