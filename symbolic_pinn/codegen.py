@@ -67,9 +67,9 @@ class GenerationOptions:
             (:func:`symbolic_pinn.jet_calls.shared_groups`).
         stack_calls: With ``"taylor"``, whether terms at different points whose one
             ``jet`` call each asks the same network for the same channels (the
-            conditions on the faces of a domain, typically; a face's group of shared
-            points counts as one such term) are evaluated by one call on their stacked
-            rows (:func:`symbolic_pinn.stacking.stacked_groups`).
+            conditions on the faces of a domain, typically; groups of shared points on
+            different faces stack with each other likewise) are evaluated by one call on
+            their stacked rows (:func:`symbolic_pinn.stacking.stacked_groups`).
 
     Examples:
         >>> import sympy as sp
