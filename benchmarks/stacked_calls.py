@@ -13,7 +13,9 @@ as kernels; ``--ops-only``: those alone, and the hand-written step's). Two sizes
 ``speed.py``'s 2000 interior + 100 points per condition, and a small problem, 100 + 25.
 ``--problems kovasznay`` adds Kovasznay flow on a grid, whose conditions on each face
 share their points: its four groups of conditions are one call since the seventeenth
-session, and "separate" is then one call per face.
+session, and "separate" is then one call per face. ``--derivatives autograd`` measures
+the autograd path (any ``nn.Module``), whose conditions that read values alone are one
+call of the network since the eighteenth session (the wave's u_t(x, 0) keeps its own).
 
 Usage::
 
@@ -22,6 +24,7 @@ Usage::
     python benchmarks/stacked_calls.py --ops-only --out ops.json  # op counts (~1 min)
     python benchmarks/stacked_calls.py --device cuda --sizes large --rounds 5  # on a GPU
     python benchmarks/stacked_calls.py --problems kovasznay --out kovasznay.json
+    python benchmarks/stacked_calls.py --derivatives autograd --out autograd.json
 
 Measured (torch 2.13.0+cpu, 1 thread, 2-core machine): docs/performance.md,
 "Conditions stacked into one call".
@@ -56,12 +59,13 @@ from symbolic_pinn.training import GridTraining
 SIZES = {"large": (2000, 100), "small": (100, 25)}
 
 
-def build(problem: str, size: str, stacked: bool, compile_: bool = False):
+def build(problem: str, size: str, stacked: bool, compile_: bool = False,
+          derivatives: str = "auto"):
     """The speed.py problem (MLP 2-64-64-1) at one of SIZES, with or without the stacked
     calls; or Kovasznay flow as in ``peers_kovasznay.py`` (MLP 2-50-50-50-3 on a
     ``GridTraining`` grid: dx = 0.03 for "large", 3234 interior points and faces of 51
     and 67 points; 0.1 for "small", 266, 16 and 21), whose conditions are four groups
-    of shared points.
+    of shared points. ``derivatives``: ``PhysicsInformedNN``'s.
     Its first steps (and compilation) run here."""
     real = codegen.stacked_groups
     if not stacked:
@@ -75,12 +79,13 @@ def build(problem: str, size: str, stacked: bool, compile_: bool = False):
 
             dx = 0.03 if size == "large" else 0.1
             pinn = PhysicsInformedNN(MLP(2, 3, [50, 50, 50]).to(speed.DEVICE),
-                                     GridTraining(dx), compile=compile_)
+                                     GridTraining(dx), compile=compile_,
+                                     derivatives=derivatives)
             prob = discretize(kovasznay.kovasznay_system(20), pinn)
         else:
             pinn = PhysicsInformedNN(MLP(2, 1, [64, 64]).to(speed.DEVICE),
                                      _fixed_strategy(make_points(problem, *SIZES[size], 0)),
-                                     compile=compile_)
+                                     compile=compile_, derivatives=derivatives)
             prob = discretize(make_system(problem), pinn)
     finally:
         codegen.stacked_groups = real
@@ -118,12 +123,13 @@ def ops_per_step(run, steps: int = 20) -> float:
     return kernel_ops(prof.events()) / steps
 
 
-def count_ops(problems) -> list[dict]:
+def count_ops(problems, derivatives: str = "auto") -> list[dict]:
     """Kernel-like ops a step, separate / stacked / hand-written, at 2000 + 100 points (the
     counts do not depend on the number of points)."""
     rows = []
     for problem in problems:
-        (separate, _), (stacked, _) = (build(problem, "large", s) for s in (False, True))
+        (separate, _), (stacked, _) = (build(problem, "large", s, derivatives=derivatives)
+                                       for s in (False, True))
         ops = [ops_per_step(lambda k, p=p: ours_steps(p, k)) for p in (separate, stacked)]
         rows.append({"problem": problem, "ops_separate": ops[0], "ops_stacked": ops[1]})
         if problem != "kovasznay":  # (no hand-written Kovasznay step here)
@@ -148,6 +154,8 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--out", help="write the results here as JSON")
     ap.add_argument("--device", default="cpu", help="where both variants train (cuda: a GPU)")
+    ap.add_argument("--derivatives", default="auto", choices=["auto", "autograd"],
+                    help="the derivative path of both variants (auto: taylor for these MLPs)")
     ap.add_argument("--ops-only", action="store_true",
                     help="count the kernel-like ops of each step (and the hand-written one's); "
                          "no timing")
@@ -155,15 +163,19 @@ def main(argv=None) -> list[dict]:
     torch.set_num_threads(1)
     speed.DEVICE = torch.device(args.device)
     if args.ops_only:
-        rows = count_ops(args.problems)
+        rows = count_ops(args.problems, args.derivatives)
         if args.out:
             with open(args.out, "w") as f:
-                json.dump({"torch": torch.__version__, "ops": rows}, f, indent=1)
+                json.dump({"torch": torch.__version__, "derivatives": args.derivatives,
+                           "ops": rows}, f, indent=1)
         return rows
     results = []
     for compile_, size, problem in itertools.product(
             [False, True] if args.compile else [False], args.sizes, args.problems):
-        built = [build(problem, size, stacked, compile_) for stacked in (False, True)]
+        if compile_ and args.derivatives == "autograd":
+            continue  # (compile needs the taylor path)
+        built = [build(problem, size, stacked, compile_, args.derivatives)
+                 for stacked in (False, True)]
         (separate, loss_s), (stacked, loss_t) = built
         assert abs(loss_t - loss_s) <= 1e-5 * abs(loss_s), (loss_t, loss_s)
         times: list[list[float]] = [[], []]
@@ -175,7 +187,8 @@ def main(argv=None) -> list[dict]:
         row = {"problem": problem, "size": size,
                "points": ({"dx": 0.03 if size == "large" else 0.1} if problem == "kovasznay"
                           else SIZES[size]),
-               "compiled": compile_, "separate_ms": statistics.median(times[0]),
+               "compiled": compile_, "derivatives": args.derivatives,
+               "separate_ms": statistics.median(times[0]),
                "stacked_ms": statistics.median(times[1]),
                "ratio": statistics.median(ratios), "ratio_min": min(ratios),
                "ratio_max": max(ratios), "rounds": args.rounds, "steps": args.steps,

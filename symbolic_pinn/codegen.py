@@ -65,11 +65,13 @@ class GenerationOptions:
             ``"taylor"``, terms that can share their ``jet`` calls get one function that
             ``all_residuals`` calls when their points are one tensor
             (:func:`symbolic_pinn.jet_calls.shared_groups`).
-        stack_calls: With ``"taylor"``, whether terms at different points whose one
-            ``jet`` call each asks the same network for the same channels (the
-            conditions on the faces of a domain, typically; groups of shared points on
-            different faces stack with each other likewise) are evaluated by one call on
-            their stacked rows (:func:`symbolic_pinn.stacking.stacked_groups`).
+        stack_calls: Whether terms at different points whose one ``jet`` call each
+            asks the same network for the same channels (the conditions on the faces of
+            a domain, typically; groups of shared points on different faces stack with
+            each other likewise) are evaluated by one call on their stacked rows
+            (:func:`symbolic_pinn.stacking.stacked_groups`). On the ``"autograd"`` path
+            only terms that read values alone (no derivative) from one network call
+            are stacked: one call of the network on their rows.
 
     Examples:
         >>> import sympy as sp
@@ -209,7 +211,7 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
         depvars=[_depvar_context(ir, dv) for dv in ir.depvars],
         options=options,
         shared=shared,
-        stacked=stacked_groups(ir, terms, shared) if taylor and options.stack_calls else [],
+        stacked=stacked_groups(ir, terms, shared) if options.stack_calls else [],
         uses=_uses(terms),
     )
     try:
@@ -295,7 +297,19 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
         "columns": ", ".join(ir.indvar_names),
         "taylor": taylor and bool(term.sites),
         "jets": jets,
+        # on the autograd path, the one network call of a term that reads values alone:
+        # stacking.stacked_groups may stack it with others
+        "values_call": None if taylor else _values_call(ir, term),
     }
+
+
+def _values_call(ir: ProblemIR, term: TermIR) -> dict | None:
+    """The call of a term without derivatives that evaluates one network at one input
+    (as :func:`~symbolic_pinn.jet_calls.term_jets` describes calls), else None."""
+    if term.derivatives or not term.sites:
+        return None
+    calls, _ = term_jets(ir, term)
+    return calls[0] if len(calls) == 1 else None
 
 
 def _evaluations(ir: ProblemIR, term: TermIR) -> list[dict]:

@@ -9,7 +9,9 @@ The residuals are the same (the rows of a batch never mix); a step launches fewe
 larger operations (measured in ``docs/performance.md``, "Conditions stacked into one
 call"). A group of terms that share their points and one call
 (:func:`~symbolic_pinn.jet_calls.shared_groups`: the u, v and p conditions of one face
-under ``GridTraining``) stacks as one unit with the groups of other faces.
+under ``GridTraining``) stacks as one unit with the groups of other faces. On the
+autograd path (``derivatives="autograd"``, any ``nn.Module``) the terms that read values
+alone are stacked the same way, into one call of the network itself.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
     """Groups of terms whose one ``jet`` call each can be one call on their stacked rows.
 
     Candidates are units: a term on the forward-propagated path that makes exactly one
-    ``jet`` call and is in no group of :func:`~symbolic_pinn.jet_calls.shared_groups`,
+    ``jet`` call (on the autograd path: a term without derivatives that makes one
+    network call) and is in no group of :func:`~symbolic_pinn.jet_calls.shared_groups`,
     and a group of shared points whose members make one ``jet`` call together (its rows
     are its first term's points). Units of one kind (terms, or groups of shared points)
     whose calls evaluate the same network for the same channels (multi-indices and
@@ -52,8 +55,8 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
         Per group, the context of its generated function ``stacked_residuals_<k>``: the
         units with their coordinates (renamed per unit), the terms' residuals, the
         parameters, the one call on their stacked inputs with the names its outputs are
-        split into, and the groups of shared points it holds with the condition that
-        they share them.
+        split into (on the autograd path, the network's output columns by name), and the
+        groups of shared points it holds with the condition that they share them.
 
     Examples:
         The four edges of the unit square: one call of ``u`` on all their rows.
@@ -102,16 +105,17 @@ def _units(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list[dict]:
     units = []
     for term, ctx in zip(ir.terms, terms):
         group = group_of.get(term.name)
-        if group is None and ctx["taylor"] and not ctx["constant"] and len(ctx["jets"]) == 1:
+        call = ctx["jets"][0] if ctx["taylor"] and len(ctx["jets"]) == 1 else ctx["values_call"]
+        if group is None and not ctx["constant"] and call is not None:
             units.append({"terms": [term], "rows": term.name, "shared": None,
-                          "coordinates": term.coordinates, "jet": ctx["jets"][0],
-                          "exprs": [ctx["batched_expr"]]})
+                          "coordinates": term.coordinates, "jet": call,
+                          "exprs": [ctx["batched_expr"]], "taylor": ctx["taylor"]})
         elif group is not None and term.name == group["terms"][0] and len(group["jets"]) == 1:
             members = {t.name: t for t in ir.terms if t.name in group["terms"]}
             units.append({"terms": [members[name] for name in group["terms"]],
                           "rows": term.name, "shared": group,
                           "coordinates": group["coordinates"], "jet": group["jets"][0],
-                          "exprs": [r["expr"] for r in group["returns"]]})
+                          "exprs": [r["expr"] for r in group["returns"]], "taylor": True})
     return units
 
 
@@ -172,8 +176,16 @@ def _stacked(ir: ProblemIR, name: str, units: list[dict]) -> dict:
                  first["key"], first["args"], first["columns"])
     sizes = ", ".join(f'points["{unit["rows"]}"].shape[0]' for unit in units)
     groups = [unit["shared"] for unit in units if unit["shared"] is not None]
+    autograd = not units[0]["taylor"]  # (one path for the whole module)
     return {
         "name": name,
+        # the autograd path calls the network itself (values alone, no jet): its output
+        # is named when it holds several columns that are read
+        "autograd": autograd,
+        "out": namer.claim(f"net{first['net']}_out") if autograd and len(outputs) > 1
+        else None,
+        "outputs": [{"name": out, "column": column}
+                    for out, (_, column) in zip(outputs, channels)],
         "terms": [term.name for term in terms],
         "targets": ", ".join(f'residuals["{term.name}"]' for term in terms),
         "params": params,

@@ -134,6 +134,14 @@ def test_stacked_calls_runs(tmp_path):
     # 238.1, 208.1 and 191.0 with torch 2.13: the hand-written step evaluates the three
     # conditions in one network call too
     assert row["ops_hand"] < row["ops_stacked"] < row["ops_separate"] - 20
+    proc = subprocess.run(  # the autograd path stacks the three value conditions too
+        [sys.executable, str(ROOT / "benchmarks" / "stacked_calls.py"), "--ops-only",
+         "--problems", "burgers", "--derivatives", "autograd", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = json.loads(out.read_text(encoding="utf-8"))["ops"]
+    assert row["ops_stacked"] < row["ops_separate"] - 20
 
 
 def test_gpu_check_script_runs_on_the_cpu(tmp_path):

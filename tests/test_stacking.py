@@ -5,7 +5,9 @@ for the same channels (the conditions on the faces of a domain) by one call on t
 stacked rows. Its residuals and their gradients must equal the per-term functions'
 (1e-10 relative in float64, 1e-5 in float32), for terms of different sizes, with
 coordinates and parameters in the residual, standardised inputs, derivative channels and
-calls with several outputs (a Robin condition; two variables from one network).
+calls with several outputs (a Robin condition; two variables from one network). On the
+autograd path (any ``nn.Module``) the terms that read values alone are stacked into one
+call of the network, with the same checks.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def system() -> PDESystem:
     return PDESystem(eqs, bcs, {x: (0, 1), y: (0, 2)}, [x, y], [U, V], {a: 0.7})
 
 
-def problem(strategy=None, dtype=torch.float64, **kw):
-    pinn = PhysicsInformedNN([mlp(1, 1).to(dtype), mlp(1, 2).to(dtype)],
+def problem(strategy=None, dtype=torch.float64, nets=None, **kw):
+    nets = [mlp(1, 1), mlp(1, 2)] if nets is None else nets
+    pinn = PhysicsInformedNN([net.to(dtype) for net in nets],
                              strategy or StochasticTraining(16, 4), param_estim=True,
                              input_scaling="standardize", **kw)
     return discretize(system(), pinn)
@@ -65,7 +68,7 @@ def test_groups_are_the_terms_with_the_same_network_and_channels():
     assert 'residuals["bc_7"] = residual_bc_7(' in prob.source
 
 
-def two_outputs(dtype=torch.float64):
+def two_outputs(dtype=torch.float64, net=None):
     """u and v from one MLP(2, 2); two Robin conditions (value and u_x from one call: two
     outputs to split), two conditions on both variables (the value columns 0 and 1) and
     two on one variable each (v, then u): one call for the four value conditions."""
@@ -75,7 +78,8 @@ def two_outputs(dtype=torch.float64):
            sp.Eq(u(x, 0) + v(x, 0), x), sp.Eq(u(x, 2) - v(x, 2), 2), sp.Eq(v(0, y), 0),
            sp.Eq(u(1, y), y)]
     system = PDESystem(eqs, bcs, {x: (0, 1), y: (0, 2)}, [x, y], [U, V])
-    return discretize(system, PhysicsInformedNN(mlp(2, 3).to(dtype), StochasticTraining(16, 4)))
+    net = (mlp(2, 3) if net is None else net).to(dtype)
+    return discretize(system, PhysicsInformedNN(net, StochasticTraining(16, 4)))
 
 
 def test_calls_with_several_outputs_are_split_per_output():
@@ -218,18 +222,21 @@ def test_kovasznay_conditions_on_a_grid_are_one_call(monkeypatch):
         explained.break_reasons
 
 
-def test_training_is_the_same_with_and_without_stacked_groups():
+@pytest.mark.parametrize("derivatives", ["auto", "autograd"])
+def test_training_is_the_same_with_and_without_stacked_groups(derivatives):
     """Ten Adam steps under GridTraining, from the same networks, with the groups of
-    shared points stacked and with the calls apart (stack_calls=False)."""
+    shared points stacked (on the autograd path: the value conditions) and with the
+    calls apart (stack_calls=False)."""
     histories = []
     for stack in (True, False):
-        prob = problem(GridTraining(0.25), dtype=torch.float32)
+        prob = problem(GridTraining(0.25), dtype=torch.float32, derivatives=derivatives)
         if not stack:
             real = codegen.stacked_groups
             codegen.stacked_groups = lambda ir, terms, shared: []
             try:
                 loading._LOADED.clear()
-                prob = problem(GridTraining(0.25), dtype=torch.float32)
+                prob = problem(GridTraining(0.25), dtype=torch.float32,
+                               derivatives=derivatives)
             finally:
                 codegen.stacked_groups = real
                 loading._LOADED.clear()
@@ -240,12 +247,73 @@ def test_training_is_the_same_with_and_without_stacked_groups():
             assert h1["losses"][term] == pytest.approx(value, rel=1e-5, abs=1e-7), term
 
 
-def test_no_stacking_on_the_autograd_path_or_when_turned_off():
+def test_stacking_on_both_paths_and_turned_off():
+    """The taylor path stacks three groups (the Neumann conditions too), the autograd
+    path the two groups of value conditions; stack_calls=False turns both off."""
     ir = analyze(system(), {"u": (0, 0), "v": (1, 0)}, [None, None])
-    assert "stacked_residuals" not in generate(ir, GenerationOptions(derivatives="autograd"))
     on = GenerationOptions(derivatives="taylor", shared_points=False)  # as StochasticTraining
     assert "stacked_residuals_2" in generate(ir, on)
     assert "stacked_residuals" not in generate(ir, replace(on, stack_calls=False))
+    autograd = GenerationOptions(derivatives="autograd")
+    source = generate(ir, autograd)
+    assert "stacked_residuals_1" in source and "stacked_residuals_2" not in source
+    assert "stacked_residuals" not in generate(ir, replace(autograd, stack_calls=False))
+
+
+class Features(torch.nn.Module):
+    """Not an MLP (the autograd path's kind of network): sin features, then a layer."""
+
+    def __init__(self, n_out: int) -> None:
+        super().__init__()
+        self.inner, self.outer = torch.nn.Linear(2, 9), torch.nn.Linear(9, n_out)
+
+    def forward(self, z):
+        return self.outer(torch.sin(self.inner(z)) + z[:, :1] * z[:, 1:])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_autograd_path_stacks_the_terms_that_read_values_alone(dtype, monkeypatch):
+    """On the autograd path the value conditions of u (bc_0, bc_1, bc_2) are one call of
+    the network, those of v (bc_5, bc_6, another network) another; the Neumann
+    conditions (bc_3, bc_4) keep their own calls and derivatives."""
+    torch.manual_seed(0)
+    prob = problem(dtype=dtype, nets=[Features(1), Features(1)])
+    assert stacked_terms(prob.source) == [("bc_0", "bc_1", "bc_2"), ("bc_5", "bc_6")]
+    body = prob.source.split("def stacked_residuals_0")[1].split("def stacked_residuals_1")[0]
+    assert body.count("nets[0](") == 1 and "jet(" not in body and " d(" not in body
+    assert re.search(r"\n    u = nets\[0\]\(.*\)\[:, 0:1\]  # u\(x, y\)\n", body)
+    assert 'residuals["bc_3"] = residual_bc_3(' in prob.source
+    assert_all_residuals_equal(prob, own_points(prob, dtype), dtype, 2, monkeypatch)
+
+
+def test_autograd_path_splits_a_call_with_several_outputs(monkeypatch):
+    """u and v from one network: the four value conditions are one call whose output
+    columns are taken apart by name; the Robin conditions (a derivative) are not
+    stacked on the autograd path."""
+    torch.manual_seed(0)
+    prob = two_outputs(net=Features(2))
+    assert stacked_terms(prob.source) == [("bc_2", "bc_3", "bc_4", "bc_5")]
+    body = prob.source.split("def stacked_residuals_0")[1].split("RESIDUALS = ")[0]
+    assert "    net0_out = nets[0](torch.cat((torch.cat((x_bc_2, x_bc_3, x_bc_4, x_bc_5))" in body
+    assert "    u = net0_out[:, 0:1]\n    v = net0_out[:, 1:2]\n" in body
+    assert "u_bc_2, u_bc_3, unused, u_bc_5 = torch.split(u, " in body
+    assert "v_bc_2, v_bc_3, v_bc_4, unused = torch.split(v, " in body
+    assert_all_residuals_equal(prob, own_points(prob, torch.float64), torch.float64, 1,
+                               monkeypatch)
+
+
+def test_autograd_path_reads_the_one_column_its_terms_read(monkeypatch):
+    """Conditions on v alone, the second output of the network: one call, column 1."""
+    U, V = u(x, y), v(x, y)
+    system = PDESystem([U.diff(x, 2) + V.diff(y, 2), V.diff(x) - U],
+                       [sp.Eq(v(0, y), y), sp.Eq(v(1, y), 0), sp.Eq(U.diff(y).subs(y, 0), 0)],
+                       {x: (0, 1), y: (0, 2)}, [x, y], [U, V])
+    torch.manual_seed(0)
+    prob = discretize(system, PhysicsInformedNN(Features(2).double(), StochasticTraining(16, 4)))
+    assert stacked_terms(prob.source) == [("bc_0", "bc_1")]
+    assert re.search(r"\n    v = nets\[0\]\(.*\)\[:, 1:2\]  # v\(x, y\)\n", prob.source)
+    assert_all_residuals_equal(prob, own_points(prob, torch.float64), torch.float64, 1,
+                               monkeypatch)
 
 
 def test_training_with_stacked_calls_converges():
