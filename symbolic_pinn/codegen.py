@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .autograd_calls import autograd_call
 from .errors import CodegenError
 from .ir import ProblemIR, Site, TermIR
 from .jet_calls import batched_input, shared_groups, term_jets
@@ -69,9 +70,10 @@ class GenerationOptions:
             asks the same network for the same channels (the conditions on the faces of
             a domain, typically; groups of shared points on different faces stack with
             each other likewise) are evaluated by one call on their stacked rows
-            (:func:`symbolic_pinn.stacking.stacked_groups`). On the ``"autograd"`` path
-            only terms that read values alone (no derivative) from one network call
-            are stacked: one call of the network on their rows.
+            (:func:`symbolic_pinn.stacking.stacked_groups`). On the ``"autograd"`` path,
+            terms whose one network call reads the same values and derivatives are
+            stacked likewise: one call of the network on their rows, then one
+            derivative DAG (:mod:`symbolic_pinn.autograd_calls`).
 
     Examples:
         >>> import sympy as sp
@@ -204,6 +206,7 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
     taylor = options.derivatives == "taylor"
     terms = [_term_context(ir, term, taylor) for term in ir.terms]
     shared = shared_groups(ir, terms) if taylor and options.shared_points else []
+    stacked = stacked_groups(ir, terms, shared) if options.stack_calls else []
     source = _environment().get_template("module.py.j2").render(
         version=__version__,
         ir=ir,
@@ -211,8 +214,8 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
         depvars=[_depvar_context(ir, dv) for dv in ir.depvars],
         options=options,
         shared=shared,
-        stacked=stacked_groups(ir, terms, shared) if options.stack_calls else [],
-        uses=_uses(terms),
+        stacked=stacked,
+        uses=_uses(terms, stacked),
     )
     try:
         ast.parse(source)
@@ -221,7 +224,7 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
     return source
 
 
-def _uses(terms: list[dict]) -> dict[str, bool]:
+def _uses(terms: list[dict], stacked: list[dict]) -> dict[str, bool]:
     """Which imports and helpers the module needs: it defines no other."""
     def reads_math(code: str) -> bool:
         return any(isinstance(n, ast.Name) and n.id == "math"
@@ -234,7 +237,8 @@ def _uses(terms: list[dict]) -> dict[str, bool]:
         "jet": any(t["jets"] for t in terms if t["taylor"]),
         "d": any(t["derivatives"] for t in autograd),
         "coordinate": any(c.value is None and c.requires_grad
-                          for t in autograd for c in t["coordinates"]),
+                          for t in autograd for c in t["coordinates"])
+        or any(c["grad"] for g in stacked if g["dag"] for c in g["dag"]["coordinates"]),
     }
 
 
@@ -297,19 +301,10 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
         "columns": ", ".join(ir.indvar_names),
         "taylor": taylor and bool(term.sites),
         "jets": jets,
-        # on the autograd path, the one network call of a term that reads values alone:
-        # stacking.stacked_groups may stack it with others
-        "values_call": None if taylor else _values_call(ir, term),
+        # on the autograd path, the term's one network call and the derivatives it
+        # reads: stacking.stacked_groups may stack it with others
+        "autograd_call": None if taylor else autograd_call(ir, term),
     }
-
-
-def _values_call(ir: ProblemIR, term: TermIR) -> dict | None:
-    """The call of a term without derivatives that evaluates one network at one input
-    (as :func:`~symbolic_pinn.jet_calls.term_jets` describes calls), else None."""
-    if term.derivatives or not term.sites:
-        return None
-    calls, _ = term_jets(ir, term)
-    return calls[0] if len(calls) == 1 else None
 
 
 def _evaluations(ir: ProblemIR, term: TermIR) -> list[dict]:

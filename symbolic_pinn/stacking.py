@@ -10,8 +10,9 @@ larger operations (measured in ``docs/performance.md``, "Conditions stacked into
 call"). A group of terms that share their points and one call
 (:func:`~symbolic_pinn.jet_calls.shared_groups`: the u, v and p conditions of one face
 under ``GridTraining``) stacks as one unit with the groups of other faces. On the
-autograd path (``derivatives="autograd"``, any ``nn.Module``) the terms that read values
-alone are stacked the same way, into one call of the network itself.
+autograd path (``derivatives="autograd"``, any ``nn.Module``) terms are stacked the same
+way, into one call of the network itself followed, for derivatives, by one derivative
+DAG on the stacked coordinates (:mod:`symbolic_pinn.autograd_calls`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import replace
 
 import sympy as sp
 
+from .autograd_calls import stacked_dag, stacked_names
 from .channels import is_combination
 from .ir import ProblemIR
 from .jet_calls import _call, batched_input
@@ -33,8 +35,9 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
     """Groups of terms whose one ``jet`` call each can be one call on their stacked rows.
 
     Candidates are units: a term on the forward-propagated path that makes exactly one
-    ``jet`` call (on the autograd path: a term without derivatives that makes one
-    network call) and is in no group of :func:`~symbolic_pinn.jet_calls.shared_groups`,
+    ``jet`` call (on the autograd path: one network call,
+    :func:`~symbolic_pinn.autograd_calls.autograd_call`) and is in no group of
+    :func:`~symbolic_pinn.jet_calls.shared_groups`,
     and a group of shared points whose members make one ``jet`` call together (its rows
     are its first term's points). Units of one kind (terms, or groups of shared points)
     whose calls evaluate the same network for the same channels (multi-indices and
@@ -55,8 +58,9 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
         Per group, the context of its generated function ``stacked_residuals_<k>``: the
         units with their coordinates (renamed per unit), the terms' residuals, the
         parameters, the one call on their stacked inputs with the names its outputs are
-        split into (on the autograd path, the network's output columns by name), and the
-        groups of shared points it holds with the condition that they share them.
+        split into (on the autograd path, the network's output columns by name, or the
+        derivative DAG on the stacked coordinates), and the groups of shared points it
+        holds with the condition that they share them.
 
     Examples:
         The four edges of the unit square: one call of ``u`` on all their rows.
@@ -105,7 +109,7 @@ def _units(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list[dict]:
     units = []
     for term, ctx in zip(ir.terms, terms):
         group = group_of.get(term.name)
-        call = ctx["jets"][0] if ctx["taylor"] and len(ctx["jets"]) == 1 else ctx["values_call"]
+        call = ctx["jets"][0] if ctx["taylor"] and len(ctx["jets"]) == 1 else ctx["autograd_call"]
         if group is None and not ctx["constant"] and call is not None:
             units.append({"terms": [term], "rows": term.name, "shared": None,
                           "coordinates": term.coordinates, "jet": call,
@@ -135,7 +139,11 @@ def _stacked(ir: ProblemIR, name: str, units: list[dict]) -> dict:
         for old, alpha, column in unit["jet"]["entries"]:
             named.setdefault((alpha, column), old)
     channels = list(named)
-    outputs = [namer.claim(named[c]) for c in channels]
+    autograd = not units[0]["taylor"]  # (one path for the whole module)
+    # on the autograd path with derivatives, the first term's DAG computes the channels
+    dag_names = (stacked_names(first, namer) if autograd
+                 and not all(_is_value(alpha) for alpha, _ in channels) else None)
+    outputs = [dag_names[named[c]] if dag_names else namer.claim(named[c]) for c in channels]
     contexts, members = [], []
     splits, inputs = [[] for _ in outputs], [[] for _ in first["args"]]
     for unit in units:
@@ -176,14 +184,15 @@ def _stacked(ir: ProblemIR, name: str, units: list[dict]) -> dict:
                  first["key"], first["args"], first["columns"])
     sizes = ", ".join(f'points["{unit["rows"]}"].shape[0]' for unit in units)
     groups = [unit["shared"] for unit in units if unit["shared"] is not None]
-    autograd = not units[0]["taylor"]  # (one path for the whole module)
     return {
         "name": name,
-        # the autograd path calls the network itself (values alone, no jet): its output
-        # is named when it holds several columns that are read
+        # the autograd path calls the network itself (no jet): for values alone its output
+        # is named when it holds several columns that are read; with derivatives, the
+        # first term's DAG on the stacked coordinates
         "autograd": autograd,
-        "out": namer.claim(f"net{first['net']}_out") if autograd and len(outputs) > 1
-        else None,
+        "dag": stacked_dag(ir, first, dag_names, inputs, namer) if dag_names else None,
+        "out": namer.claim(f"net{first['net']}_out") if autograd and not dag_names
+        and len(outputs) > 1 else None,
         "outputs": [{"name": out, "column": column}
                     for out, (_, column) in zip(outputs, channels)],
         "terms": [term.name for term in terms],

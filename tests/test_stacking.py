@@ -6,8 +6,8 @@ stacked rows. Its residuals and their gradients must equal the per-term function
 (1e-10 relative in float64, 1e-5 in float32), for terms of different sizes, with
 coordinates and parameters in the residual, standardised inputs, derivative channels and
 calls with several outputs (a Robin condition; two variables from one network). On the
-autograd path (any ``nn.Module``) the terms that read values alone are stacked into one
-call of the network, with the same checks.
+autograd path (any ``nn.Module``) terms are stacked into one call of the network (values,
+and derivatives by one DAG on the stacked coordinates), with the same checks.
 """
 
 from __future__ import annotations
@@ -248,15 +248,14 @@ def test_training_is_the_same_with_and_without_stacked_groups(derivatives):
 
 
 def test_stacking_on_both_paths_and_turned_off():
-    """The taylor path stacks three groups (the Neumann conditions too), the autograd
-    path the two groups of value conditions; stack_calls=False turns both off."""
+    """Both paths stack the same three groups (the Neumann conditions too);
+    stack_calls=False turns them off."""
     ir = analyze(system(), {"u": (0, 0), "v": (1, 0)}, [None, None])
     on = GenerationOptions(derivatives="taylor", shared_points=False)  # as StochasticTraining
     assert "stacked_residuals_2" in generate(ir, on)
     assert "stacked_residuals" not in generate(ir, replace(on, stack_calls=False))
     autograd = GenerationOptions(derivatives="autograd")
-    source = generate(ir, autograd)
-    assert "stacked_residuals_1" in source and "stacked_residuals_2" not in source
+    assert stacked_terms(generate(ir, autograd)) == stacked_terms(generate(ir, on))
     assert "stacked_residuals" not in generate(ir, replace(autograd, stack_calls=False))
 
 
@@ -272,33 +271,39 @@ class Features(torch.nn.Module):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_autograd_path_stacks_the_terms_that_read_values_alone(dtype, monkeypatch):
+def test_autograd_path_stacks_values_and_derivatives(dtype, monkeypatch):
     """On the autograd path the value conditions of u (bc_0, bc_1, bc_2) are one call of
-    the network, those of v (bc_5, bc_6, another network) another; the Neumann
-    conditions (bc_3, bc_4) keep their own calls and derivatives."""
+    the network, those of v (bc_5, bc_6, another network) another, and the Neumann
+    conditions (bc_3, bc_4: u_x at x = 0 and 1) a third, whose derivative is taken once
+    on the stacked rows; bc_7 evaluates two networks and keeps its own function."""
     torch.manual_seed(0)
     prob = problem(dtype=dtype, nets=[Features(1), Features(1)])
-    assert stacked_terms(prob.source) == [("bc_0", "bc_1", "bc_2"), ("bc_5", "bc_6")]
+    assert stacked_terms(prob.source) == [("bc_0", "bc_1", "bc_2"), ("bc_3", "bc_4"),
+                                          ("bc_5", "bc_6")]
     body = prob.source.split("def stacked_residuals_0")[1].split("def stacked_residuals_1")[0]
     assert body.count("nets[0](") == 1 and "jet(" not in body and " d(" not in body
     assert re.search(r"\n    u = nets\[0\]\(.*\)\[:, 0:1\]  # u\(x, y\)\n", body)
-    assert 'residuals["bc_3"] = residual_bc_3(' in prob.source
-    assert_all_residuals_equal(prob, own_points(prob, dtype), dtype, 2, monkeypatch)
+    body = prob.source.split("def stacked_residuals_1")[1].split("def stacked_residuals_2")[0]
+    assert body.count("nets[0](") == 1 and body.count(" d(") == 1
+    assert "    x = coordinate(torch.cat((x_bc_3, x_bc_4)))\n" in body
+    assert "    y = torch.cat((y_bc_3, y_bc_4))\n" in body  # (not differentiated)
+    assert "    u_x = d(u, x)\n    u_x_bc_3, u_x_bc_4 = torch.split(u_x, " in body
+    assert 'residuals["bc_7"] = residual_bc_7(' in prob.source
+    assert_all_residuals_equal(prob, own_points(prob, dtype), dtype, 3, monkeypatch)
 
 
 def test_autograd_path_splits_a_call_with_several_outputs(monkeypatch):
     """u and v from one network: the four value conditions are one call whose output
-    columns are taken apart by name; the Robin conditions (a derivative) are not
-    stacked on the autograd path."""
+    columns are taken apart by name; the two Robin conditions (u and u_x) another."""
     torch.manual_seed(0)
     prob = two_outputs(net=Features(2))
-    assert stacked_terms(prob.source) == [("bc_2", "bc_3", "bc_4", "bc_5")]
-    body = prob.source.split("def stacked_residuals_0")[1].split("RESIDUALS = ")[0]
+    assert stacked_terms(prob.source) == [("bc_0", "bc_1"), ("bc_2", "bc_3", "bc_4", "bc_5")]
+    body = prob.source.split("def stacked_residuals_1")[1].split("RESIDUALS = ")[0]
     assert "    net0_out = nets[0](torch.cat((torch.cat((x_bc_2, x_bc_3, x_bc_4, x_bc_5))" in body
     assert "    u = net0_out[:, 0:1]\n    v = net0_out[:, 1:2]\n" in body
     assert "u_bc_2, u_bc_3, unused, u_bc_5 = torch.split(u, " in body
     assert "v_bc_2, v_bc_3, v_bc_4, unused = torch.split(v, " in body
-    assert_all_residuals_equal(prob, own_points(prob, torch.float64), torch.float64, 1,
+    assert_all_residuals_equal(prob, own_points(prob, torch.float64), torch.float64, 2,
                                monkeypatch)
 
 
@@ -339,3 +344,52 @@ def test_stacked_calls_trace_as_one_graph():
                                                                  prob.params)
     assert (explained.graph_count, explained.graph_break_count) == (1, 0), \
         explained.break_reasons
+
+
+def test_autograd_path_stacks_a_dag_of_two_outputs(monkeypatch):
+    """u and v from one network, a condition on u_x + v_y on each of two faces y = 0 and
+    y = 2 (x free: differentiated; y fixed): one network call whose two columns feed
+    the DAG; at points that are part of the caller's graph as well."""
+    U, V = u(x, y), v(x, y)
+    system = PDESystem([U.diff(x, 2) + V.diff(y, 2), V.diff(x) - U],
+                       [sp.Eq((U.diff(x) + V.diff(y)).subs(y, 0), x),
+                        sp.Eq((U.diff(x) + V.diff(y)).subs(y, 2), 0)],
+                       {x: (0, 1), y: (0, 2)}, [x, y], [U, V])
+    torch.manual_seed(0)
+    prob = discretize(system, PhysicsInformedNN(Features(2).double(), StochasticTraining(16, 4)))
+    assert stacked_terms(prob.source) == [("bc_0", "bc_1")]
+    body = prob.source.split("def stacked_residuals_0")[1].split("RESIDUALS = ")[0]
+    assert "    x = coordinate(torch.cat((x_bc_0, x_bc_1)))\n" in body
+    assert "    y = coordinate(torch.cat((y_bc_0, y_bc_1)))\n" in body
+    assert "    u = net0_out[:, 0:1]  # u(x, y)\n    v = net0_out[:, 1:2]  # v(x, y)\n" in body
+    assert body.count(" d(") == 2
+    points = own_points(prob, torch.float64)
+    assert_all_residuals_equal(prob, points, torch.float64, 1, monkeypatch)
+    in_graph = {t: p.clone().requires_grad_(True) for t, p in points.items()}
+    assert_all_residuals_equal(prob, in_graph, torch.float64, 1, monkeypatch)
+
+
+def test_autograd_path_defines_the_helpers_the_stacked_dag_needs():
+    """An algebraic equation and two Neumann conditions: no term's function marks a
+    free coordinate for differentiation (the conditions fix theirs), the stacked DAG
+    does, so the module must define ``coordinate`` for it."""
+    s = PDESystem([u(x) - sp.sin(x)], [sp.Eq(u(x).diff(x).subs(x, 0), 1),
+                                       sp.Eq(u(x).diff(x).subs(x, 1), sp.cos(1))],
+                  {x: (0, 1)}, [x], [u(x)])
+    torch.manual_seed(0)
+    prob = discretize(s, PhysicsInformedNN(Features1D(), StochasticTraining(8, 3)))
+    assert stacked_terms(prob.source) == [("bc_0", "bc_1")]
+    points = {t: torch.rand(4 + i, 1, dtype=torch.float64) for i, t in enumerate(prob.term_names)}
+    assert_all_residuals_equal(prob, points)
+
+
+class Features1D(torch.nn.Module):
+    """One input, not an MLP."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner, self.outer = torch.nn.Linear(1, 7), torch.nn.Linear(7, 1)
+        self.double()
+
+    def forward(self, z):
+        return self.outer(torch.sin(self.inner(z)))
