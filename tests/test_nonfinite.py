@@ -434,6 +434,26 @@ def test_rollback_goes_a_step_further_back_when_the_state_itself_is_bad():
     assert 1.0 < float(problem.nets[0].p.detach()) < 1.6
 
 
+def test_a_callback_sees_a_step_redone_after_going_back_again():
+    """The callback saw step 0 before the run went back to redo it: it sees the redone
+    step 0 too (as the solve docstring says); the history holds each step once, the
+    row of its last sighting."""
+    x_ = sp.Symbol("x")
+    f = sp.Function("u")
+    system = PDESystem([sp.Eq(f(x_).diff(x_, 2), 0)], [sp.Eq(f(0), 0), sp.Eq(f(1), 3)],
+                       {x_: (0, 1)}, [x_], [f(x_)])
+    problem = discretize(system, PhysicsInformedNN(_Wall(), GridTraining(0.1)))
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = problem.solve(6, lr=0.2, optimizer="sgd", on_nonfinite="rollback",
+                               max_rollbacks=5, progress=False, callback=seen.append)
+    assert [r["step"] for r in result.rollbacks[:2]] == [1, 0]  # it did go a step back
+    assert [row["step"] for row in seen[:3]] == [0, 0, 1]  # (later steps go back too)
+    last = {row["step"]: row for row in seen}  # each step's last sighting: the history's
+    assert list(last.values()) == result.history and len(seen) > len(result.history)
+
+
 def test_a_step_redone_after_going_back_is_counted_once_by_the_progress_bar(monkeypatch):
     from symbolic_pinn import solver
 
