@@ -24,10 +24,15 @@ its own. Timed, interleaved in rounds:
   were together), and ``ntk_separate``, each term on its own (``term_ntk_diagonal``);
   reported in grouped steps.
 
+``--derivatives autograd`` measures the autograd path (any ``nn.Module``), whose groups
+call each network once per input and take each derivative once since the eighteenth
+session (``symbolic_pinn.autograd_calls``).
+
 Usage::
 
     python benchmarks/shared_points.py            # grid spacing 0.03: 3234 interior points
     python benchmarks/shared_points.py --quick    # a smoke run, a few seconds
+    python benchmarks/shared_points.py --derivatives autograd
 """
 
 from __future__ import annotations
@@ -70,19 +75,22 @@ def main(argv=None) -> dict:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=20, help="evaluations per round and part")
     ap.add_argument("--out", help="write the results as JSON to this file")
+    ap.add_argument("--derivatives", default="auto", choices=["auto", "autograd"],
+                    help="the derivative path of every problem (auto: taylor for the MLP)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     dx, rounds, repeats = (0.25, 1, 2) if args.quick else (0.03, args.rounds, args.repeats)
     torch.manual_seed(0)
     net = MLP(2, 3, [50, 50, 50])
-    problems = {name: discretize(kovasznay(), PhysicsInformedNN(copy.deepcopy(net),
-                                                                strategy(dx)))
+    problems = {name: discretize(kovasznay(), PhysicsInformedNN(
+                    copy.deepcopy(net), strategy(dx), derivatives=args.derivatives))
                 for name, strategy in (("shared", GridTraining), ("separate", SeparateGrid))}
     grid = problems["shared"].strategy.sample(problems["shared"].ir, None).points
     for name, groups in (("stochastic_shared", True), ("stochastic_separate", False)):
         drawn = StochasticTraining(len(grid["pde_0"]), len(grid["bc_0"]), share=True)
         drawn.shares_points = groups  # without: the same draws, each term its own call
-        problems[name] = discretize(kovasznay(), PhysicsInformedNN(copy.deepcopy(net), drawn))
+        problems[name] = discretize(kovasznay(), PhysicsInformedNN(
+            copy.deepcopy(net), drawn, derivatives=args.derivatives))
     runs = {name: Run(prob, "adam", lambda ps: torch.optim.Adam(ps, lr=1e-3),
                       np.random.default_rng(0), torch.device("cpu"), torch.float32)
             for name, prob in problems.items()}
@@ -151,7 +159,8 @@ def main(argv=None) -> dict:
     steps = runs["shared"].step_losses, runs["separate"].step_losses
     drawn = runs["stochastic_shared"].points
     shared_drawn = all(drawn[t] is drawn["pde_0"] for t in ("pde_1", "pde_2"))
-    out = {"quick": args.quick, "interior_points": len(points["pde_0"]),
+    out = {"quick": args.quick, "derivatives": args.derivatives,
+           "interior_points": len(points["pde_0"]),
            "equations_share_points": shared, "stochastic_equations_share_points": shared_drawn,
            "rounds": rounds, "repeats": repeats,
            **{f"{name}_ms": value for name, value in median.items()},

@@ -11,12 +11,16 @@ values and derivatives split back per term (:func:`stacked_dag`).
 
 from __future__ import annotations
 
-from .ir import ProblemIR, TermIR
+from dataclasses import replace
+
+import sympy as sp
+
+from .ir import Coordinate, DerivativeNode, ProblemIR, Site, TermIR
 from .jet_calls import _call, batched_input
 from .naming import Namer
 from .top_order import derivative_orders
 
-__all__ = ["autograd_call", "stacked_dag", "stacked_names"]
+__all__ = ["autograd_call", "merged_term", "sharing_groups", "stacked_dag", "stacked_names"]
 
 
 def autograd_call(ir: ProblemIR, term: TermIR) -> dict | None:
@@ -135,3 +139,102 @@ def stacked_dag(ir: ProblemIR, call: dict, names: dict[str, str], inputs: list[l
         "nodes": [{"name": names[n.name], "parent": names[n.parent], "wrt": names[n.wrt]}
                   for n in term.derivatives],
     }
+
+
+def _evaluation_key(term: TermIR, site: Site) -> tuple:
+    """What makes two terms' evaluations one at the same points: the network and what
+    each input column holds."""
+    coordinates = {c.name: c for c in term.coordinates}
+    return site.net, tuple((coordinates[a].column, coordinates[a].value) for a in site.args)
+
+
+def sharing_groups(candidates: list[TermIR]) -> list[list[TermIR]]:
+    """The terms that may share their network calls when they share their points: those
+    that sample the same columns and fix the same values, and evaluate a network at an
+    input another of them evaluates it at; a group needs two.
+
+    Examples:
+        >>> import sympy as sp
+        >>> from symbolic_pinn.analysis import analyze
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x, y = sp.symbols("x y"); u, v = sp.Function("u"), sp.Function("v")
+        >>> U, V = u(x, y), v(x, y)
+        >>> s = PDESystem([U.diff(x, 2) - V, V.diff(y) - U], [u(0, y), v(0, y), u(x, 0)],
+        ...               {x: (0, 1), y: (0, 1)}, [x, y], [U, V])
+        >>> ir = analyze(s, {"u": (0, 0), "v": (1, 0)}, [None, None])
+        >>> [[t.name for t in g] for g in sharing_groups(list(ir.terms))]
+        [['pde_0', 'pde_1']]
+    """
+    by_domain: dict[tuple, list[TermIR]] = {}
+    for term in candidates:
+        by_domain.setdefault((term.free, term.fixed), []).append(term)
+    groups = []
+    for members in by_domain.values():
+        keys = [{_evaluation_key(t, s) for s in t.sites} for t in members]
+        shared = [t for i, t in enumerate(members)
+                  if any(keys[i] & other for j, other in enumerate(keys) if j != i)]
+        if len(shared) > 1:
+            groups.append(shared)
+    return groups
+
+
+def merged_term(name: str, terms: list[TermIR]) -> tuple[TermIR, list[sp.Expr]]:
+    """One term that evaluates what ``terms`` evaluate at the same points, each network
+    at each input once and each derivative once, and each term's residual over its names.
+
+    A coordinate is one per column and value, marked for differentiation if any term
+    differentiates against it; a site one per network, output column and input; a
+    derivative node one per site and multi-index. A name another member uses for
+    something else gets a suffix. The merged term's ``expr`` is the tuple of the
+    residuals (what :func:`autograd_call` reads).
+
+    Examples:
+        ``u_x`` of the first equation is the one the second reads:
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn.analysis import analyze
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x, y = sp.symbols("x y"); u = sp.Function("u")
+        >>> U = u(x, y)
+        >>> s = PDESystem([U.diff(x, 2) + U.diff(y, 2), U.diff(x) - U], [u(0, y)],
+        ...               {x: (0, 1), y: (0, 1)}, [x, y], [U])
+        >>> ir = analyze(s, {"u": (0, 0)}, [None, None])
+        >>> term, exprs = merged_term("shared", list(ir.terms[:2]))
+        >>> [n.name for n in term.derivatives], exprs
+        (['u_y', 'u_x', 'u_yy', 'u_xx'], [u_xx + u_yy, -u + u_x])
+    """
+    params = tuple(dict.fromkeys(p for t in terms for p in t.params))
+    namer = Namer(set(params))
+    coordinates: dict[tuple, Coordinate] = {}
+    sites: dict[tuple, Site] = {}
+    nodes: dict[tuple, DerivativeNode] = {}
+    exprs = []
+    for term in terms:
+        rename: dict[str, str] = {}
+        for c in term.coordinates:
+            held = coordinates.get((c.column, c.value))
+            if held is None:
+                held = replace(c, name=namer.claim(c.name))
+            coordinates[c.column, c.value] = held = replace(
+                held, requires_grad=held.requires_grad or c.requires_grad)
+            rename[c.name] = held.name
+        keys = {}
+        for site in term.sites:
+            keys[site.name] = key = (site.net, site.column, tuple(rename[a] for a in site.args))
+            if key not in sites:
+                sites[key] = replace(site, name=namer.claim(site.name), args=key[2])
+            rename[site.name] = sites[key].name
+        orders = derivative_orders(term)
+        for n in term.derivatives:
+            key = (keys[n.site], orders[n.name][1])
+            if key not in nodes:
+                nodes[key] = replace(n, name=namer.claim(n.name), parent=rename[n.parent],
+                                     site=rename[n.site], wrt=rename[n.wrt])
+            rename[n.name] = nodes[key].name
+        exprs.append(term.expr.xreplace({s: sp.Symbol(rename[s.name], **s.assumptions0)
+                                         for s in term.expr.free_symbols
+                                         if rename.get(s.name, s.name) != s.name}))
+    merged = replace(terms[0], name=name, expr=sp.Tuple(*exprs),
+                     coordinates=tuple(coordinates.values()), sites=tuple(sites.values()),
+                     derivatives=tuple(nodes.values()), params=params)
+    return merged, exprs

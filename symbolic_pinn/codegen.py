@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .autograd_calls import autograd_call
+from .autograd_calls import autograd_call, merged_term, sharing_groups
 from .errors import CodegenError
 from .ir import ProblemIR, Site, TermIR
 from .jet_calls import batched_input, shared_groups, term_jets
@@ -62,10 +62,12 @@ class GenerationOptions:
             buffers, so the generated source says so, and such a problem never shares
             its compiled residuals with one compiled with them.
         shared_points: Whether the training strategy may give several terms equal points
-            (:attr:`~symbolic_pinn.training.TrainingStrategy.shares_points`); then, with
-            ``"taylor"``, terms that can share their ``jet`` calls get one function that
-            ``all_residuals`` calls when their points are one tensor
-            (:func:`symbolic_pinn.jet_calls.shared_groups`).
+            (:attr:`~symbolic_pinn.training.TrainingStrategy.shares_points`); then terms
+            that can share their ``jet`` calls (with ``"taylor"``:
+            :func:`symbolic_pinn.jet_calls.shared_groups`), or their network calls and
+            derivatives (with ``"autograd"``:
+            :func:`symbolic_pinn.autograd_calls.merged_term`), get one function that
+            ``all_residuals`` calls when their points are one tensor.
         stack_calls: Whether terms at different points whose one ``jet`` call each
             asks the same network for the same channels (the conditions on the faces of
             a domain, typically; groups of shared points on different faces stack with
@@ -205,7 +207,8 @@ def generate(ir: ProblemIR, options: GenerationOptions = GenerationOptions()) ->
                            "calls")
     taylor = options.derivatives == "taylor"
     terms = [_term_context(ir, term, taylor) for term in ir.terms]
-    shared = shared_groups(ir, terms) if taylor and options.shared_points else []
+    shared = ((shared_groups(ir, terms) if taylor else _shared_autograd(ir, terms))
+              if options.shared_points else [])
     stacked = stacked_groups(ir, terms, shared) if options.stack_calls else []
     source = _environment().get_template("module.py.j2").render(
         version=__version__,
@@ -305,6 +308,33 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
         # reads: stacking.stacked_groups may stack it with others
         "autograd_call": None if taylor else autograd_call(ir, term),
     }
+
+
+def _shared_autograd(ir: ProblemIR, terms: list[dict]) -> list[dict]:
+    """On the autograd path, the groups of terms that share their network calls and
+    derivatives when they share their points (:func:`~symbolic_pinn.autograd_calls.merged_term`),
+    as :func:`~symbolic_pinn.jet_calls.shared_groups` gives them on the taylor path."""
+    candidates = [term for term, ctx in zip(ir.terms, terms) if term.sites and not ctx["constant"]]
+    groups = []
+    for members in sharing_groups(candidates):
+        term, exprs = merged_term(f"shared_residuals_{len(groups)}", members)
+        read = {s.name for e in exprs for s in e.free_symbols} | {
+            a for site in term.sites for a in site.args}
+        groups.append({
+            "name": term.name,
+            "autograd": True,
+            "terms": [t.name for t in members],
+            "params": term.params,
+            "coordinates": [c for c in term.coordinates if c.name in read],
+            "jets": [],
+            "evaluations": _evaluations(ir, term),
+            "derivatives": [{"name": n.name, "parent": n.parent, "wrt": n.wrt}
+                            for n in term.derivatives],
+            "returns": [{"term": t.name, "code": torch_code(e), "expr": e}
+                        for t, e in zip(members, exprs)],
+            "autograd_call": autograd_call(ir, term),
+        })
+    return groups
 
 
 def _evaluations(ir: ProblemIR, term: TermIR) -> list[dict]:

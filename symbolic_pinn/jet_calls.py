@@ -203,6 +203,7 @@ def _merged(ir: ProblemIR, name: str, members: list) -> dict:
     read |= {a for c in calls.values() for a in c["args"]}
     return {
         "name": name,
+        "autograd": False,
         "terms": [term.name for term, _ in members],
         "params": params,
         "coordinates": [c for c in coordinates.values() if c.name in read],

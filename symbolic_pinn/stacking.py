@@ -104,7 +104,8 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
 def _units(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list[dict]:
     """What may be stacked, in the order of the terms: a term in no group of shared points
     that makes one ``jet`` call, and a group of shared points whose members make one
-    ``jet`` call together (its terms then take their rows from its first term's points)."""
+    ``jet`` call together (its terms then take their rows from its first term's points);
+    on the autograd path, one network call (:mod:`symbolic_pinn.autograd_calls`)."""
     group_of = {name: group for group in shared for name in group["terms"]}
     units = []
     for term, ctx in zip(ir.terms, terms):
@@ -114,12 +115,16 @@ def _units(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list[dict]:
             units.append({"terms": [term], "rows": term.name, "shared": None,
                           "coordinates": term.coordinates, "jet": call,
                           "exprs": [ctx["batched_expr"]], "taylor": ctx["taylor"]})
-        elif group is not None and term.name == group["terms"][0] and len(group["jets"]) == 1:
+            continue
+        call = (group["autograd_call"] if group and group["autograd"]
+                else group["jets"][0] if group and len(group["jets"]) == 1 else None)
+        if call is not None and term.name == group["terms"][0]:
             members = {t.name: t for t in ir.terms if t.name in group["terms"]}
             units.append({"terms": [members[name] for name in group["terms"]],
                           "rows": term.name, "shared": group,
-                          "coordinates": group["coordinates"], "jet": group["jets"][0],
-                          "exprs": [r["expr"] for r in group["returns"]], "taylor": True})
+                          "coordinates": group["coordinates"], "jet": call,
+                          "exprs": [r["expr"] for r in group["returns"]],
+                          "taylor": not group["autograd"]})
     return units
 
 

@@ -17,11 +17,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def quick_json(script: str, tmp_path) -> dict:
-    """Run ``benchmarks/<script> --quick --out FILE``; its JSON."""
+def quick_json(script: str, tmp_path, *args: str) -> dict:
+    """Run ``benchmarks/<script> --quick --out FILE [args]``; its JSON."""
     out = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out),
+         *args],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -242,11 +243,13 @@ def test_wave_ntk_size_runs(tmp_path, flag, label):
     assert f"| {label}, 3×8, seed 0 | " in proc.stdout  # the markdown table row
 
 
-def test_shared_points_quick_writes_json(tmp_path):
+@pytest.mark.parametrize("derivatives", ["auto", "autograd"])
+def test_shared_points_quick_writes_json(tmp_path, derivatives):
     """``benchmarks/shared_points.py --quick``: it runs, GridTraining does give the three
     Kovasznay equations one points tensor (what the measurement is about), and the runs
-    with and without the shared evaluations took the same steps."""
-    results = quick_json("shared_points.py", tmp_path)
+    with and without the shared evaluations took the same steps (on either path)."""
+    results = quick_json("shared_points.py", tmp_path, "--derivatives", derivatives)
+    assert results["derivatives"] == derivatives
     assert results["quick"] is True and results["equations_share_points"] is True
     parts = ("pde_0", "equations_separate", "equations_shared", "loss_separate",
              "loss_shared", "step_shared", "step_separate", "step_stochastic_shared",

@@ -6,6 +6,8 @@ conditions on one face. The run makes equal points one tensor, and the generated
 (``shared_residuals_<k>``). Its residuals and their gradients must equal the per-term
 functions' (1e-10 relative in float64, 1e-5 in float32), also where two terms' combined
 channels got the same name, and a strategy whose points differ must get the per-term path.
+On the autograd path such a group calls each network once per input and takes each
+derivative once (:mod:`symbolic_pinn.autograd_calls`), with the same checks.
 """
 
 from __future__ import annotations
@@ -113,8 +115,9 @@ class Shifted(GridTraining):
         return pointset
 
 
-def test_unequal_points_take_the_per_term_path():
-    prob = problem(Shifted(0.25))
+@pytest.mark.parametrize("derivatives", ["auto", "autograd"])
+def test_unequal_points_take_the_per_term_path(derivatives):
+    prob = problem(Shifted(0.25), derivatives=derivatives)
     run = run_of(prob)
     assert run.points["pde_1"] is not run.points["pde_0"]
     assert run.points["pde_2"] is not run.points["pde_0"]  # all of a group, or none
@@ -126,11 +129,12 @@ class SeparateGrid(GridTraining):
     shares_points = False
 
 
-def test_training_is_the_same_with_and_without_groups():
+@pytest.mark.parametrize("derivatives", ["auto", "autograd"])
+def test_training_is_the_same_with_and_without_groups(derivatives):
     """Ten Adam steps, from the same networks, with and without the shared functions."""
     runs = []
     for strategy in (GridTraining(0.25), SeparateGrid(0.25)):
-        prob = problem(strategy, dtype=torch.float32)
+        prob = problem(strategy, dtype=torch.float32, derivatives=derivatives)
         assert ("shared_residuals_0" in prob.source) == strategy.shares_points
         runs.append(prob.solve(iterations=10, seed=0, progress=False))
     for h1, h2 in zip(runs[0].history, runs[1].history, strict=True):
@@ -140,7 +144,7 @@ def test_training_is_the_same_with_and_without_groups():
 
 def test_strategies_that_draw_terms_apart_get_no_groups():
     assert "SHARED" not in problem(StochasticTraining(16)).source
-    assert "SHARED" not in problem(derivatives="autograd").source  # taylor only
+    assert "SHARED" not in problem(StochasticTraining(16), derivatives="autograd").source
     assert StochasticTraining.shares_points is False
 
 
@@ -154,6 +158,51 @@ def kovasznay():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     return bench.kovasznay()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_autograd_groups_share_network_calls_and_derivatives(dtype):
+    """On the autograd path the same groups as on the taylor path; the equations' group
+    calls each network once and takes each of its 7 distinct derivatives once (the terms
+    on their own take 11: pde_0 and pde_1 both need u_x, u_xx, u_y and u_yy)."""
+    prob = problem(dtype=dtype, derivatives="autograd")
+    assert prob.module.SHARED == (("pde_0", "pde_1", "pde_2"), ("bc_0", "bc_1"))
+    body = prob.source.split("def shared_residuals_0")[1].split("def shared_residuals_1")[0]
+    assert [body.count(f"nets[{i}](") for i in range(3)] == [1, 1, 1]
+    assert body.count(" = d(") == 7 and "jet(" not in body
+    per_term = [prob.source.split(f"def residual_{t}(")[1].split("def point_residual")[0]
+                for t in ("pde_0", "pde_1", "pde_2")]
+    assert sum(b.count(" = d(") for b in per_term) == 11
+    assert "    x = coordinate(points[:, 0:1])\n" in body
+    run = run_of(prob, dtype)
+    assert all(run.points[t] is run.points["pde_0"] for t in ("pde_1", "pde_2"))
+    check_grouped(prob, run.points, 1e-10 if dtype == torch.float64 else 1e-5)
+
+
+class Features(nn.Module):
+    """Not an MLP (the autograd path's kind of network): sin features, then a layer."""
+
+    def __init__(self, n_out: int) -> None:
+        super().__init__()
+        self.inner, self.outer = nn.Linear(2, 16), nn.Linear(16, n_out)
+
+    def forward(self, z):
+        return self.outer(torch.sin(self.inner(z)) + z[:, :1] * z[:, 1:])
+
+
+def test_kovasznay_on_the_autograd_path_shares_and_stacks():
+    """Kovasznay flow with a network that is not an MLP: the three equations are one
+    network call and ten derivatives; the nine conditions (four groups of one face each)
+    are one call on their stacked rows."""
+    torch.manual_seed(0)
+    prob = discretize(kovasznay(), PhysicsInformedNN(Features(3).double(), GridTraining(0.25)))
+    assert prob.module.SHARED[0] == ("pde_0", "pde_1", "pde_2") and len(prob.module.SHARED) == 5
+    body = prob.source.split("def shared_residuals_0")[1].split("def shared_residuals_1")[0]
+    assert body.count("nets[0](") == 1 and body.count(" = d(") == 10
+    stacked = prob.source.split("def stacked_residuals_0")[1].split("RESIDUALS = ")[0]
+    assert stacked.count("nets[0](") == 1
+    run = run_of(prob)
+    check_grouped(prob, run.points, 1e-10)
 
 
 def test_kovasznay_equations_share_one_call():
@@ -299,7 +348,7 @@ def test_share_must_be_a_bool():
         QuasiRandomTraining(10, share="yes")
 
 
-def renamed_constant_problem():
+def renamed_constant_problem(derivatives="auto"):
     """u(0, t) in two equations and u(1, t) in the third, whose constant x the analysis
     names x_u_s2 in each."""
     t = sp.Symbol("t")
@@ -309,19 +358,23 @@ def renamed_constant_problem():
                   [sp.Eq(u(x, 0), 0), sp.Eq(v(x, 0), 0)], {x: (0, 1), t: (0, 1)}, [x, t],
                   [T, S])
     torch.manual_seed(0)
-    return discretize(s, PhysicsInformedNN(MLP(2, 2, [8]).double(), GridTraining(0.25)))
+    return discretize(s, PhysicsInformedNN(MLP(2, 2, [8]).double(), GridTraining(0.25),
+                                           derivatives=derivatives))
 
 
-def test_a_constant_coordinate_of_one_name_and_two_values_is_renamed_in_the_group():
+@pytest.mark.parametrize("derivatives", ["auto", "autograd"])
+def test_a_constant_coordinate_of_one_name_and_two_values_is_renamed_in_the_group(
+        derivatives):
     """u(0, t) in two equations and u(1, t) in the third: the analysis names the constant
     x of each x_u_s2. All three join the group (the third's is renamed; it was left out
     before, found by an exploratory session), and the values are the per-term ones."""
-    prob = renamed_constant_problem()
+    prob = renamed_constant_problem(derivatives)
     assert prob.module.SHARED[0] == ("pde_0", "pde_1", "pde_2")
     body = prob.source.split("def shared_residuals_0")[1].split("\n\n\n")[0]
     assert "x_u_s2 = torch.full_like(points[:, 0:1], 0.0)" in body
     assert "x_u_s2_2 = torch.full_like(points[:, 0:1], 1.0)" in body
-    assert body.count("jet(") == 3  # at (x, t), at (0, t), at (1, t)
+    needle = "nets[0](" if derivatives == "autograd" else "jet("
+    assert body.count(needle) == 3  # at (x, t), at (0, t), at (1, t)
     run = run_of(prob)
     check_grouped(prob, run.points, 1e-10)
 

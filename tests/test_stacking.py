@@ -254,7 +254,7 @@ def test_stacking_on_both_paths_and_turned_off():
     on = GenerationOptions(derivatives="taylor", shared_points=False)  # as StochasticTraining
     assert "stacked_residuals_2" in generate(ir, on)
     assert "stacked_residuals" not in generate(ir, replace(on, stack_calls=False))
-    autograd = GenerationOptions(derivatives="autograd")
+    autograd = replace(on, derivatives="autograd")
     assert stacked_terms(generate(ir, autograd)) == stacked_terms(generate(ir, on))
     assert "stacked_residuals" not in generate(ir, replace(autograd, stack_calls=False))
 
