@@ -102,8 +102,9 @@ def stacked_dag(ir: ProblemIR, call: dict, names: dict[str, str], inputs: list[l
 
     Returns:
         The template's context: the stacked coordinates, each marked for
-        differentiation where the DAG differentiates against it, the network call's
-        input and sites (its output named when it serves several), and the nodes.
+        differentiation where the DAG differentiates against it, then the network call
+        and the nodes as the per-term functions lay them out (``evaluations``, its output
+        named when it serves several sites, and ``derivatives``).
 
     Examples:
         The two conditions of :func:`stacked_names`' example: ``x`` is differentiated,
@@ -124,7 +125,7 @@ def stacked_dag(ir: ProblemIR, call: dict, names: dict[str, str], inputs: list[l
         ...                   namer)
         >>> [(c["name"], c["parts"], c["grad"]) for c in dag["coordinates"]]
         [('x', 'x_bc_0, x_bc_1', True), ('t', 't_bc_0, t_bc_1', False)]
-        >>> dag["input"], dag["nodes"]
+        >>> dag["evaluations"][0]["batched_input"], dag["derivatives"]
         ('torch.cat((x, t), dim=1)', [{'name': 'u_x', 'parent': 'u', 'wrt': 'x'}])
     """
     term = call["term"]
@@ -133,11 +134,13 @@ def stacked_dag(ir: ProblemIR, call: dict, names: dict[str, str], inputs: list[l
     return {
         "coordinates": [{"name": names[a], "parts": ", ".join(parts), "grad": a in wrt}
                         for a, parts in zip(call["args"], inputs)],
-        "input": batched_input(ir, [names[a] for a in call["args"]], call["columns"]),
-        "sites": sites,
-        "out": namer.claim(f"net{call['net']}_out") if len(sites) > 1 else None,
-        "nodes": [{"name": names[n.name], "parent": names[n.parent], "wrt": names[n.wrt]}
-                  for n in term.derivatives],
+        "evaluations": [{
+            "name": namer.claim(f"net{call['net']}_out") if len(sites) > 1 else None,
+            "net": call["net"], "sites": sites,
+            "batched_input": batched_input(ir, [names[a] for a in call["args"]],
+                                           call["columns"])}],
+        "derivatives": [{"name": names[n.name], "parent": names[n.parent],
+                         "wrt": names[n.wrt]} for n in term.derivatives],
     }
 
 
