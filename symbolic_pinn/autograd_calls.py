@@ -16,7 +16,7 @@ from dataclasses import replace
 import sympy as sp
 
 from .ir import Coordinate, DerivativeNode, ProblemIR, Site, TermIR
-from .jet_calls import _call, batched_input
+from .jet_calls import _call, batched_input, call_key
 from .naming import Namer
 from .top_order import derivative_orders
 
@@ -52,12 +52,8 @@ def autograd_call(ir: ProblemIR, term: TermIR) -> dict | None:
         chain = [site.name] + [n.name for n in term.derivatives if n.site == site.name]
         entries += [(n, orders[n][1], site.column) for n in chain if n in used]
     site = term.sites[0]
-    scale = tuple(1.0 if ir.scaling[c] is None else 1.0 / ir.scaling[c][1]
-                  for c in site.columns)
-    coordinates = {c.name: c for c in term.coordinates}
-    key = (site.net, tuple((coordinates[a].column, coordinates[a].value) for a in site.args),
-           scale)
-    call = _call(site.net, batched_input(ir, site.args, site.columns), scale, entries,
+    key = call_key(ir, term, site)
+    call = _call(site.net, batched_input(ir, site.args, site.columns), key[2], entries,
                  [s.text for s in term.sites], [], key, site.args, site.columns)
     call["term"] = term
     return call
@@ -144,13 +140,6 @@ def stacked_dag(ir: ProblemIR, call: dict, names: dict[str, str], inputs: list[l
     }
 
 
-def _evaluation_key(term: TermIR, site: Site) -> tuple:
-    """What makes two terms' evaluations one at the same points: the network and what
-    each input column holds."""
-    coordinates = {c.name: c for c in term.coordinates}
-    return site.net, tuple((coordinates[a].column, coordinates[a].value) for a in site.args)
-
-
 def sharing_groups(candidates: list[TermIR]) -> list[list[TermIR]]:
     """The terms that may share their network calls when they share their points: those
     that sample the same columns and fix the same values, and evaluate a network at an
@@ -173,7 +162,7 @@ def sharing_groups(candidates: list[TermIR]) -> list[list[TermIR]]:
         by_domain.setdefault((term.free, term.fixed), []).append(term)
     groups = []
     for members in by_domain.values():
-        keys = [{_evaluation_key(t, s) for s in t.sites} for t in members]
+        keys = [{call_key(None, t, s) for s in t.sites} for t in members]
         shared = [t for i, t in enumerate(members)
                   if any(keys[i] & other for j, other in enumerate(keys) if j != i)]
         if len(shared) > 1:

@@ -21,7 +21,7 @@ from .naming import Namer
 from .printing import scaled_input, torch_code
 from .top_order import combine_top_order, derivative_orders
 
-__all__ = ["shared_groups"]  # batched_input and term_jets serve codegen
+__all__ = ["shared_groups"]  # batched_input, call_key and term_jets serve codegen
 
 
 def batched_input(ir: ProblemIR, args, columns) -> str:
@@ -51,7 +51,6 @@ def term_jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
     used = {str(sym) for sym in term.expr.free_symbols}  # jet returns only what is used
     expr, combos = combine_top_order(term, orders, used)
     folded = {n for _, members, _ in combos.values() for _, n in members}
-    coordinates = {c.name: c for c in term.coordinates}
     out = []
     for (net, args), sites in groups.items():
         entries, combined = [], []
@@ -66,13 +65,24 @@ def term_jets(ir: ProblemIR, term: TermIR) -> tuple[list[dict], sp.Expr]:
                     combined.append((name, text))
         if not entries:
             continue
-        scale = tuple(1.0 if ir.scaling[c] is None else 1.0 / ir.scaling[c][1]
-                      for c in sites[0].columns)
-        # what makes two terms' calls one: the network, and what each input column holds
-        key = (net, tuple((coordinates[a].column, coordinates[a].value) for a in args), scale)
-        out.append(_call(net, batched_input(ir, args, sites[0].columns), scale, entries,
+        key = call_key(ir, term, sites[0])
+        out.append(_call(net, batched_input(ir, args, sites[0].columns), key[2], entries,
                          [s.text for s in sites], combined, key, args, sites[0].columns))
     return out, expr
+
+
+def call_key(ir: ProblemIR | None, term: TermIR, site: Site) -> tuple:
+    """What makes two terms' evaluations of a network one call: the network, what each
+    input column holds (its column and fixed value), and the input scaling (the
+    derivative of each input with respect to its coordinate: ``1/std`` where the problem
+    standardises; left out without ``ir``)."""
+    coordinates = {c.name: c for c in term.coordinates}
+    spec = tuple((coordinates[a].column, coordinates[a].value) for a in site.args)
+    if ir is None:
+        return site.net, spec
+    scale = tuple(1.0 if ir.scaling[c] is None else 1.0 / ir.scaling[c][1]
+                  for c in site.columns)
+    return site.net, spec, scale
 
 
 def _call(net, batched, scale, entries, site_texts, combined, key, args, columns) -> dict:
