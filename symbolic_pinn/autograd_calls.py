@@ -1,7 +1,8 @@
 """The network calls of the autograd path (``derivatives="autograd"``) that may be stacked.
 
 On the autograd path a term evaluates its networks and spells out its derivative DAG,
-one ``d(y, x)`` (one ``torch.autograd.grad``) per node. A term that evaluates one
+one ``d(y, x)`` (one ``torch.autograd.grad``) per differentiated value: the nodes that
+differentiate one parent are one call (:func:`derivative_calls`). A term that evaluates one
 network at one input is described here as :mod:`symbolic_pinn.jet_calls` describes a
 ``jet`` call (the values and derivatives it reads, by multi-index and output column), so
 that :mod:`symbolic_pinn.stacking` can stack such terms at different points into one
@@ -20,7 +21,7 @@ from .jet_calls import _call, batched_input, call_key
 from .naming import Namer
 from .top_order import derivative_orders
 
-__all__ = ["autograd_call", "merged_term", "sharing_groups", "stacked_dag", "stacked_names"]
+__all__ = ["autograd_call", "derivative_calls", "merged_term", "sharing_groups", "stacked_dag", "stacked_names"]
 
 
 def autograd_call(ir: ProblemIR, term: TermIR) -> dict | None:
@@ -138,6 +139,39 @@ def stacked_dag(ir: ProblemIR, call: dict, names: dict[str, str], inputs: list[l
         "derivatives": [{"name": names[n.name], "parent": names[n.parent],
                          "wrt": names[n.wrt]} for n in term.derivatives],
     }
+
+
+def derivative_calls(nodes: list[dict]) -> list[dict]:
+    """The derivative DAG as the ``torch.autograd.grad`` calls that compute it: the nodes
+    that differentiate one parent are one call, one backward pass for all of them (where
+    each took a pass of its own through the network), at the place of the first of them.
+
+    Args:
+        nodes: The DAG's nodes in a topological order, as ``name``, ``parent`` and
+            ``wrt`` (the coordinate) identifiers.
+
+    Returns:
+        One entry per parent, in an order that still computes each parent before its
+        call: ``names`` and ``wrt`` (joined with ", ", in the nodes' order) and ``parent``.
+
+    Examples:
+        Burgers' ``u_t + u u_x - nu u_xx``: ``u_t`` and ``u_x`` are one call.
+
+        >>> dag = [{"name": "u_t", "parent": "u", "wrt": "t"},
+        ...        {"name": "u_x", "parent": "u", "wrt": "x"},
+        ...        {"name": "u_xx", "parent": "u_x", "wrt": "x"}]
+        >>> for call in derivative_calls(dag):
+        ...     print(f"{call['names']} = d({call['parent']}, {call['wrt']})")
+        u_t, u_x = d(u, t, x)
+        u_xx = d(u_x, x)
+    """
+    calls: dict[str, dict] = {}
+    for node in nodes:
+        call = calls.setdefault(node["parent"], {"parent": node["parent"], "names": [], "wrt": []})
+        call["names"].append(node["name"])
+        call["wrt"].append(node["wrt"])
+    return [{"names": ", ".join(c["names"]), "parent": c["parent"], "wrt": ", ".join(c["wrt"])}
+            for c in calls.values()]
 
 
 def sharing_groups(candidates: list[TermIR]) -> list[list[TermIR]]:

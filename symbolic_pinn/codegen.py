@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .autograd_calls import autograd_call, merged_term, sharing_groups
+from .autograd_calls import autograd_call, derivative_calls, merged_term, sharing_groups
 from .errors import CodegenError
 from .ir import ProblemIR, Site, TermIR
 from .jet_calls import batched_input, shared_groups, term_jets
@@ -49,8 +49,8 @@ class GenerationOptions:
         after_step: Whether the strategy runs after every optimizer step.
         additional_loss: Whether the closure adds the user's ``additional_loss``.
         derivatives: How the batched residuals get input derivatives: ``"autograd"``
-            (one ``torch.autograd.grad`` call per first-order step of the derivative
-            DAG) or ``"taylor"`` (every network evaluation and its derivatives in one
+            (the derivative DAG's first-order steps, one ``torch.autograd.grad`` call
+            for those that differentiate one value: ``u_t, u_x = d(u, t, x)``) or ``"taylor"`` (every network evaluation and its derivatives in one
             forward pass of :func:`symbolic_pinn.jets.jet`; the networks must be
             :class:`~symbolic_pinn.MLP` s, which ``discretize`` checks).
         compile: Whether ``all_residuals`` (every term's batched residual, one loss
@@ -152,6 +152,7 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["comment"] = _comment
+    env.filters["derivative_calls"] = derivative_calls
     return env
 
 

@@ -17,16 +17,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def quick_json(script: str, tmp_path, *args: str) -> dict:
-    """Run ``benchmarks/<script> --quick --out FILE [args]``; its JSON."""
+def run_json(script: str, tmp_path, *args: str) -> dict:
+    """Run ``benchmarks/<script> [args] --out FILE``; its JSON."""
     out = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out),
-         *args],
+        [sys.executable, str(ROOT / "benchmarks" / script), *args, "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text(encoding="utf-8"))
+
+
+def quick_json(script: str, tmp_path, *args: str) -> dict:
+    """Run ``benchmarks/<script> --quick --out FILE [args]``; its JSON."""
+    return run_json(script, tmp_path, "--quick", *args)
 
 
 def test_speed_quick_writes_json(tmp_path):
@@ -115,34 +119,30 @@ def test_stacked_calls_runs(tmp_path):
     """``benchmarks/stacked_calls.py``: both variants build and give the same loss (the
     assertions inside), and are timed (no timing assertion); the stacked step runs fewer
     kernel-like ops (a count, not a time: the same on any machine with this torch)."""
-    out = tmp_path / "stacked.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "stacked_calls.py"), "--rounds", "1",
-         "--steps", "12", "--problems", "burgers", "--sizes", "small", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (row,) = json.loads(out.read_text(encoding="utf-8"))["results"]
+    (row,) = run_json("stacked_calls.py", tmp_path, "--rounds", "1", "--steps", "12",
+                      "--problems", "burgers", "--sizes", "small")["results"]
     assert (row["problem"], row["size"], row["compiled"]) == ("burgers", "small", False)
     assert row["ops_stacked"] < row["ops_separate"] - 20  # two network calls fewer
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "stacked_calls.py"), "--ops-only",
-         "--problems", "burgers", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (row,) = json.loads(out.read_text(encoding="utf-8"))["ops"]
+    (row,) = run_json("stacked_calls.py", tmp_path, "--ops-only", "--problems", "burgers")["ops"]
     # 238.1, 208.1 and 191.0 with torch 2.13: the hand-written step evaluates the three
     # conditions in one network call too
     assert row["ops_hand"] < row["ops_stacked"] < row["ops_separate"] - 20
-    proc = subprocess.run(  # the autograd path stacks the three value conditions too
-        [sys.executable, str(ROOT / "benchmarks" / "stacked_calls.py"), "--ops-only",
-         "--problems", "burgers", "--derivatives", "autograd", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (row,) = json.loads(out.read_text(encoding="utf-8"))["ops"]
+    # the autograd path stacks the three value conditions too
+    (row,) = run_json("stacked_calls.py", tmp_path, "--ops-only", "--problems", "burgers",
+                      "--derivatives", "autograd")["ops"]
     assert row["ops_stacked"] < row["ops_separate"] - 20
+
+
+def test_derivative_calls_runs(tmp_path):
+    """``benchmarks/derivative_calls.py``: both variants build, the merged one with
+    ``u_t, u_x = d(u, t, x)``, and give the same loss to the bit (the assertions inside);
+    the merged step runs fewer kernel-like ops (one backward pass through the network
+    fewer, and its double backward)."""
+    (row,) = run_json("derivative_calls.py", tmp_path, "--rounds", "1", "--steps", "6",
+                      "--problems", "burgers", "--sizes", "small")["results"]
+    assert (row["problem"], row["size"]) == ("burgers", "small")
+    assert row["loss_merged"] == row["loss_separate"]
+    assert row["ops_merged"] < row["ops_separate"] - 10
 
 
 def test_gpu_check_script_runs_on_the_cpu(tmp_path):

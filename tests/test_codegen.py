@@ -126,38 +126,66 @@ def test_generation_is_identical_across_hash_seeds():
 
 # -- layout of the generated code ----------------------------------------------------
 
-def test_one_derivative_per_line_computed_once():
+def derivative_calls(lines: list[str]) -> list[tuple[list[str], str, list[str]]]:
+    """The ``names = d(parent, wrt...)`` lines of generated code, parsed."""
+    calls = []
+    for line in lines:
+        if " = d(" in line:
+            names, rhs = line.strip().split(" = d(")
+            parent, *wrt = rhs.rstrip(")").split(", ")
+            calls.append((names.split(", "), parent, wrt))
+    return calls
+
+
+def test_each_derivative_computed_once_one_call_per_parent():
     source = symbolic_discretize(wave_system(), wave_pinn()).source
     lines = body(source, "residual_pde_0")
-    derivs = [line.strip() for line in lines if re.match(r"\s+\w+ = d\(", line)]
-    assert derivs == ["u_t = d(u, t)", "u_x = d(u, x)", "u_tt = d(u_t, t)", "u_xx = d(u_x, x)"]
+    derivs = [line.strip() for line in lines if re.match(r"\s+[\w, ]+ = d\(", line)]
+    # u_t and u_x differentiate u: one call, one backward pass
+    assert derivs == ["u_t, u_x = d(u, t, x)", "u_tt = d(u_t, t)", "u_xx = d(u_x, x)"]
     assert lines[-1].strip() == "return u_tt - 4*u_xx"
     for name in ("u_t", "u_x", "u_tt", "u_xx"):
-        assert sum(line.strip().startswith(f"{name} = ") for line in lines) == 1
+        assert sum(name in c[0] for c in derivative_calls(lines)) == 1
 
 
 def test_mixed_derivatives_share_their_chain():
     sym = symbolic_discretize(mixed_system(), wave_pinn())
-    lines = [line.strip() for line in body(sym.source, "residual_pde_0")]
-    derivs = [line for line in lines if " = d(" in line]
-    assert len(derivs) == len(set(derivs)) == 5  # u_t, u_x, u_tt, u_xt, u_xx
-    assert set(derivs) == {"u_t = d(u, t)", "u_x = d(u, x)", "u_tt = d(u_t, t)",
-                           "u_xt = d(u_x, t)", "u_xx = d(u_x, x)"}
-    for name in ("u_t", "u_x", "u_tt", "u_xt", "u_xx"):
-        assert sum(line.startswith(f"{name} = d(") for line in lines) == 1
-        assert sym.source.count(f"\n    {name} = d(") == 1 + (name in {"u_x", "u_xt"})  # bc_1
-    assert sym.derivatives["pde_0"] == [d.split(" = ")[0] for d in derivs]
-    # every derivative is defined before it is used
+    calls = derivative_calls(body(sym.source, "residual_pde_0"))
+    # u_t, u_x, u_tt, u_xt, u_xx: one call per differentiated value (u, u_t, u_x)
+    assert calls == [(["u_t", "u_x"], "u", ["t", "x"]), (["u_tt"], "u_t", ["t"]),
+                     (["u_xt", "u_xx"], "u_x", ["t", "x"])]
+    assert [c[0] for c in derivative_calls(body(sym.source, "residual_bc_1"))] == [
+        ["u_x"], ["u_xt"]]
+    assert sym.derivatives["pde_0"] == ["u_t", "u_x", "u_tt", "u_xt", "u_xx"]
+    # every derivative is defined before it is used, by the derivative of its name
     seen = {"u", "x", "t"}
-    for line in derivs:
-        name, rhs = line.split(" = d(")
-        parent, wrt = rhs.rstrip(")").split(", ")
-        assert parent in seen and wrt in seen
-        seen.add(name)
+    for names, parent, wrt in calls:
+        assert parent in seen and set(wrt) <= seen
+        assert names == [parent + ("_" if parent == "u" else "") + w for w in wrt]
+        seen.update(names)
     # the point-wise variant builds the same DAG with torch.func.grad
     point = [line.strip() for line in body(sym.source, "point_residual_pde_0")]
     assert "f_u_xt = grad(f_u_x, argnums=1)" in point
     assert "f_u_xx = grad(f_u_x, argnums=0)" in point
+
+
+@pytest.mark.parametrize("trainable", [True, False])
+def test_one_call_for_several_derivatives_of_a_constant(trainable):
+    """A linear network: u_x is a constant, so ``u_xt, u_xx = d(u_x, t, x)`` is zero,
+    whether u_x is a function of trainable weights (autograd returns no gradient, made
+    zeros) or not part of any graph (frozen weights: ``d``'s own zeros)."""
+    net = torch.nn.Linear(2, 1).double().requires_grad_(trainable)
+    prob = discretize(mixed_system(), PhysicsInformedNN(net, QuasiRandomTraining(8)))
+    assert "u_xt, u_xx = d(u_x, t, x)" in prob.source
+    pts = torch.rand(5, 2, dtype=torch.float64)
+    r = prob.module.residual_pde_0(prob.nets, pts, {"c": torch.tensor(0.5)})
+    b = net.weight[0, 1].detach()
+    torch.testing.assert_close(r.detach(), torch.full((5, 1), float(b), dtype=torch.float64),
+                               rtol=1e-14, atol=1e-14)  # u_t alone: u_tt = u_xt = u_xx = 0
+    u_x = torch.ones(5, 1, dtype=torch.float64)  # requires no gradient
+    xs = torch.rand(5, 1, requires_grad=True), torch.rand(5, 1, requires_grad=True)
+    zeros = prob.module.d(u_x, *xs)
+    assert isinstance(zeros, tuple) and all(torch.equal(z, torch.zeros(5, 1)) for z in zeros)
 
 
 def test_condition_derivatives_are_named_like_equation_ones():

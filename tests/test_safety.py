@@ -245,8 +245,10 @@ def test_collision_names_do_not_shadow(problems):
     # the module-level helpers keep their names; user symbols get fresh ones
     assert '    u_x = params["u_x"]\n' in body  # the parameter keeps its name...
     assert "u_x = d(" not in body  # ...and the derivative of u gets another one
-    derivs = [line.split(" = ")[0] for line in body.splitlines() if " = d(" in line]
+    derivs = [name for line in body.splitlines() if " = d(" in line
+              for name in line.split(" = ")[0].strip().split(", ")]
     assert len(derivs) == len(set(derivs)) == 3  # u_t, u_x, u_xx under fresh names
+    assert "u_x" not in derivs
     assert "\n    torch = " not in prob.source and "\n    d = " not in prob.source
     assert "\n    nets = " not in prob.source and "\n    params = " not in prob.source
 

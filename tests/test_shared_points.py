@@ -160,6 +160,12 @@ def kovasznay():
     return bench.kovasznay()
 
 
+def derivatives_taken(source: str) -> int:
+    """How many derivatives the ``names = d(parent, wrt...)`` lines of ``source`` take."""
+    return sum(len(line.split(" = d(")[0].split(", "))
+               for line in source.splitlines() if " = d(" in line)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_autograd_groups_share_network_calls_and_derivatives(dtype):
     """On the autograd path the same groups as on the taylor path; the equations' group
@@ -169,10 +175,10 @@ def test_autograd_groups_share_network_calls_and_derivatives(dtype):
     assert prob.module.SHARED == (("pde_0", "pde_1", "pde_2"), ("bc_0", "bc_1"))
     body = prob.source.split("def shared_residuals_0")[1].split("def shared_residuals_1")[0]
     assert [body.count(f"nets[{i}](") for i in range(3)] == [1, 1, 1]
-    assert body.count(" = d(") == 7 and "jet(" not in body
+    assert derivatives_taken(body) == 7 and "jet(" not in body
     per_term = [prob.source.split(f"def residual_{t}(")[1].split("def point_residual")[0]
                 for t in ("pde_0", "pde_1", "pde_2")]
-    assert sum(b.count(" = d(") for b in per_term) == 11
+    assert sum(derivatives_taken(b) for b in per_term) == 11
     assert "    x = coordinate(points[:, 0:1])\n" in body
     run = run_of(prob, dtype)
     assert all(run.points[t] is run.points["pde_0"] for t in ("pde_1", "pde_2"))
@@ -198,7 +204,7 @@ def test_kovasznay_on_the_autograd_path_shares_and_stacks():
     prob = discretize(kovasznay(), PhysicsInformedNN(Features(3).double(), GridTraining(0.25)))
     assert prob.module.SHARED[0] == ("pde_0", "pde_1", "pde_2") and len(prob.module.SHARED) == 5
     body = prob.source.split("def shared_residuals_0")[1].split("def shared_residuals_1")[0]
-    assert body.count("nets[0](") == 1 and body.count(" = d(") == 10
+    assert body.count("nets[0](") == 1 and derivatives_taken(body) == 10
     stacked = prob.source.split("def stacked_residuals_0")[1].split("RESIDUALS = ")[0]
     assert stacked.count("nets[0](") == 1
     run = run_of(prob)

@@ -875,11 +875,10 @@ def test_ntk_meets_neuralpde_pass_mark_over_seeds():
     NTK does not beat it here, see the README). Before them: NTK 0.060 / 0.053 / 0.217 /
     0.159 / 0.422 / 0.067 (median 0.113; the every-seed bound failed on seed 4), plain
     0.468 / 0.363 / 0.656 / 0.163 / 0.037 / 0.559 (median 0.416). With
-    derivatives="autograd", since its value conditions are one network call (2026-11-30):
-    NTK 0.028 / 0.053 / 0.117 / 0.176 / 0.080 / 0.073 (median 0.077), plain 0.489 / 0.363 /
-    0.590 / 0.025 / 0.056 / 0.555 (median 0.426); before: NTK 0.048 / 0.053 / 0.252 /
-    0.052 / 0.058 / 0.069 (median 0.056), plain 0.141 / 0.363 / 0.123 / 0.158 / 0.041 /
-    0.559 (median 0.150).
+    derivatives="autograd", since it takes the derivatives of one value in one call
+    (2026-12-01): NTK 0.029 / 0.056 / 0.086 / 0.175 / 0.123 / 0.052 (median 0.071), plain
+    0.081 / 0.363 / 0.413 / 0.041 / 0.040 / 0.556 (median 0.222); the README gives the
+    runs before (each a change of rounding only).
 
     Adam at lr 0.03 is chaotic here: float32 rounding differences (between the derivative
     paths, or before and after a change of the propagation's arithmetic) change single

@@ -16,13 +16,15 @@ TERMS = ("pde_0", "bc_0", "bc_1", "bc_2", "bc_3")
 KINDS = {"pde_0": "pde", "bc_0": "bc", "bc_1": "bc", "bc_2": "bc", "bc_3": "bc"}
 
 
-def d(y, x):
-    """Derivative of y with respect to x, point by point (each output row depends on its own input row)."""
+def d(y, *xs):
+    """Derivatives of y with respect to each of xs, point by point (each output row depends on its own input row), in one backward pass; one tensor for one x, a tuple for several."""
     if not y.requires_grad:
         if not torch.is_grad_enabled():
             raise RuntimeError("the residuals take derivatives with autograd: call them with gradients enabled (not under torch.no_grad())")
-        return torch.zeros_like(x)
-    return torch.autograd.grad(y, x, torch.ones_like(y), create_graph=True, materialize_grads=True)[0]
+        grads = tuple(torch.zeros_like(x) for x in xs)
+    else:
+        grads = torch.autograd.grad(y, xs, torch.ones_like(y), create_graph=True, materialize_grads=True)
+    return grads[0] if len(xs) == 1 else grads
 
 
 def coordinate(column):
@@ -45,8 +47,7 @@ def residual_pde_0(nets, points, params):
     x = coordinate(points[:, 0:1])
     t = coordinate(points[:, 1:2])
     u = nets[0](torch.cat((x, t), dim=1))[:, 0:1]  # u(x, t)
-    u_t = d(u, t)
-    u_x = d(u, x)
+    u_t, u_x = d(u, t, x)
     u_tt = d(u_t, t)
     u_xx = d(u_x, x)
     return u_tt - 4*u_xx
