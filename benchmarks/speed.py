@@ -97,7 +97,8 @@ def make_points(problem: str, n_int: int, n_bc: int, seed: int = 0) -> dict[str,
             p = np.stack([u(n_bc), u(n_bc)], axis=1)
             p[:, col] = value
             pts[f"bc_{k}"] = p
-    elif problem == "burgers":  # columns x, t; x in [-1, 1]; bcs: u(x,0), u(-1,t), u(1,t)
+    elif problem in ("burgers", "allen_cahn"):  # columns x, t; x in [-1, 1]; bcs: u(x,0),
+        # then u(-1,t) and u(1,t) (Allen-Cahn: the periodic ones, both at x = -1 and 1)
         pts = {"pde_0": np.stack([2 * u(n_int) - 1, u(n_int)], axis=1)}
         for k, (col, value) in enumerate([(1, 0.0), (0, -1.0), (0, 1.0)]):
             p = np.stack([2 * u(n_bc) - 1, u(n_bc)], axis=1)
@@ -133,6 +134,13 @@ def make_system(problem: str):
         return PDESystem(
             [sp.Eq(U.diff(t) + U * U.diff(x) - (sp.Rational(1, 100) / sp.pi) * U.diff(x, 2), 0)],
             [sp.Eq(u(x, 0), -sp.sin(sp.pi * x)), sp.Eq(u(-1, t), 0), sp.Eq(u(1, t), 0)],
+            {x: (-1, 1), t: (0, 1)}, [x, t], [U])
+    if problem == "allen_cahn":  # examples/allen_cahn.py: periodic values and slopes
+        U = u(x, t)
+        return PDESystem(
+            [sp.Eq(U.diff(t) - sp.Float(1e-4) * U.diff(x, 2) + 5 * U**3 - 5 * U, 0)],
+            [sp.Eq(u(x, 0), x**2 * sp.cos(sp.pi * x)), sp.Eq(u(-1, t), u(1, t)),
+             sp.Eq(U.diff(x).subs(x, -1), U.diff(x).subs(x, 1))],
             {x: (-1, 1), t: (0, 1)}, [x, t], [U])
     raise ValueError(problem)
 

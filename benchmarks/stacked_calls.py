@@ -13,7 +13,11 @@ as kernels; ``--ops-only``: those alone, and the hand-written step's). Two sizes
 ``speed.py``'s 2000 interior + 100 points per condition, and a small problem, 100 + 25.
 ``--problems kovasznay`` adds Kovasznay flow on a grid, whose conditions on each face
 share their points: its four groups of conditions are one call since the seventeenth
-session, and "separate" is then one call per face. ``--derivatives autograd`` measures
+session, and "separate" is then one call per face. ``--problems allen_cahn`` measures
+Allen-Cahn's periodic conditions (``u(-1, t) = u(1, t)`` and the same of ``u_x``,
+``examples/allen_cahn.py``; ``speed.py``'s MLP and points as for Burgers), whose inputs
+are stacked like terms since the nineteenth session: the two values with ``u(x, 0)`` in
+one call, the two slopes in another; "separate" is one call per input. ``--derivatives autograd`` measures
 the autograd path (any ``nn.Module``), whose conditions that read values alone are one
 call of the network since the eighteenth session (the wave's u_t(x, 0) keeps its own).
 
@@ -132,7 +136,7 @@ def count_ops(problems, derivatives: str = "auto") -> list[dict]:
                                        for s in (False, True))
         ops = [ops_per_step(lambda k, p=p: ours_steps(p, k)) for p in (separate, stacked)]
         rows.append({"problem": problem, "ops_separate": ops[0], "ops_stacked": ops[1]})
-        if problem != "kovasznay":  # (no hand-written Kovasznay step here)
+        if problem in ("poisson", "wave", "burgers"):  # (no hand-written step of the others)
             points = make_points(problem, *SIZES["large"], 0)
             net = plain_mlp().to(speed.DEVICE)
             loss = hand_loss_fn(problem, points, net)
@@ -150,7 +154,7 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--steps", type=int, default=60, help="solve steps per round")
     ap.add_argument("--compile", action="store_true", help="compile=True as well")
     ap.add_argument("--problems", nargs="+", default=["poisson", "wave", "burgers"],
-                    choices=["poisson", "wave", "burgers", "kovasznay"])
+                    choices=["poisson", "wave", "burgers", "kovasznay", "allen_cahn"])
     ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--out", help="write the results here as JSON")
     ap.add_argument("--device", default="cpu", help="where both variants train (cuda: a GPU)")

@@ -21,7 +21,7 @@ from .jet_calls import _call, batched_input, call_key
 from .naming import Namer
 from .top_order import derivative_orders
 
-__all__ = ["autograd_call", "derivative_calls", "merged_term", "sharing_groups", "stacked_dag", "stacked_names"]
+__all__ = ["autograd_call", "derivative_calls", "input_calls", "merged_term", "sharing_groups", "stacked_dag", "stacked_names"]
 
 
 def autograd_call(ir: ProblemIR, term: TermIR) -> dict | None:
@@ -58,6 +58,42 @@ def autograd_call(ir: ProblemIR, term: TermIR) -> dict | None:
                  [s.text for s in term.sites], [], key, site.args, site.columns)
     call["term"] = term
     return call
+
+
+def input_calls(ir: ProblemIR, term: TermIR) -> list[dict]:
+    """The network calls of an autograd-path term that evaluates a network at several
+    inputs (``u(-1, t) - u(1, t)``), one per network and input, each described as
+    :func:`autograd_call` describes a term's one call, with the part of the term that
+    makes it (its sites, and their derivatives) under ``"term"``; ``[]`` for a term with
+    fewer than two. :mod:`symbolic_pinn.stacking` stacks them like calls of several terms.
+
+    Examples:
+        A periodic condition on the slope: two calls, each with its site's ``u_x``.
+
+        >>> import sympy as sp
+        >>> from symbolic_pinn.analysis import analyze
+        >>> from symbolic_pinn.problem import PDESystem
+        >>> x, t = sp.symbols("x t"); u = sp.Function("u")
+        >>> ux = u(x, t).diff(x)
+        >>> s = PDESystem([u(x, t).diff(t) - u(x, t).diff(x, 2)],
+        ...               [ux.subs(x, -1) - ux.subs(x, 1)],
+        ...               {x: (-1, 1), t: (0, 1)}, [x, t], [u(x, t)])
+        >>> ir = analyze(s, {"u": (0, 0)}, [None, None])
+        >>> [(c["args"], c["entries"]) for c in input_calls(ir, ir.terms[1])]
+        [(('x_u_s1', 't'), [('u_s1_x', (1, 0), 0)]), (('x_u_s2', 't'), [('u_s2_x', (1, 0), 0)])]
+    """
+    by_input: dict[tuple, list[Site]] = {}
+    for site in term.sites:
+        by_input.setdefault((site.net, site.args), []).append(site)
+    if len(by_input) < 2:
+        return []
+    calls = []
+    for sites in by_input.values():
+        names = {site.name for site in sites}
+        part = replace(term, sites=tuple(sites),
+                       derivatives=tuple(n for n in term.derivatives if n.site in names))
+        calls.append(autograd_call(ir, part))
+    return calls
 
 
 def stacked_names(call: dict, namer: Namer) -> dict[str, str]:

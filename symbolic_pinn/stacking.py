@@ -12,7 +12,9 @@ call"). A group of terms that share their points and one call
 under ``GridTraining``) stacks as one unit with the groups of other faces. On the
 autograd path (``derivatives="autograd"``, any ``nn.Module``) terms are stacked the same
 way, into one call of the network itself followed, for derivatives, by one derivative
-DAG on the stacked coordinates (:mod:`symbolic_pinn.autograd_calls`).
+DAG on the stacked coordinates (:mod:`symbolic_pinn.autograd_calls`). A term that
+evaluates a network at several inputs (a periodic condition) is stacked input by input,
+each a block of the term's rows, on both paths.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import replace
 
 import sympy as sp
 
-from .autograd_calls import stacked_dag, stacked_names
+from .autograd_calls import input_calls, stacked_dag, stacked_names
 from .channels import is_combination
 from .ir import ProblemIR
 from .jet_calls import _call, batched_input
@@ -37,7 +39,10 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
     Candidates are units: a term on the forward-propagated path that makes exactly one
     ``jet`` call (on the autograd path: one network call,
     :func:`~symbolic_pinn.autograd_calls.autograd_call`) and is in no group of
-    :func:`~symbolic_pinn.jet_calls.shared_groups`,
+    :func:`~symbolic_pinn.jet_calls.shared_groups`; each call of such a term that makes
+    several, one per input of a network (a periodic condition, ``u(-1, t) - u(1, t)``;
+    :func:`~symbolic_pinn.autograd_calls.input_calls`), on the term's rows, stacked only
+    when all of them fall in one group;
     and a group of shared points whose members make one ``jet`` call together (its rows
     are its first term's points). Units of one kind (terms, or groups of shared points)
     whose calls evaluate the same network for the same channels (multi-indices and
@@ -97,8 +102,8 @@ def stacked_groups(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list
         key = (jet["net"], tuple(jet["columns"]), channels, jet["key"][2],
                unit["shared"] is not None)
         candidates.setdefault(key, []).append(unit)
-    return [_stacked(ir, f"stacked_residuals_{k}", units)
-            for k, units in enumerate(u for u in candidates.values() if len(u) > 1)]
+    groups = [units for units in map(_whole, candidates.values()) if len(units) > 1]
+    return [_stacked(ir, f"stacked_residuals_{k}", units) for k, units in enumerate(groups)]
 
 
 def _units(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list[dict]:
@@ -116,6 +121,9 @@ def _units(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list[dict]:
                           "coordinates": term.coordinates, "jet": call,
                           "exprs": [ctx["batched_expr"]], "taylor": ctx["taylor"]})
             continue
+        if group is None and not ctx["constant"]:
+            units += _parts(ir, term, ctx)
+            continue
         call = (group["autograd_call"] if group and group["autograd"]
                 else group["jets"][0] if group and len(group["jets"]) == 1 else None)
         if call is not None and term.name == group["terms"][0]:
@@ -126,6 +134,37 @@ def _units(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list[dict]:
                           "exprs": [r["expr"] for r in group["returns"]],
                           "taylor": not group["autograd"]})
     return units
+
+
+def _parts(ir: ProblemIR, term, ctx: dict) -> list[dict]:
+    """A term that evaluates a network at several inputs (a periodic condition,
+    ``u(-1, t) - u(1, t)``): one unit per call, on the term's rows each. Each part holds
+    the coordinates of its call; the last also the term's other coordinates and its
+    residual, which reads the values of all parts; the first names the term in the
+    generated comments. The parts are stacked only all together (:func:`stacked_groups`)."""
+    calls = ctx["jets"] if ctx["taylor"] else input_calls(ir, term)
+    if len(calls) < 2:
+        return []
+    coordinates = {c.name: c for c in term.coordinates}
+    parts = []
+    for k, call in enumerate(calls):
+        own = [coordinates.pop(a) for a in call["args"] if a in coordinates]
+        parts.append({"terms": [], "rows": term.name, "shared": None, "coordinates": own,
+                      "jet": call, "exprs": [], "taylor": ctx["taylor"],
+                      "label": [term] if k == 0 else [], "part_of": term.name,
+                      "parts": len(calls)})
+    parts[-1].update(terms=[term], exprs=[ctx["batched_expr"]],
+                     coordinates=parts[-1]["coordinates"] + list(coordinates.values()))
+    return parts
+
+
+def _whole(units: list[dict]) -> list[dict]:
+    """The units less the parts of a term whose parts are not all among them."""
+    counts: dict[str, int] = {}
+    for unit in units:
+        if "part_of" in unit:
+            counts[unit["part_of"]] = counts.get(unit["part_of"], 0) + 1
+    return [u for u in units if "part_of" not in u or counts[u["part_of"]] == u["parts"]]
 
 
 def _is_value(alpha) -> bool:
@@ -149,11 +188,12 @@ def _stacked(ir: ProblemIR, name: str, units: list[dict]) -> dict:
     dag_names = (stacked_names(first, namer) if autograd
                  and not all(_is_value(alpha) for alpha, _ in channels) else None)
     outputs = [dag_names[named[c]] if dag_names else namer.claim(named[c]) for c in channels]
-    contexts, members = [], []
+    contexts, members, renames = [], [], {}
     splits, inputs = [[] for _ in outputs], [[] for _ in first["args"]]
     for unit in units:
         jet, rows = unit["jet"], unit["rows"]
-        rename = {c.name: namer.claim(f"{c.name}_{rows}") for c in unit["coordinates"]}
+        rename = renames.setdefault(rows, {})  # one per term: its parts share it
+        rename.update({c.name: namer.claim(f"{c.name}_{rows}") for c in unit["coordinates"]})
         args = tuple(rename[a] for a in jet["args"])
         for stack, arg in zip(inputs, args):
             stack.append(arg)
@@ -170,7 +210,8 @@ def _stacked(ir: ProblemIR, name: str, units: list[dict]) -> dict:
             members.append({"name": term.name, "code": torch_code(expr)})
         contexts.append({
             "rows": rows,
-            "terms": [{"name": term.name, "text": term.text} for term in unit["terms"]],
+            "terms": [{"name": term.name, "text": term.text}
+                      for term in unit.get("label", unit["terms"])],
             "shared": unit["shared"] is not None,
             "coordinates": [replace(c, name=rename[c.name]) for c in unit["coordinates"]
                             if rename[c.name] in read],
@@ -201,7 +242,11 @@ def _stacked(ir: ProblemIR, name: str, units: list[dict]) -> dict:
         "outputs": [{"name": out, "column": column}
                     for out, (_, column) in zip(outputs, channels)],
         "terms": [term.name for term in terms],
-        "targets": ", ".join(f'residuals["{term.name}"]' for term in terms),
+        # the terms that evaluate the network at several inputs, each input a unit
+        "inputs": [{"term": term, "count": count} for term, count in
+                   dict.fromkeys((u["part_of"], u["parts"]) for u in units if "part_of" in u)],
+        "targets": ", ".join(f'residuals["{term.name}"]' for term in terms)
+        + ("," if len(terms) == 1 else ""),  # (one term: its residual from a 1-tuple)
         "params": params,
         "units": contexts,
         "members": members,

@@ -393,3 +393,66 @@ class Features1D(torch.nn.Module):
 
     def forward(self, z):
         return self.outer(torch.sin(self.inner(z)))
+
+
+def periodic(dtype=torch.float64, net=None, **kw):
+    """Conditions that evaluate u at several inputs: values at x = 0 and 1 (reading y and
+    the estimated a), slopes at x = 0 and 1, values at three inputs, and a value at x = 0
+    against a slope at x = 1 (two calls that ask for different channels); two value
+    conditions at one input each. Inputs standardised."""
+    U = u(x, y)
+    ux = U.diff(x)
+    bcs = [sp.Eq(u(x, 0), sp.sin(sp.pi * x)), sp.Eq(u(0, y) - u(1, y), a * y),
+           sp.Eq(ux.subs(x, 0), ux.subs(x, 1)), sp.Eq(u(0, y) + u(0.5, y), 2 * u(1, y)),
+           sp.Eq(u(0, y), ux.subs(x, 1)), sp.Eq(u(x, 2), 0)]
+    system = PDESystem([U.diff(x, 2) + U.diff(y, 2) - a * sp.sin(x)], bcs,
+                       {x: (0, 1), y: (0, 2)}, [x, y], [U], {a: 0.7})
+    net = (mlp(1, 4) if net is None else net).to(dtype)
+    return discretize(system, PhysicsInformedNN(net, StochasticTraining(16, 4),
+                                                param_estim=True,
+                                                input_scaling="standardize", **kw))
+
+
+@pytest.mark.filterwarnings("ignore:term bc_3:symbolic_pinn.errors.InteriorConditionWarning")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("path", ["taylor", "autograd"])
+def test_a_term_at_several_inputs_is_stacked_like_several_terms(path, dtype, monkeypatch):
+    """Each input of a term is a unit of stacking on the term's rows: bc_1's two inputs
+    and bc_3's three join the value conditions bc_0 and bc_5 in one call; bc_2's two
+    slopes are one call of their own (one derivative on the stacked rows on the autograd
+    path); bc_4's value and slope would go to two calls, so it keeps its own function."""
+    torch.manual_seed(0)
+    prob = periodic(dtype, net=Features(1) if path == "autograd" else None)
+    assert prob.symbolic.options.derivatives == path
+    assert stacked_terms(prob.source) == [("bc_0", "bc_1", "bc_3", "bc_5"), ("bc_2",)]
+    assert 'residuals["bc_4"] = residual_bc_4(' in prob.source
+    call = "nets[0](" if path == "autograd" else "jet(nets[0]"
+    body = prob.source.split("def stacked_residuals_0")[1].split("def stacked_residuals_1")[0]
+    assert body.count(call) == 1
+    assert "(bc_1 at 2 inputs of the network, on the same rows) (bc_3 at 3 inputs" in body
+    sizes = ", ".join(f'points["{t}"].shape[0]' for t in ("bc_0", "bc_1", "bc_1", "bc_3",
+                                                          "bc_3", "bc_3", "bc_5"))
+    assert f" = torch.split(u, ({sizes}))" in body
+    body = prob.source.split("def stacked_residuals_1")[1].split("RESIDUALS = ")[0]
+    assert body.count(call) == 1
+    if path == "autograd":
+        assert "    u_s1_x = d(u_s1, x_u_s1)\n" in body and body.count(" = d(") == 1
+    assert "one network call" in prob.source or path == "taylor"
+    assert_all_residuals_equal(prob, own_points(prob, dtype), dtype, 2, monkeypatch)
+
+
+@pytest.mark.filterwarnings("ignore:term bc_3:symbolic_pinn.errors.InteriorConditionWarning")
+def test_a_term_at_several_inputs_trains_as_before(monkeypatch):
+    """Ten Adam steps with its inputs stacked and with each call apart give the same
+    losses."""
+    histories = []
+    for stack in (True, False):
+        if not stack:
+            monkeypatch.setattr(codegen, "stacked_groups", lambda ir, terms, shared: [])
+            monkeypatch.setattr(loading, "_LOADED", {})
+        prob = periodic(torch.float32)
+        assert ("stacked_residuals_1" in prob.source) == stack
+        histories.append(prob.solve(iterations=10, seed=0, progress=False).history)
+    for h1, h2 in zip(*histories, strict=True):
+        for term, value in h2["losses"].items():
+            assert h1["losses"][term] == pytest.approx(value, rel=1e-5, abs=1e-7), term
