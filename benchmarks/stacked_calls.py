@@ -17,7 +17,9 @@ session, and "separate" is then one call per face. ``--problems allen_cahn`` mea
 Allen-Cahn's periodic conditions (``u(-1, t) = u(1, t)`` and the same of ``u_x``,
 ``examples/allen_cahn.py``; ``speed.py``'s MLP and points as for Burgers), whose inputs
 are stacked like terms since the nineteenth session: the two values with ``u(x, 0)`` in
-one call, the two slopes in another; "separate" is one call per input. ``--derivatives autograd`` measures
+one call, the two slopes in another; "separate" is one call per input.
+``allen_cahn_grid``: the same on a ``GridTraining`` grid, where the periodic conditions
+share their points (one group at two inputs: one call since the nineteenth session). ``--derivatives autograd`` measures
 the autograd path (any ``nn.Module``), whose conditions that read values alone are one
 call of the network since the eighteenth session (the wave's u_t(x, 0) keeps its own).
 
@@ -69,7 +71,9 @@ def build(problem: str, size: str, stacked: bool, compile_: bool = False,
     calls; or Kovasznay flow as in ``peers_kovasznay.py`` (MLP 2-50-50-50-3 on a
     ``GridTraining`` grid: dx = 0.03 for "large", 3234 interior points and faces of 51
     and 67 points; 0.1 for "small", 266, 16 and 21), whose conditions are four groups
-    of shared points. ``derivatives``: ``PhysicsInformedNN``'s.
+    of shared points; or Allen-Cahn on a grid (``allen_cahn_grid``: dx = 0.02 for "large",
+    0.1 for "small"), whose periodic conditions are a group of shared points at two
+    inputs. ``derivatives``: ``PhysicsInformedNN``'s.
     Its first steps (and compilation) run here."""
     real = codegen.stacked_groups
     if not stacked:
@@ -86,6 +90,11 @@ def build(problem: str, size: str, stacked: bool, compile_: bool = False,
                                      GridTraining(dx), compile=compile_,
                                      derivatives=derivatives)
             prob = discretize(kovasznay.kovasznay_system(20), pinn)
+        elif problem == "allen_cahn_grid":  # the periodic conditions share their points
+            pinn = PhysicsInformedNN(MLP(2, 1, [64, 64]).to(speed.DEVICE),
+                                     GridTraining(0.02 if size == "large" else 0.1),
+                                     compile=compile_, derivatives=derivatives)
+            prob = discretize(make_system("allen_cahn"), pinn)
         else:
             pinn = PhysicsInformedNN(MLP(2, 1, [64, 64]).to(speed.DEVICE),
                                      _fixed_strategy(make_points(problem, *SIZES[size], 0)),
@@ -154,7 +163,8 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--steps", type=int, default=60, help="solve steps per round")
     ap.add_argument("--compile", action="store_true", help="compile=True as well")
     ap.add_argument("--problems", nargs="+", default=["poisson", "wave", "burgers"],
-                    choices=["poisson", "wave", "burgers", "kovasznay", "allen_cahn"])
+                    choices=["poisson", "wave", "burgers", "kovasznay", "allen_cahn",
+                             "allen_cahn_grid"])
     ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--out", help="write the results here as JSON")
     ap.add_argument("--device", default="cpu", help="where both variants train (cuda: a GPU)")
@@ -190,6 +200,8 @@ def main(argv=None) -> list[dict]:
         ops = [ops_per_step(lambda k, p=p: ours_steps(p, k)) for p in (separate, stacked)]
         row = {"problem": problem, "size": size,
                "points": ({"dx": 0.03 if size == "large" else 0.1} if problem == "kovasznay"
+                          else {"dx": 0.02 if size == "large" else 0.1}
+                          if problem == "allen_cahn_grid"
                           else SIZES[size]),
                "compiled": compile_, "derivatives": args.derivatives,
                "separate_ms": statistics.median(times[0]),

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .autograd_calls import autograd_call, derivative_calls, merged_term, sharing_groups
+from .autograd_calls import (
+    autograd_call,
+    derivative_calls,
+    input_calls,
+    merged_term,
+    sharing_groups,
+)
 from .errors import CodegenError
 from .ir import ProblemIR, Site, TermIR
 from .jet_calls import batched_input, shared_groups, term_jets
@@ -334,6 +340,7 @@ def _shared_autograd(ir: ProblemIR, terms: list[dict]) -> list[dict]:
             "returns": [{"term": t.name, "code": torch_code(e), "expr": e}
                         for t, e in zip(members, exprs)],
             "autograd_call": autograd_call(ir, term),
+            "input_calls": input_calls(ir, term),  # (for a group at several inputs)
         })
     return groups
 

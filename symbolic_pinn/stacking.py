@@ -121,39 +121,46 @@ def _units(ir: ProblemIR, terms: list[dict], shared: list[dict]) -> list[dict]:
                           "coordinates": term.coordinates, "jet": call,
                           "exprs": [ctx["batched_expr"]], "taylor": ctx["taylor"]})
             continue
-        if group is None and not ctx["constant"]:
-            units += _parts(ir, term, ctx)
+        if group is None and not ctx["constant"]:  # a term at several inputs?
+            units += _parts(ctx["jets"] if ctx["taylor"] else input_calls(ir, term), {
+                "terms": [term], "rows": term.name, "shared": None,
+                "coordinates": term.coordinates, "exprs": [ctx["batched_expr"]],
+                "taylor": ctx["taylor"]}, term.name)
             continue
-        call = (group["autograd_call"] if group and group["autograd"]
-                else group["jets"][0] if group and len(group["jets"]) == 1 else None)
-        if call is not None and term.name == group["terms"][0]:
-            members = {t.name: t for t in ir.terms if t.name in group["terms"]}
-            units.append({"terms": [members[name] for name in group["terms"]],
-                          "rows": term.name, "shared": group,
-                          "coordinates": group["coordinates"], "jet": call,
-                          "exprs": [r["expr"] for r in group["returns"]],
-                          "taylor": not group["autograd"]})
+        if group is None or term.name != group["terms"][0]:
+            continue
+        call = (group["autograd_call"] if group["autograd"]
+                else group["jets"][0] if len(group["jets"]) == 1 else None)
+        members = {t.name: t for t in ir.terms if t.name in group["terms"]}
+        unit = {"terms": [members[name] for name in group["terms"]], "rows": term.name,
+                "shared": group, "coordinates": group["coordinates"],
+                "exprs": [r["expr"] for r in group["returns"]], "taylor": not group["autograd"]}
+        if call is not None:
+            units.append(dict(unit, jet=call))
+        else:  # a group at several inputs?
+            units += _parts(group["input_calls"] if group["autograd"] else group["jets"],
+                            unit, ", ".join(group["terms"]))
     return units
 
 
-def _parts(ir: ProblemIR, term, ctx: dict) -> list[dict]:
-    """A term that evaluates a network at several inputs (a periodic condition,
-    ``u(-1, t) - u(1, t)``): one unit per call, on the term's rows each. Each part holds
-    the coordinates of its call; the last also the term's other coordinates and its
-    residual, which reads the values of all parts; the first names the term in the
-    generated comments. The parts are stacked only all together (:func:`stacked_groups`)."""
-    calls = ctx["jets"] if ctx["taylor"] else input_calls(ir, term)
+def _parts(calls: list[dict], unit: dict, name: str) -> list[dict]:
+    """A term, or a group of shared points, that evaluates a network at several inputs
+    (a periodic condition, ``u(-1, t) - u(1, t)``): one unit per call, on the same rows
+    each. Each part holds the coordinates of its call; the last also the others and the
+    residuals, which read the values of all parts; the first names the terms in the
+    generated comments. The parts are stacked only all together (:func:`stacked_groups`).
+    ``unit``: the unit it would be with one call (no ``"jet"``); ``name``: what the
+    generated comments call it."""
     if len(calls) < 2:
         return []
-    coordinates = {c.name: c for c in term.coordinates}
+    coordinates = {c.name: c for c in unit["coordinates"]}
     parts = []
     for k, call in enumerate(calls):
         own = [coordinates.pop(a) for a in call["args"] if a in coordinates]
-        parts.append({"terms": [], "rows": term.name, "shared": None, "coordinates": own,
-                      "jet": call, "exprs": [], "taylor": ctx["taylor"],
-                      "label": [term] if k == 0 else [], "part_of": term.name,
-                      "parts": len(calls)})
-    parts[-1].update(terms=[term], exprs=[ctx["batched_expr"]],
+        parts.append(dict(unit, terms=[], exprs=[], coordinates=own, jet=call,
+                          label=unit["terms"] if k == 0 else [], part_of=name,
+                          parts=len(calls)))
+    parts[-1].update(terms=unit["terms"], exprs=unit["exprs"],
                      coordinates=parts[-1]["coordinates"] + list(coordinates.values()))
     return parts
 
@@ -212,7 +219,7 @@ def _stacked(ir: ProblemIR, name: str, units: list[dict]) -> dict:
             "rows": rows,
             "terms": [{"name": term.name, "text": term.text}
                       for term in unit.get("label", unit["terms"])],
-            "shared": unit["shared"] is not None,
+            "shared": unit["shared"] is not None and bool(unit.get("label", unit["terms"])),
             "coordinates": [replace(c, name=rename[c.name]) for c in unit["coordinates"]
                             if rename[c.name] in read],
         })
@@ -229,7 +236,9 @@ def _stacked(ir: ProblemIR, name: str, units: list[dict]) -> dict:
                  texts, [(renamed[n], text) for n, text in first["combined"]],
                  first["key"], first["args"], first["columns"])
     sizes = ", ".join(f'points["{unit["rows"]}"].shape[0]' for unit in units)
-    groups = [unit["shared"] for unit in units if unit["shared"] is not None]
+    # (a group at several inputs is several units)
+    groups = list({id(u["shared"]): u["shared"] for u in units if u["shared"] is not None}
+                  .values())
     return {
         "name": name,
         # the autograd path calls the network itself (no jet): for values alone its output

@@ -456,3 +456,32 @@ def test_a_term_at_several_inputs_trains_as_before(monkeypatch):
     for h1, h2 in zip(*histories, strict=True):
         for term, value in h2["losses"].items():
             assert h1["losses"][term] == pytest.approx(value, rel=1e-5, abs=1e-7), term
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("path", ["taylor", "autograd"])
+def test_a_group_of_shared_points_at_several_inputs_is_stacked(path, dtype, monkeypatch):
+    """Under GridTraining the periodic values and slopes share their points and make one
+    call per input (x = 0 and x = 1, each u and u_x): the two inputs are one call on the
+    group's rows, taken when the group's points are one tensor; the value conditions at
+    y = 0 and y = 2 another."""
+    U = u(x, y)
+    ux = U.diff(x)
+    bcs = [sp.Eq(u(x, 0), sp.sin(sp.pi * x)), sp.Eq(u(0, y) - u(1, y), a * y),
+           sp.Eq(ux.subs(x, 0), ux.subs(x, 1)), sp.Eq(u(x, 2), 0)]
+    system = PDESystem([U.diff(x, 2) + U.diff(y, 2) - a * sp.sin(x)], bcs,
+                       {x: (0, 1), y: (0, 2)}, [x, y], [U], {a: 0.7})
+    torch.manual_seed(0)
+    net = (Features(1) if path == "autograd" else mlp(1, 4)).to(dtype)
+    prob = discretize(system, PhysicsInformedNN(net, GridTraining(0.25), param_estim=True,
+                                                input_scaling="standardize"))
+    assert prob.symbolic.options.derivatives == path
+    assert prob.module.SHARED == (("bc_1", "bc_2"),)
+    assert stacked_terms(prob.source) == [("bc_0", "bc_3"), ("bc_1", "bc_2")]
+    body = prob.source.split("def stacked_residuals_1")[1].split("RESIDUALS = ")[0]
+    assert body.count("nets[0](" if path == "autograd" else "jet(nets[0]") == 1
+    assert "# one {} on the stacked rows of 1 group (2 terms; bc_1, bc_2 at 2 inputs)".format(
+        "network call" if path == "autograd" else "jet call") in prob.source
+    assert_all_residuals_equal(prob, shared_points(prob, dtype), dtype, 2, monkeypatch)
+    apart = shared_points(prob, dtype, apart=True)
+    assert_all_residuals_equal(prob, apart, dtype, 1, monkeypatch)  # bc_0 and bc_3 only
