@@ -21,7 +21,8 @@ from .jet_calls import _call, batched_input, call_key
 from .naming import Namer
 from .top_order import derivative_orders
 
-__all__ = ["autograd_call", "derivative_calls", "input_calls", "merged_term", "sharing_groups", "stacked_dag", "stacked_names"]
+__all__ = ["autograd_call", "derivative_calls", "input_calls", "merged_term", "sharing_groups",
+           "stacked_dag", "stacked_names"]
 
 
 def autograd_call(ir: ProblemIR, term: TermIR) -> dict | None:

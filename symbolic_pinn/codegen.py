@@ -56,8 +56,9 @@ class GenerationOptions:
         additional_loss: Whether the closure adds the user's ``additional_loss``.
         derivatives: How the batched residuals get input derivatives: ``"autograd"``
             (the derivative DAG's first-order steps, one ``torch.autograd.grad`` call
-            for those that differentiate one value: ``u_t, u_x = d(u, t, x)``) or ``"taylor"`` (every network evaluation and its derivatives in one
-            forward pass of :func:`symbolic_pinn.jets.jet`; the networks must be
+            for those that differentiate one value: ``u_t, u_x = d(u, t, x)``) or
+            ``"taylor"`` (every network evaluation and its derivatives in one forward
+            pass of :func:`symbolic_pinn.jets.jet`; the networks must be
             :class:`~symbolic_pinn.MLP` s, which ``discretize`` checks).
         compile: Whether ``all_residuals`` (every term's batched residual, one loss
             evaluation) is wrapped in ``torch.compile``: ``True`` in torch's default

@@ -166,7 +166,7 @@ def _parts(calls: list[dict], unit: dict, name: str) -> list[dict]:
 
 
 def _whole(units: list[dict]) -> list[dict]:
-    """The units less the parts of a term whose parts are not all among them."""
+    """The units less the parts of a term, or group, whose parts are not all among them."""
     counts: dict[str, int] = {}
     for unit in units:
         if "part_of" in unit:
