@@ -89,10 +89,14 @@ def main(argv=None) -> list[dict]:
               f"({min(ratios):.3f}-{max(ratios):.3f})  ops {ops[0]:.1f} -> {ops[1]:.1f}",
               flush=True)
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"torch": torch.__version__, "threads": 1, "results": results}, f,
-                      indent=1)
+        write_results(args.out, results)
     return results
+
+
+def write_results(path: str, results: list[dict]) -> None:
+    """The rows as JSON, with the torch version (one thread)."""
+    with open(path, "w") as f:
+        json.dump({"torch": torch.__version__, "threads": 1, "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from .errors import CodegenError
 from .ir import ProblemIR, Site, TermIR
 from .jet_calls import batched_input, shared_groups, term_jets
 from .naming import Namer
+from .point_calls import point_evaluations
 from .printing import scaled_input, torch_code
 from .stacking import stacked_groups
 
@@ -244,7 +245,11 @@ def _uses(terms: list[dict], stacked: list[dict]) -> dict[str, bool]:
     autograd = [t for t in terms if not t["taylor"]]
     return {
         "math": any(reads_math(t["code"]) or reads_math(t["batched_code"]) for t in terms),
-        "grad": any(t["derivatives"] for t in terms),  # the point residuals'
+        # the point residuals' (their derivative functions, and shared evaluations)
+        "grad": any(t["point_functions"] or any(v["call"].startswith("grad(")
+                                                for v in t["point_values"]) for t in terms),
+        "grad_and_value": any(v["call"].startswith("grad_and_value(")
+                              for t in terms for v in t["point_values"]),
         "jet": any(t["jets"] for t in terms if t["taylor"]),
         "d": any(t["derivatives"] for t in autograd),
         "coordinate": any(c.value is None and c.requires_grad
@@ -281,6 +286,7 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
     except CodegenError as exc:
         raise CodegenError(f"term {term.name} ({_comment(term.text)}): {exc}") from None
     used = {s.name for s in term.expr.free_symbols}
+    evaluations, functions = point_evaluations(term, used)
     fns = {site.name: site.fn for site in term.sites}
     fns.update({node.name: node.fn for node in term.derivatives})
     args = {site.name: site.args for site in term.sites}
@@ -302,12 +308,10 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
              "parent_fn": fns[n.parent], "slot": n.slot, "args": ", ".join(args[n.site])}
             for n in term.derivatives
         ],
-        "point_values": [
-            {"name": name, "fn": fns[name], "args": ", ".join(args[site])}
-            for name, site in [(s.name, s.name) for s in term.sites]
-            + [(n.name, n.site) for n in term.derivatives]
-            if name in used
-        ],
+        # the per-point residual: the derivative functions it calls, and its evaluations
+        "point_functions": [{"fn": n.fn, "parent_fn": fns[n.parent], "slot": n.slot}
+                            for n in term.derivatives if n.name in functions],
+        "point_values": evaluations,
         "params": term.params,
         "columns": ", ".join(ir.indvar_names),
         "taylor": taylor and bool(term.sites),

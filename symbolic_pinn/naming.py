@@ -23,9 +23,9 @@ __all__ = ["Namer", "sanitize", "RESERVED", "GENERATED_PREFIXES"]
 RESERVED = frozenset(
     {
         # imports and module-level helpers and tables
-        "math", "torch", "grad", "jet", "d", "coordinate", "TERMS", "KINDS", "RESIDUALS",
-        "POINT_RESIDUALS", "EVALUATE", "SHARED", "all_residuals", "make_closure",
-        "train_step",
+        "math", "torch", "grad", "grad_and_value", "jet", "d", "coordinate", "TERMS", "KINDS",
+        "RESIDUALS", "POINT_RESIDUALS", "EVALUATE", "SHARED", "all_residuals",
+        "make_closure", "train_step",
         # function arguments, and the names the training closure binds
         "nets", "points", "params", "call", "point", "inputs", "run", "closure", "weights",
         "quadrature", "residuals", "point_weights", "losses", "loss",

@@ -145,6 +145,17 @@ def test_derivative_calls_runs(tmp_path):
     assert row["ops_merged"] < row["ops_separate"] - 10
 
 
+def test_point_calls_runs(tmp_path):
+    """``benchmarks/point_calls.py``: Burgers' per-point residual changes (u_t, u_x and u
+    from one call) and its NTK diagonals agree with the one-by-one evaluations to float32
+    rounding (the assertion inside); the wave's code is the same (no timing assertion)."""
+    rows = run_json("point_calls.py", tmp_path, "--rounds", "1", "--problems", "burgers",
+                    "wave")["results"]
+    assert [(r["problem"], r["code_changed"]) for r in rows] == [("burgers", True),
+                                                                  ("wave", False)]
+    assert rows[0]["max_rel_diff"] < 1e-5 and rows[1]["max_rel_diff"] == 0.0
+
+
 def test_gpu_check_script_runs_on_the_cpu(tmp_path):
     """``benchmarks/gpu_check.sh``, the prepared command for a session lent a GPU, with
     DEVICE=cpu: its stages run, the CUDA tests skip, speed.py's JSON names the device."""

@@ -163,10 +163,46 @@ def test_mixed_derivatives_share_their_chain():
         assert parent in seen and set(wrt) <= seen
         assert names == [parent + ("_" if parent == "u" else "") + w for w in wrt]
         seen.update(names)
-    # the point-wise variant builds the same DAG with torch.func.grad
+    # the point-wise variant builds the same DAG with torch.func.grad, and evaluates the
+    # derivatives of one value by one call (point_calls.point_evaluations)
     point = [line.strip() for line in body(sym.source, "point_residual_pde_0")]
-    assert "f_u_xt = grad(f_u_x, argnums=1)" in point
-    assert "f_u_xx = grad(f_u_x, argnums=0)" in point
+    assert "f_u_tt = grad(f_u_t, argnums=1)" in point
+    assert "u_t, u_x = grad(f_u, argnums=(1, 0))(x, t)" in point
+    assert "u_xt, u_xx = grad(f_u_x, argnums=(1, 0))(x, t)" in point
+    assert "u_tt = f_u_tt(x, t)" in point and not any("f_u_xt" in line for line in point)
+
+
+@pytest.mark.parametrize("derivatives", ["autograd", "taylor"])
+def test_point_residuals_share_their_evaluations(derivatives):
+    """The per-point residuals evaluate the derivatives of one value in one call, with the
+    value when it is read too, define only the functions something calls, and equal the
+    batched residuals (float64)."""
+    eq = u(x, t).diff(t) - u(x, t).diff(x, 2) + u(x, t) * u(x, t).diff(x)  # u, u_t, u_x
+    bcs = [u(x, 0).diff(x) + u(x, 0),  # u_x and its value at t = 0: grad_and_value, argnums=0
+           sp.Subs(u(x, t).diff(x, t) + u(x, t).diff(x, 2), t, 0)]  # u_xt, u_xx: grad
+    system = PDESystem([eq], bcs, {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)])
+    torch.manual_seed(0)
+    prob = discretize(system, PhysicsInformedNN(MLP(2, 1, [8]).double(), QuasiRandomTraining(8),
+                                                derivatives=derivatives))
+    lines = {t: [line.strip() for line in body(prob.source, f"point_residual_{t}")]
+             for t in ("pde_0", "bc_0", "bc_1")}
+    assert "(u_t, u_x), u = grad_and_value(f_u, argnums=(1, 0))(x, t)" in lines["pde_0"]
+    assert "u_xx = f_u_xx(x, t)" in lines["pde_0"]
+    assert not any(line.startswith("f_u_t =") for line in lines["pde_0"])  # not called
+    assert any(" = grad_and_value(f_u, argnums=0)(x, t)" in line for line in lines["bc_0"])
+    assert any(" = grad(f_u_x, argnums=(1, 0))(x, t)" in line for line in lines["bc_1"])
+    assert "from torch.func import grad, grad_and_value" in prob.source
+    pts = torch.rand(6, 2, dtype=torch.float64)
+
+    def call(i, inp):
+        return prob.nets[i](inp.unsqueeze(0)).squeeze(0)
+
+    for term in ("pde_0", "bc_0", "bc_1"):
+        fn = prob.module.POINT_RESIDUALS[term]
+        pointwise = torch.func.vmap(lambda p, fn=fn: fn(call, p, prob.params))(pts)
+        torch.testing.assert_close(pointwise.detach(),
+                                   prob.residuals[term](pts).detach().reshape(-1),
+                                   rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("trainable", [True, False])
