@@ -289,7 +289,6 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
     evaluations, functions = point_evaluations(term, used)
     fns = {site.name: site.fn for site in term.sites}
     fns.update({node.name: node.fn for node in term.derivatives})
-    args = {site.name: site.args for site in term.sites}
     return {
         "name": term.name,
         "kind": term.kind,
@@ -303,11 +302,9 @@ def _term_context(ir: ProblemIR, term: TermIR, taylor: bool = False) -> dict:
         "coordinates": term.coordinates,
         "sites": [_site_context(ir, s) for s in term.sites],
         "evaluations": _evaluations(ir, term),
-        "derivatives": [
-            {"name": n.name, "parent": n.parent, "wrt": n.wrt, "fn": n.fn,
-             "parent_fn": fns[n.parent], "slot": n.slot, "args": ", ".join(args[n.site])}
-            for n in term.derivatives
-        ],
+        # the batched residual's derivative DAG (the autograd path's network_calls)
+        "derivatives": [{"name": n.name, "parent": n.parent, "wrt": n.wrt}
+                        for n in term.derivatives],
         # the per-point residual: the derivative functions it calls, and its evaluations
         "point_functions": [{"fn": n.fn, "parent_fn": fns[n.parent], "slot": n.slot}
                             for n in term.derivatives if n.name in functions],
