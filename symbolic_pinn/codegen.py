@@ -243,13 +243,14 @@ def _uses(terms: list[dict], stacked: list[dict]) -> dict[str, bool]:
                    for n in ast.walk(ast.parse(code, mode="eval")))
 
     autograd = [t for t in terms if not t["taylor"]]
+    point_calls = [call for t in terms for v in t["point_values"]
+                   for call in (v["call"], v.get("define", {}).get("call", ""))]
     return {
         "math": any(reads_math(t["code"]) or reads_math(t["batched_code"]) for t in terms),
-        # the point residuals' (their derivative functions, and shared evaluations)
-        "grad": any(t["point_functions"] or any(v["call"].startswith("grad(")
-                                                for v in t["point_values"]) for t in terms),
-        "grad_and_value": any(v["call"].startswith("grad_and_value(")
-                              for t in terms for v in t["point_values"]),
+        # the point residuals' transforms (derivative functions, shared evaluations)
+        "func": [name for name in ("grad", "grad_and_value", "jacrev")
+                 if any(call.startswith(f"{name}(") for call in point_calls)
+                 or name == "grad" and any(t["point_functions"] for t in terms)],
         "jet": any(t["jets"] for t in terms if t["taylor"]),
         "d": any(t["derivatives"] for t in autograd),
         "coordinate": any(c.value is None and c.requires_grad

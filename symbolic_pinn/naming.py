@@ -23,7 +23,7 @@ __all__ = ["Namer", "sanitize", "RESERVED", "GENERATED_PREFIXES"]
 RESERVED = frozenset(
     {
         # imports and module-level helpers and tables
-        "math", "torch", "grad", "grad_and_value", "jet", "d", "coordinate", "TERMS", "KINDS",
+        "math", "torch", "grad", "grad_and_value", "jacrev", "jet", "d", "coordinate", "TERMS", "KINDS",
         "RESIDUALS", "POINT_RESIDUALS", "EVALUATE", "SHARED", "all_residuals",
         "make_closure", "train_step",
         # function arguments, and the names the training closure binds

@@ -166,16 +166,23 @@ def test_mixed_derivatives_share_their_chain():
     # the point-wise variant builds the same DAG with torch.func.grad, and evaluates the
     # derivatives of one value by one call (point_calls.point_evaluations)
     point = [line.strip() for line in body(sym.source, "point_residual_pde_0")]
-    assert "f_u_tt = grad(f_u_t, argnums=1)" in point
-    assert "u_t, u_x = grad(f_u, argnums=(1, 0))(x, t)" in point
-    assert "u_xt, u_xx = grad(f_u_x, argnums=(1, 0))(x, t)" in point
-    assert "u_tt = f_u_tt(x, t)" in point and not any("f_u_xt" in line for line in point)
+    assert point[8:13] == [
+        "def f_u_grad(x, t):  # (u_t, u_x) to differentiate, and (u_t, u_x) to keep",
+        "u_t, u_x = grad(f_u, argnums=(1, 0))(x, t)",
+        "return (u_t, u_x), (u_t, u_x)",
+        "",
+        ("((u_tt, _), (u_xt, u_xx)), (u_t, u_x) = jacrev(f_u_grad, argnums=(1, 0), "
+         "has_aux=True)(x, t)")]
+    assert not any(line.startswith("f_u_") for line in point)  # no derivative function
+    bc = [line.strip() for line in body(sym.source, "point_residual_bc_1")]  # u_x, u_xt
+    assert "u_xt, u_x = grad_and_value(f_u_x, argnums=1)(x, t)" in bc
 
 
 @pytest.mark.parametrize("derivatives", ["autograd", "taylor"])
 def test_point_residuals_share_their_evaluations(derivatives):
     """The per-point residuals evaluate the derivatives of one value in one call, with the
-    value when it is read too, define only the functions something calls, and equal the
+    value when it is read too (and a second derivative with the values below it: more in
+    tests/test_point_calls.py), define only the functions something calls, and equal the
     batched residuals (float64)."""
     eq = u(x, t).diff(t) - u(x, t).diff(x, 2) + u(x, t) * u(x, t).diff(x)  # u, u_t, u_x
     bcs = [u(x, 0).diff(x) + u(x, 0),  # u_x and its value at t = 0: grad_and_value, argnums=0
@@ -187,8 +194,9 @@ def test_point_residuals_share_their_evaluations(derivatives):
     lines = {t: [line.strip() for line in body(prob.source, f"point_residual_{t}")]
              for t in ("pde_0", "bc_0", "bc_1")}
     assert "(u_t, u_x), u = grad_and_value(f_u, argnums=(1, 0))(x, t)" in lines["pde_0"]
-    assert "u_xx = f_u_xx(x, t)" in lines["pde_0"]
-    assert not any(line.startswith("f_u_t =") for line in lines["pde_0"])  # not called
+    assert ("u_xx, (u_x, (u_t, u)) = grad_and_value(f_u_grad, argnums=0, has_aux=True)(x, t)"
+            in lines["pde_0"])
+    assert not any(line.startswith("f_u_") for line in lines["pde_0"])  # not called
     assert any(" = grad_and_value(f_u, argnums=0)(x, t)" in line for line in lines["bc_0"])
     assert any(" = grad(f_u_x, argnums=(1, 0))(x, t)" in line for line in lines["bc_1"])
     assert "from torch.func import grad, grad_and_value" in prob.source
@@ -458,17 +466,22 @@ def assert_generated_names_reserved(source: str) -> None:
     assert defined <= allowed, sorted(defined - allowed)
     assert generated, "no per-term function found: the scan reads the wrong source"
 
-    def walk(table, owner: str) -> None:
-        reads = {s.get_name() for s in table.get_symbols() if s.is_global() or s.is_free()}
+    def walk(table, owner: str, enclosing: frozenset = frozenset()) -> None:
+        reads = {s.get_name() for s in table.get_symbols() if s.is_global()}
         missing = reads - allowed - set(dir(builtins))
         assert not missing, f"{owner}/{table.get_name()} reads {sorted(missing)}"
+        # a nested function's free names are its generated enclosing function's own
+        free = {s.get_name() for s in table.get_symbols() if s.is_free()}
+        assert free <= enclosing, f"{owner}/{table.get_name()} reads {sorted(free)}"
         if owner.startswith(GENERATED_PREFIXES) and table.get_name() == owner:
             assert set(table.get_parameters()) <= RESERVED, (owner, table.get_parameters())
         if owner in ("all_residuals", "make_closure", "train_step"):
             names = {s.get_name() for s in table.get_symbols()} - set(dir(builtins))
             assert names <= allowed, f"{owner}: {sorted(names - allowed)}"
+        bound = {s.get_name() for s in table.get_symbols()
+                 if s.is_local() or s.is_parameter()} if table.get_type() == "function" else set()
         for child in table.get_children():
-            walk(child, owner)
+            walk(child, owner, enclosing | bound)
 
     for fn in top.get_children():
         walk(fn, fn.get_name())

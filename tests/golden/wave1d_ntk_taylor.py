@@ -14,7 +14,7 @@
 import math
 
 import torch
-from torch.func import grad
+from torch.func import grad, jacrev
 
 from symbolic_pinn.jets import jet
 
@@ -48,12 +48,11 @@ def point_residual_pde_0(call, point, params):
     def f_u(x, t):  # u(x, t)
         return call(0, torch.stack((x, t)))[0]
 
-    f_u_t = grad(f_u, argnums=1)
-    f_u_x = grad(f_u, argnums=0)
-    f_u_tt = grad(f_u_t, argnums=1)
-    f_u_xx = grad(f_u_x, argnums=0)
-    u_tt = f_u_tt(x, t)
-    u_xx = f_u_xx(x, t)
+    def f_u_grad(x, t):  # (u_t, u_x) to differentiate
+        u_t, u_x = grad(f_u, argnums=(1, 0))(x, t)
+        return u_t, u_x
+
+    (u_tt, _), (_, u_xx) = jacrev(f_u_grad, argnums=(1, 0))(x, t)
     return u_tt - 4*u_xx
 
 
