@@ -95,7 +95,7 @@ def main(argv=None) -> list[dict]:
 
         def diagonals(prob, tensors=tensors):
             return {t: ntk_diagonal(prob.module.POINT_RESIDUALS[t], prob.nets, prob.params,
-                                    tensors[t]) for t in prob.term_names}
+                                    tensors[t], chunk_size=64) for t in prob.term_names}
 
         diags = {name: diagonals(p) for name, p in probs.items()}
         ref = diags["apart"]

@@ -411,8 +411,10 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
                 naive_points: int, steps: int) -> dict:
     """Exact NTK diagonal over all N training points vs one training step on them.
 
-    Methods: ``vmap64`` (``torch.func.vmap(grad)``, chunks of 64: the generic path),
-    ``vmap_unchunked`` (the same, one chunk), ``taylor`` (the forward-propagation path
+    Methods: ``vmap64`` (``torch.func.vmap(grad)``, chunks of 64: the generic path, the
+    library's default before ``chunk_size="auto"``), ``vmap_auto`` (the same with the
+    library's default chunks, ``auto_chunk_size``), ``vmap_unchunked`` (the same, one
+    chunk), ``taylor`` (the forward-propagation path
     for MLPs, ``method="taylor"``, where the library has it: all terms in one call of
     ``terms_ntk_diagonals``, as the NTK strategy computes them), ``taylor_per_term``
     (the same path, one ``term_ntk_diagonal`` call per term) and ``naive`` (a per-point
@@ -443,7 +445,8 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
     def naive():
         return {t: naive_ntk(prob, t, T[t][: share[t]]) for t in prob.term_names}
 
-    methods = {"vmap64": lambda: vmap(64), "vmap_unchunked": lambda: vmap(None)}
+    methods = {"vmap64": lambda: vmap(64), "vmap_auto": lambda: vmap("auto"),
+               "vmap_unchunked": lambda: vmap(None)}
     if term_ntk is not None:
         methods["taylor"] = taylor if terms_ntk is not None else taylor_per_term
         if terms_ntk is not None:
@@ -822,7 +825,7 @@ def main(argv=None) -> dict:
             results["ntk"].append(r)
             log(f"ntk   {problem:8s} N={r['n_points']} step {r['step_ms']:.2f} ms; in steps: "
                 + "  ".join(f"{m} {r[m + '_over_step']['median']:.1f}"
-                            for m in ("taylor", "taylor_per_term", "vmap64",
+                            for m in ("taylor", "taylor_per_term", "vmap64", "vmap_auto",
                                       "vmap_unchunked", "naive")
                             if m + "_over_step" in r)
                 + (f"; all terms / per term {r['taylor_over_taylor_per_term']['median']:.2f}"

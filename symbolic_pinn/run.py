@@ -490,7 +490,7 @@ class Run:
                 self.gradient_passes += 1
         if Need.NTK_DIAG in needs:
             pts = self.adaptive.kernel_points(ctx)
-            chunk = getattr(self.adaptive, "chunk_size", 64)
+            chunk = getattr(self.adaptive, "chunk_size", "auto")
             method = getattr(self.adaptive, "ntk_method", "auto")  # forward propagation
             ctx.ntk_points = pts  # for MLPs (about one step), else vmap: the same values
             ctx.ntk_diagonals = terms_ntk_diagonals(  # all terms in one call

@@ -157,6 +157,16 @@ def test_point_calls_runs(tmp_path):
     assert set(rows[0]) >= {"nested_over_shared", "nested_over_apart", "shared_over_apart"}
 
 
+def test_ntk_chunks_runs(tmp_path):
+    """``benchmarks/ntk_chunks.py``: every chunk size gives the same diagonals to the bit
+    (the assertion inside), and ``auto`` is 256 points for the small network (no timing
+    assertion)."""
+    (row,) = run_json("ntk_chunks.py", tmp_path, "--rounds", "1", "--widths", "16",
+                      "--problems", "burgers", "--chunks", "64", "512")["results"]
+    assert (row["problem"], row["width"], row["auto_chunk"]) == ("burgers", 16, 256)
+    assert set(row) >= {"auto_over_64", "512_over_64", "auto_over_taylor", "taylor_ms"}
+
+
 def test_gpu_check_script_runs_on_the_cpu(tmp_path):
     """``benchmarks/gpu_check.sh``, the prepared command for a session lent a GPU, with
     DEVICE=cpu: its stages run, the CUDA tests skip, speed.py's JSON names the device."""

@@ -130,9 +130,45 @@ def test_chunking_does_not_change_the_diagonal(poisson):
     pts = random_points("pde_0", 11, seed=2)
     fn = poisson.module.POINT_RESIDUALS["pde_0"]
     ref = ntk_diagonal(fn, poisson.nets, poisson.params, pts, chunk_size=None)
-    for chunk in (1, 4, 64):
+    for chunk in (1, 4, 64, "auto"):
         torch.testing.assert_close(ntk_diagonal(fn, poisson.nets, poisson.params, pts,
                                                 chunk_size=chunk), ref, rtol=1e-12, atol=0)
+
+
+def test_auto_chunks_are_the_rule_and_change_no_value(poisson, monkeypatch):
+    """``chunk_size="auto"`` (the default) hands vmap ``auto_chunk_size`` of the number
+    of trainable entries, here 256 for a small network: 600 points in three chunks give
+    the bit-identical diagonal of chunks of 64 and of one chunk."""
+    from symbolic_pinn.adaptive import kernel
+
+    n_theta = sum(p.numel() for p in poisson.nets[0].parameters() if p.requires_grad)
+    assert kernel.auto_chunk_size(n_theta) == 256
+    seen = []
+    real = kernel.vmap
+
+    def spy(fn, chunk_size=None):
+        seen.append(chunk_size)
+        return real(fn, chunk_size=chunk_size)
+
+    monkeypatch.setattr(kernel, "vmap", spy)
+    pts = random_points("pde_0", 600, seed=3)
+    fn = poisson.module.POINT_RESIDUALS["pde_0"]
+    auto = ntk_diagonal(fn, poisson.nets, poisson.params, pts)
+    assert seen == [256]
+    for chunk in (64, None):
+        assert torch.equal(ntk_diagonal(fn, poisson.nets, poisson.params, pts,
+                                        chunk_size=chunk), auto)
+    assert NeuralTangentKernelAdaptiveLoss().chunk_size == "auto"
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "big", "AUTO"])
+def test_bad_chunk_sizes_are_refused_naming_the_option(poisson, bad):
+    fn = poisson.module.POINT_RESIDUALS["pde_0"]
+    with pytest.raises(StrategyError, match="chunk_size"):
+        ntk_diagonal(fn, poisson.nets, poisson.params, random_points("pde_0", 3, seed=2),
+                     chunk_size=bad)
+    with pytest.raises(StrategyError, match="chunk_size"):
+        NeuralTangentKernelAdaptiveLoss(chunk_size=bad)
 
 
 def test_zero_points_give_an_empty_diagonal_on_every_path(poisson):
@@ -142,7 +178,7 @@ def test_zero_points_give_an_empty_diagonal_on_every_path(poisson):
 
     pts = random_points("pde_0", 0, seed=2)
     fn = poisson.module.POINT_RESIDUALS["pde_0"]
-    for chunk in (None, 64):
+    for chunk in (None, 64, "auto"):
         assert ntk_diagonal(fn, poisson.nets, poisson.params, pts, chunk_size=chunk).shape == (0,)
     for method in ("auto", "exact-vmap"):
         assert term_ntk_diagonal(poisson, "pde_0", pts, method=method).shape == (0,)

@@ -72,7 +72,7 @@ class Compose(AdaptiveLoss):
         self.hook = hooks.pop() if hooks else None
         self.needs = frozenset().union(*(s.needs for s in strategies))
         ntk = [s for s in strategies if Need.NTK_DIAG in s.needs]
-        self.chunk_size = getattr(ntk[0], "chunk_size", 64) if ntk else 64
+        self.chunk_size = getattr(ntk[0], "chunk_size", "auto") if ntk else "auto"
         self.ntk_method = getattr(ntk[0], "ntk_method", "auto") if ntk else "auto"
         # the data term's weight: the components' weights multiply, like the terms' ones
         self.additional_loss_weight = math.prod(

@@ -9,7 +9,9 @@ between points and vanishes as the residuals do.
 parameters. The diagonal is computed with ``torch.func.vmap(grad(...))`` over the
 generated per-point residual, in chunks, and reduced to squared norms inside the
 vmapped function, so memory grows with ``chunk_size × n_parameters``, not with
-``N × n_parameters``.
+``N × n_parameters``. ``chunk_size="auto"`` (the default) takes :func:`auto_chunk_size`
+points per chunk: larger chunks for small networks, whose time goes to each chunk's
+fixed cost, and never fewer than 64.
 
 For the networks the library builds (:class:`~symbolic_pinn.networks.MLP`) the same
 diagonal is computed far faster by forward (Taylor-mode) propagation and one backward
@@ -18,6 +20,7 @@ pass (:mod:`symbolic_pinn.fast_ntk`); :func:`term_ntk_diagonal` picks the path.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -25,7 +28,8 @@ from torch.func import functional_call, grad, vmap
 
 from ..errors import StrategyError, TrainingError
 
-__all__ = ["NTK_METHODS", "ntk_diagonal", "term_ntk_diagonal", "terms_ntk_diagonals"]
+__all__ = ["NTK_METHODS", "auto_chunk_size", "ntk_diagonal", "term_ntk_diagonal",
+           "terms_ntk_diagonals"]
 
 #: Ways to compute NTK diagonals: ``"auto"`` (forward propagation where every network
 #: of the term is a supported MLP, else ``vmap``), ``"exact-vmap"`` (always the generic
@@ -83,12 +87,53 @@ def check_untied(problem, terms, method: str) -> None:
                 "a tied weight into account")
 
 
+def auto_chunk_size(n_parameters: int) -> int:
+    """Points per ``vmap`` chunk for ``chunk_size="auto"``: the largest power of two not
+    above ``2**21 // n_parameters`` (about two million per-point gradient entries a
+    chunk), kept between 64 and 256.
+
+    Each chunk has a fixed cost, which decides for small networks; a large chunk's
+    per-point gradients outgrow the caches of a large one. On the CPU
+    (``benchmarks/ntk_chunks.py``, ``docs/performance.md``) chunks of 256 took about
+    half the time of chunks of 64 for a 2-64-64-1 network, and about twice as long
+    with widths 128 and 256. Never fewer than the 64 that were the default before.
+    The values agree to rounding whatever the chunks (to the bit in the benchmark's
+    cases, where the chunk sizes are powers of two).
+
+    Args:
+        n_parameters: The number of trainable entries ``θ`` (networks and estimated
+            PDE parameters).
+
+    Returns:
+        The chunk size.
+
+    Examples:
+        >>> auto_chunk_size(4417), auto_chunk_size(17_217), auto_chunk_size(66_817)
+        (256, 64, 64)
+        >>> auto_chunk_size(100), auto_chunk_size(10**7)
+        (256, 64)
+    """
+    most = 2**21 // max(1, int(n_parameters))
+    return min(256, max(64, 1 << (most.bit_length() - 1) if most else 0))
+
+
+def check_chunk_size(chunk_size) -> None:
+    """Raise :class:`~symbolic_pinn.errors.StrategyError` unless ``chunk_size`` is a
+    positive integer, ``None`` (one chunk) or ``"auto"``."""
+    if chunk_size is None or (isinstance(chunk_size, str) and chunk_size == "auto"):
+        return
+    if not (isinstance(chunk_size, numbers.Integral) and not isinstance(chunk_size, bool)
+            and chunk_size >= 1):
+        raise StrategyError(f"chunk_size must be a positive integer, None or 'auto', "
+                            f"got {chunk_size!r}")
+
+
 def ntk_diagonal(
     point_residual: Callable,
     nets: Sequence[torch.nn.Module],
     params: Mapping[str, torch.Tensor],
     points: torch.Tensor,
-    chunk_size: int | None = 64,
+    chunk_size: int | str | None = "auto",
 ) -> torch.Tensor:
     """Per-point squared gradient norms ``‖∂r(x_i)/∂θ‖²``: the diagonal of K.
 
@@ -97,7 +142,8 @@ def ntk_diagonal(
         nets: The networks (their current parameters are used).
         params: PDE parameters; those with ``requires_grad`` count as ``θ``.
         points: ``(N, n_indvars)`` points.
-        chunk_size: Points per vectorised chunk (``None``: all at once).
+        chunk_size: Points per vectorised chunk (``None``: all at once; ``"auto"``:
+            :func:`auto_chunk_size` of the number of trainable entries).
 
     Returns:
         A detached ``(N,)`` tensor.
@@ -157,6 +203,9 @@ def ntk_diagonal(
         g = grad(residual)(theta, point)
         return sum(v.square().sum() for v in g.values())
 
+    check_chunk_size(chunk_size)
+    if chunk_size == "auto":
+        chunk_size = auto_chunk_size(sum(v.numel() for v in theta.values()))
     with torch.no_grad():  # torch.func.grad still differentiates inside
         return vmap(squared_norm, chunk_size=chunk_size)(points).detach()
 
@@ -166,7 +215,7 @@ def term_ntk_diagonal(
     term: str,
     points,
     method: str = "auto",
-    chunk_size: int | None = 64,
+    chunk_size: int | str | None = "auto",
 ) -> torch.Tensor:
     """The diagonal of term ``term``'s kernel block at ``points``, by ``method``.
 
@@ -175,7 +224,8 @@ def term_ntk_diagonal(
         term: A term name.
         points: ``(N, n_indvars)`` tensor or array.
         method: One of :data:`NTK_METHODS`.
-        chunk_size: Points per vectorised chunk of the ``vmap`` path.
+        chunk_size: Points per vectorised chunk of the ``vmap`` path (see
+            :func:`ntk_diagonal`).
 
     Returns:
         A detached ``(N,)`` tensor; every method gives the same values up to rounding.
@@ -235,7 +285,7 @@ def term_ntk_diagonal(
 
 
 def terms_ntk_diagonals(problem, points: Mapping[str, torch.Tensor], method: str = "auto",
-                        chunk_size: int | None = 64) -> dict[str, torch.Tensor]:
+                        chunk_size: int | str | None = "auto") -> dict[str, torch.Tensor]:
     """:func:`term_ntk_diagonal` of every term in ``points``. Unless ``method`` is
     ``"exact-vmap"``, and when every network is an :class:`~symbolic_pinn.networks.MLP`
     that the forward propagation supports, all terms are evaluated together
@@ -248,7 +298,8 @@ def terms_ntk_diagonals(problem, points: Mapping[str, torch.Tensor], method: str
         problem: A problem from :func:`symbolic_pinn.discretize`.
         points: ``{term: (N, n_indvars) tensor}``.
         method: One of :data:`NTK_METHODS`.
-        chunk_size: Points per vectorised chunk of the ``vmap`` path.
+        chunk_size: Points per vectorised chunk of the ``vmap`` path (see
+            :func:`ntk_diagonal`).
 
     Returns:
         ``{term: (N,)}``, the values of :func:`term_ntk_diagonal` up to rounding.

@@ -16,7 +16,6 @@ is a supported MLP, else by ``vmap(grad)``
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -25,7 +24,7 @@ import torch
 from ..errors import StrategyError
 from ..training import QuasiRandomTraining, StochasticTraining, TrainingStrategy
 from .base import AdaptiveLoss, Need, ReweightContext, _losses_finite, _positive, _skip_update
-from .kernel import NTK_METHODS, terms_ntk_diagonals
+from .kernel import NTK_METHODS, check_chunk_size, terms_ntk_diagonals
 
 __all__ = ["NeuralTangentKernelAdaptiveLoss", "traces_at"]
 
@@ -56,7 +55,9 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
             the first update on, starting from ``λ = 1``; here the first update sets
             ``λ̂`` itself.
         eps: Guard added to numerator and denominator.
-        chunk_size: Points per vectorised chunk when computing diagonals (``vmap``).
+        chunk_size: Points per vectorised chunk when computing diagonals (``vmap``):
+            a positive integer, ``None`` (one chunk) or ``"auto"`` (the default:
+            :func:`~symbolic_pinn.adaptive.kernel.auto_chunk_size`).
         method: How the exact diagonals are computed: ``"auto"`` (default: forward
             propagation through the networks, one backward pass, about 1.4 training
             steps, where every network is a supported
@@ -105,7 +106,7 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         numerator: str = "sum",
         smoothing: float = 0.0,
         eps: float = 1e-12,
-        chunk_size: int | None = 64,
+        chunk_size: int | str | None = "auto",
         method: str = "auto",
         groups: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
@@ -120,10 +121,7 @@ class NeuralTangentKernelAdaptiveLoss(AdaptiveLoss):
         if not _positive("smoothing", smoothing) < 1.0:
             raise StrategyError(f"smoothing must be in [0, 1), got {smoothing!r}")
         _positive("eps", eps)
-        if chunk_size is not None and not (isinstance(chunk_size, numbers.Integral)
-                                           and chunk_size >= 1):
-            raise StrategyError(f"chunk_size must be a positive integer or None, "
-                                f"got {chunk_size!r}")
+        check_chunk_size(chunk_size)
         self.kernel_sampler = _kernel_sampler(kernel_points, kernel_size)
         self.trace, self.smoothing, self.eps = trace, float(smoothing), float(eps)
         self.chunk_size, self.ntk_method = chunk_size, method
@@ -232,7 +230,7 @@ def traces_at(
     problem,
     points: Mapping[str, object],
     trace: str = "sum",
-    chunk_size: int | None = 64,
+    chunk_size: int | str | None = "auto",
     method: str = "auto",
 ) -> dict[str, float]:
     """NTK traces ``Tr K_kk`` of the given terms at the given points.
@@ -241,7 +239,8 @@ def traces_at(
         problem: A problem from :func:`symbolic_pinn.discretize`.
         points: ``{term: (N, n_indvars) array}``.
         trace: ``"sum"`` or ``"mean"`` (per point).
-        chunk_size: Points per vectorised chunk (``vmap`` path).
+        chunk_size: Points per vectorised chunk (``vmap`` path; see
+            :func:`~symbolic_pinn.adaptive.kernel.ntk_diagonal`).
         method: ``"auto"``, ``"exact-vmap"`` or ``"taylor"`` (see
             :class:`NeuralTangentKernelAdaptiveLoss`).
 
