@@ -169,6 +169,18 @@ def test_bad_chunk_sizes_are_refused_naming_the_option(poisson, bad):
                      chunk_size=bad)
     with pytest.raises(StrategyError, match="chunk_size"):
         NeuralTangentKernelAdaptiveLoss(chunk_size=bad)
+    with pytest.raises(StrategyError, match="chunk_size"):  # (before zero points return)
+        ntk_diagonal(fn, poisson.nets, poisson.params, random_points("pde_0", 0, seed=2),
+                     chunk_size=bad)
+    # also where the forward propagation computes the diagonal and needs no chunks
+    from symbolic_pinn.adaptive.kernel import term_ntk_diagonal, terms_ntk_diagonals
+
+    pts = random_points("pde_0", 3, seed=2)
+    for call in (lambda: term_ntk_diagonal(poisson, "pde_0", pts, chunk_size=bad),
+                 lambda: terms_ntk_diagonals(poisson, {"pde_0": pts}, chunk_size=bad),
+                 lambda: traces_at(poisson, {"pde_0": pts}, chunk_size=bad)):
+        with pytest.raises(StrategyError, match="chunk_size"):
+            call()
 
 
 def test_zero_points_give_an_empty_diagonal_on_every_path(poisson):

@@ -98,7 +98,7 @@ def auto_chunk_size(n_parameters: int) -> int:
     half the time of chunks of 64 for a 2-64-64-1 network, and about twice as long
     with widths 128 and 256. Never fewer than the 64 that were the default before.
     The values agree to rounding whatever the chunks (to the bit in the benchmark's
-    cases, where the chunk sizes are powers of two).
+    cases).
 
     Args:
         n_parameters: The number of trainable entries ``θ`` (networks and estimated
@@ -172,6 +172,7 @@ def ntk_diagonal(
         >>> bool(torch.allclose(diag, explicit, rtol=1e-5))
         True
     """
+    check_chunk_size(chunk_size)
     theta: dict[str, torch.Tensor] = {}
     frozen: list[dict[str, torch.Tensor]] = []
     for i, net in enumerate(nets):
@@ -203,7 +204,6 @@ def ntk_diagonal(
         g = grad(residual)(theta, point)
         return sum(v.square().sum() for v in g.values())
 
-    check_chunk_size(chunk_size)
     if chunk_size == "auto":
         chunk_size = auto_chunk_size(sum(v.numel() for v in theta.values()))
     with torch.no_grad():  # torch.func.grad still differentiates inside
@@ -255,6 +255,7 @@ def term_ntk_diagonal(
     """
     if method not in NTK_METHODS:
         raise StrategyError(f"method must be one of {NTK_METHODS}, got {method!r}")
+    check_chunk_size(chunk_size)  # (also where the forward propagation needs none)
     points = problem.as_points(term, points)
     check_untied(problem, [term], method)
     if method != "exact-vmap":
@@ -323,6 +324,7 @@ def terms_ntk_diagonals(problem, points: Mapping[str, torch.Tensor], method: str
     """
     if method not in NTK_METHODS:
         raise StrategyError(f"method must be one of {NTK_METHODS}, got {method!r}")
+    check_chunk_size(chunk_size)
     check_untied(problem, list(points), method)
     if method != "exact-vmap" and points:
         from ..fast_ntk import fast_ntk_diagonals
