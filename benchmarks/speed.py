@@ -408,7 +408,7 @@ def _fast_ntk():
 
 
 def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
-                naive_points: int, steps: int) -> dict:
+                naive_points: int, steps: int, only: tuple[str, ...] | None = None) -> dict:
     """Exact NTK diagonal over all N training points vs one training step on them.
 
     Methods: ``vmap64`` (``torch.func.vmap(grad)``, chunks of 64: the generic path, the
@@ -419,7 +419,9 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
     ``terms_ntk_diagonals``, as the NTK strategy computes them), ``taylor_per_term``
     (the same path, one ``term_ntk_diagonal`` call per term) and ``naive`` (a per-point
     loop: one batched residual and one backward per point, timed on a few points and
-    extrapolated to N).
+    extrapolated to N). ``only`` keeps the methods it names (``naive_points=0`` leaves
+    out the naive loop); the first vmap method kept is then the baseline that the others
+    are checked and timed against (``vmap64`` in the full set).
     """
     from symbolic_pinn.adaptive.kernel import ntk_diagonal
 
@@ -451,19 +453,25 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
         methods["taylor"] = taylor if terms_ntk is not None else taylor_per_term
         if terms_ntk is not None:
             methods["taylor_per_term"] = taylor_per_term
-    reference, dn = vmap(64), naive()
+    if only is not None:
+        methods = {m: methods[m] for m in only}
+    base = next(m for m in methods if m.startswith("vmap"))
+    reference = methods[base]()
 
     def rel(a, b):
         return float(((a - b).abs() / b.abs().clamp_min(1e-30)).max())
 
-    checks = {"vmap64_vs_naive": max(rel(reference[t][: share[t]], dn[t])
-                                     for t in prob.term_names)}
+    checks = {}
+    if naive_points:
+        dn = naive()
+        checks[f"{base}_vs_naive"] = max(rel(reference[t][: share[t]], dn[t])
+                                         for t in prob.term_names)
     for name, fn in methods.items():
-        if name != "vmap64":
+        if name != base:
             out = fn()  # also the warm-up
-            checks[f"{name}_vs_vmap64"] = max(rel(out[t], reference[t]) for t in prob.term_names)
+            checks[f"{name}_vs_{base}"] = max(rel(out[t], reference[t]) for t in prob.term_names)
     ours_steps(prob, 3)
-    times = {"step": [], **{m: [] for m in methods}, "naive": []}
+    times = {"step": [], **{m: [] for m in methods}, **({"naive": []} if naive_points else {})}
     for _ in range(rounds):
         times["step"].append(statistics.median(_diffs(ours_steps(prob, steps))))
         for name, fn in methods.items():  # like the step: a median of repeated calls
@@ -475,25 +483,29 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
                 _sync()
                 calls.append(time.perf_counter() - t0)
             times[name].append(statistics.median(calls))
-        _sync()
-        t0 = time.perf_counter()
-        naive()
-        _sync()
-        times["naive"].append((time.perf_counter() - t0) / sum(share.values()) * n_total)
+        if naive_points:
+            _sync()
+            t0 = time.perf_counter()
+            naive()
+            _sync()
+            times["naive"].append((time.perf_counter() - t0) / sum(share.values()) * n_total)
     out = {"problem": problem, "n_points": n_total, "width": width,
+           "n_parameters": sum(p.numel() for p in prob.nets[0].parameters()),
            "step_ms": statistics.median(times["step"]) * 1e3,
-           "naive_points_timed": sum(share.values()), "max_rel_diff": checks}
-    for name in [*methods, "naive"]:
+           "naive_points_timed": sum(share.values()) if naive_points else 0,
+           "max_rel_diff": checks}
+    for name in [m for m in times if m != "step"]:
         out[f"{name}_ms"] = statistics.median(times[name]) * 1e3
         out[f"{name}_over_step"] = _summary([a / b for a, b in zip(times[name], times["step"])])
     for name in methods:
-        if name != "vmap64":  # speed-up over the vmap baseline, per round
-            out[f"vmap64_over_{name}"] = _summary(
-                [a / b for a, b in zip(times["vmap64"], times[name])])
-    if "taylor_per_term" in times:  # all terms in one call against one call per term
+        if name != base:  # speed-up over the vmap baseline, per round
+            out[f"{base}_over_{name}"] = _summary(
+                [a / b for a, b in zip(times[base], times[name])])
+    if "taylor_per_term" in times and "taylor" in times:  # all terms in one call / per term
         out["taylor_over_taylor_per_term"] = _summary(
             [a / b for a, b in zip(times["taylor"], times["taylor_per_term"])])
-    out["naive_over_vmap64"] = _summary([a / b for a, b in zip(times["naive"], times["vmap64"])])
+    if naive_points:
+        out[f"naive_over_{base}"] = _summary([a / b for a, b in zip(times["naive"], times[base])])
     return out
 
 

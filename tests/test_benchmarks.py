@@ -167,6 +167,18 @@ def test_ntk_chunks_runs(tmp_path):
     assert set(row) >= {"auto_over_64", "512_over_64", "auto_over_taylor", "taylor_ms"}
 
 
+def test_ntk_scaling_quick_writes_json(tmp_path):
+    """``benchmarks/ntk_scaling.py --quick``: one size by points, one by width, each with
+    the forward-propagated and the vmap diagonals checked against each other (no timing
+    assertion)."""
+    rows = quick_json("ntk_scaling.py", tmp_path)["results"]
+    assert [(r["problem"], r["n_points"], r["width"]) for r in rows] == [
+        ("poisson", 240, 64), ("poisson", 240, 16)]
+    for r in rows:
+        assert 0 < r["max_rel_diff"]["taylor_vs_vmap_auto"] < 1e-5
+        assert r["taylor_over_step"]["median"] > 0 and r["vmap_auto_over_taylor"]["median"] > 0
+
+
 def test_gpu_check_script_runs_on_the_cpu(tmp_path):
     """``benchmarks/gpu_check.sh``, the prepared command for a session lent a GPU, with
     DEVICE=cpu: its stages run, the CUDA tests skip, speed.py's JSON names the device."""
