@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from .errors import (
     CodegenError,
+    FreeCoordinateWarning,
     InteriorConditionWarning,
     NonFiniteError,
     NonFiniteWeightError,
@@ -27,6 +28,7 @@ from .errors import (
     ProblemError,
     StrategyError,
     SymbolicPinnError,
+    SymbolicPinnWarning,
     TrainingError,
 )
 from .networks import MLP
@@ -91,6 +93,8 @@ __all__ = [
     "StrategyError",
     "NonFiniteError",
     "NonFiniteWeightError",
+    "SymbolicPinnWarning",
     "InteriorConditionWarning",
+    "FreeCoordinateWarning",
     "PointsOutsideDomainWarning",
 ]

@@ -18,7 +18,13 @@ from collections.abc import Mapping, Sequence
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from .errors import InteriorConditionWarning, ProblemError, lookalike, term_context
+from .errors import (
+    FreeCoordinateWarning,
+    InteriorConditionWarning,
+    ProblemError,
+    lookalike,
+    term_context,
+)
 from .ir import Coordinate, DepvarIR, DerivativeNode, ProblemIR, Site, TermIR
 from .naming import Namer
 from .problem import PDESystem, Term
@@ -113,7 +119,38 @@ class _Lowerer:
                 "training cannot change it")
         if term.kind == "bc":
             self._warn_interior()
+            self._warn_free(expr)
         return self._build(term, expr, namer)
+
+    def _warn_free(self, expr: sp.Basic) -> None:
+        """Warn when a site of a condition fixes a coordinate that the condition also
+        uses freely, outside the dependent variables' arguments (``u(0, t) = sin(x)``;
+        :class:`FreeCoordinateWarning`). A point site (every argument a number) is
+        flagged only when every site is one (``u(0) = x``): ``u(x, 0) = x u(0, 0)`` is a
+        condition on the face ``t = 0``. Coordinates fed to the sites alone are not
+        flagged (``u(x, 2) + v(1, y)`` couples two edges point by point)."""
+        sites = [key for key, _ in self.uses.values()]
+        free = {s for s in expr.free_symbols if s in self.columns}
+        points_only = all(a.is_number for _, args in sites for a in args)
+        found = []
+        for name, args in sites:
+            if not points_only and all(a.is_number for a in args):
+                continue
+            for slot, arg in enumerate(args):
+                var = self.declared[name].args[slot]
+                if arg.is_number and var in free:
+                    lo, hi = self.system.domains[var]
+                    text = (f"{name}({', '.join(_fmt(a) for a in args)}) fixes {var} = "
+                            f"{_fmt(arg)} but the condition also uses {var} freely, so its "
+                            f"points range over all of {var} in [{_fmt(sp.sympify(lo))}, "
+                            f"{_fmt(sp.sympify(hi))}]")
+                    if text not in found:
+                        found.append(text)
+        if found:
+            warnings.warn(
+                f"{self.where}: {'; '.join(found)}; check the condition (a point value "
+                "inside a condition on a face, u(x, 0) = x*u(0, 0), is not flagged)",
+                FreeCoordinateWarning, stacklevel=2)
 
     def _warn_interior(self) -> None:
         """Warn when a site of a condition fixes a coordinate strictly inside its interval
@@ -172,7 +209,12 @@ class _Lowerer:
         if not isinstance(e.expr, AppliedUndef):
             done = e.doit()
             if done == e:
-                raise ProblemError(f"{self.where}: cannot expand the derivative {e}")
+                hint = ""
+                if e.expr.has(sp.re, sp.im):  # Abs(u)' = (re(u) re(u)' + im(u) im(u)')/|u|
+                    hint = ("; SymPy takes u complex unless told otherwise, so a derivative "
+                            "of Abs(u) or sign(u) goes through re(u) and im(u): declare the "
+                            "function real, u = sp.Function('u', real=True)")
+                raise ProblemError(f"{self.where}: cannot expand the derivative {e}{hint}")
             return self.lower(done, subs)
         orders = [0] * len(e.expr.args)
         for var, count in e.variable_count:

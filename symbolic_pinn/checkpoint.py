@@ -98,6 +98,7 @@ import copy
 import numpy as np
 import torch
 
+from .errors import integer_at_least
 from .result import Result
 
 __all__ = [
@@ -322,7 +323,7 @@ class NonFiniteGuard:
                  max_rollbacks: int, lr_factor: float = 0.5) -> None:
         if mode not in ("raise", "rollback"):
             raise ValueError(f"on_nonfinite must be 'raise' or 'rollback', got {mode!r}")
-        if int(max_rollbacks) != max_rollbacks or max_rollbacks < 1:
+        if not integer_at_least(max_rollbacks, 1):
             raise ValueError(f"max_rollbacks must be a positive integer, got {max_rollbacks!r}")
         self.run, self.scheduler, self.optimizer, self.result = run, scheduler, optimizer, result
         self.mode, self.max_rollbacks, self.lr_factor = mode, int(max_rollbacks), lr_factor

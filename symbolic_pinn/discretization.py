@@ -21,6 +21,7 @@ from .adaptive.base import check_per_point_residuals
 from .analysis import analyze
 from .codegen import GenerationOptions, generate
 from .errors import ProblemError
+from .grad_mode import differentiable, recordable
 from .ir import ProblemIR
 from .loading import load
 from .networks import assign_networks, check_networks, placement
@@ -29,6 +30,7 @@ from .pinn import (
     coordinate_scaling,
     generation_options,
     parameter_tensors,
+    recast_known,
     resolve_derivatives,
 )
 from .problem import PDESystem
@@ -199,7 +201,7 @@ class DiscretizedProblem:
         fn = self.module.RESIDUALS[term]
 
         def residual(points) -> torch.Tensor:
-            with torch.enable_grad():  # autograd derivatives work under torch.no_grad() too
+            with differentiable():  # under torch.no_grad() and inference_mode() too
                 return fn(self.nets, self.as_points(term, points), self.params)[:, 0]
 
         residual.__name__ = residual.__qualname__ = f"residual_{term}"
@@ -208,13 +210,20 @@ class DiscretizedProblem:
 
     def as_points(self, term: str, points) -> torch.Tensor:
         """Convert points to a ``(N, n_indvars)`` tensor of the networks' dtype and device
-        (a tensor is cast with ``.to``, which keeps its autograd graph)."""
+        (a tensor is cast with ``.to``, which keeps its autograd graph; one made under
+        ``torch.inference_mode()``, which could not join a graph, is copied). The known
+        parameters follow the networks too, should these have been cast or moved since
+        ``discretize`` (from the system's values: ``prob.nets[0].double()`` keeps them
+        exact in float64)."""
         if term not in self.kinds:
             raise KeyError(f"unknown term {term!r}; the terms are {self.term_names}")
+        dtype, device = self.dtype, self.device
+        self._known_params_follow(dtype, device)
         if isinstance(points, torch.Tensor):
-            points = points.to(dtype=self.dtype, device=self.device)
+            points = points.to(dtype=dtype, device=device)
         else:
-            points = torch.as_tensor(np.asarray(points), dtype=self.dtype, device=self.device)
+            points = torch.as_tensor(np.asarray(points), dtype=dtype, device=device)
+        points = recordable(points)
         n = len(self.ir.indvars)
         if points.ndim != 2 or points.shape[1] != n:
             raise ValueError(
@@ -222,6 +231,14 @@ class DiscretizedProblem:
                 f"{', '.join(self.ir.indvar_names)}), got {tuple(points.shape)}"
             )
         return points
+
+    def _known_params_follow(self, dtype: torch.dtype, device: torch.device) -> None:
+        stale = [k for k, p in self.params.items()
+                 if not p.requires_grad and (p.dtype != dtype or p.device != device)]
+        if stale:
+            given = parameter_tensors(self.system, self.ir, False, dtype)
+            for k in stale:
+                self.params[k] = recast_known(self.params[k], given[k], dtype, device)
 
     @property
     def dtype(self) -> torch.dtype:

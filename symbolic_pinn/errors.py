@@ -23,9 +23,11 @@ __all__ = [
     "NonFiniteWeightError",
     "SymbolicPinnWarning",
     "InteriorConditionWarning",
+    "FreeCoordinateWarning",
     "PointsOutsideDomainWarning",
     "term_context",
     "lookalike",
+    "integer_at_least",
 ]
 
 
@@ -318,6 +320,38 @@ class InteriorConditionWarning(SymbolicPinnWarning):
     """
 
 
+class FreeCoordinateWarning(SymbolicPinnWarning):
+    """A condition fixes a coordinate where it evaluates a dependent variable and uses
+    the same coordinate freely elsewhere (``u(0, t) = sin(x)``).
+
+    Its points then range over that coordinate's whole interval, not the face
+    ``x = 0``, and the free ``x`` is rarely what was meant. Not flagged: a point value
+    inside a condition on a face (``u(x, 0) = x u(0, 0)``), and coordinates used only as
+    arguments of the dependent variables (``u(x, 1) = v(1, x)`` couples two edges).
+
+    Examples:
+        >>> import warnings
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, symbolic_discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x, t = sp.symbols("x t"); u = sp.Function("u")
+        >>> pinn = PhysicsInformedNN(MLP(2, 1, [8]), GridTraining(0.25))
+        >>> def heat(condition):
+        ...     return PDESystem([sp.Eq(u(x, t).diff(t), u(x, t).diff(x, 2))],
+        ...                      [condition], {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)])
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     sym = symbolic_discretize(heat(sp.Eq(u(0, t), sp.sin(x))), pinn)
+        >>> [str(w.message).split(";")[0] for w in caught
+        ...  if issubclass(w.category, FreeCoordinateWarning)]
+        ['term bc_0 (Eq(u(0, t), sin(x))): u(0, t) fixes x = 0 but the condition also uses x freely, so its points range over all of x in [0, 1]']
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("error", FreeCoordinateWarning)
+        ...     symbolic_discretize(heat(sp.Eq(u(x, 0), x * u(0, 0))), pinn).term_names
+        ('pde_0', 'bc_0')
+    """
+
+
 class PointsOutsideDomainWarning(SymbolicPinnWarning):
     """A training strategy gave a term points outside the domain, in a column the term
     samples. The run trains on them anyway; the warning is given once per term and run.
@@ -388,3 +422,20 @@ def lookalike(obj: object, known) -> str:
             return (f" ({obj} has the name of the variable {k} but other assumptions: "
                     "use one Symbol object)")
     return ""
+
+
+def integer_at_least(value: object, least: int) -> bool:
+    """Whether ``value`` is an integer (of any integer-valued type, not a bool) ``>= least``.
+
+    Examples:
+        >>> integer_at_least(3, 1), integer_at_least(3.0, 1), integer_at_least(0, 1)
+        (True, True, False)
+        >>> integer_at_least(True, 1), integer_at_least(None, 1), integer_at_least("2", 1)
+        (False, False, False)
+    """
+    if isinstance(value, bool):  # True == 1, but reweight_every=True is a slip
+        return False
+    try:
+        return int(value) == value and value >= least  # type: ignore[operator, arg-type]
+    except (TypeError, ValueError, OverflowError):  # None, a string, nan, inf
+        return False

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import torch
 
+from .grad_mode import differentiable
 from .ntk_units import ntk_diagonals
 from .propagation import propagate, supports
 from .term_plan import coordinates, network_layers, parameters, pick, residual, seeds, term_plan
@@ -91,7 +92,7 @@ def fast_residual(problem, term: str, points) -> torch.Tensor | None:
         True
     """
     points = problem.as_points(term, points)
-    with torch.enable_grad():
+    with differentiable():
         return _evaluate(problem, term, points)
 
 

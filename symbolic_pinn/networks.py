@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .errors import ProblemError, TrainingError
+from .grad_mode import differentiable
 
 __all__ = ["MLP", "ACTIVATIONS", "batch_coupled", "reused_parameters"]
 
@@ -257,11 +258,7 @@ def check_networks(ir, nets: Sequence[nn.Module]) -> None:
     for i, net in enumerate(nets):
         dvs = [dv for dv in ir.depvars if dv.net == i]
         k = len(dvs[0].args)
-        dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()),
-                     torch.get_default_dtype())
-        # probed where it lives: a network the user moved to a GPU first is fine
-        device = next((t.device for t in itertools.chain(net.parameters(), net.buffers())),
-                      torch.device("cpu"))
+        dtype, device = _where(net)
         was_training = net.training  # eval: the probe must not touch BatchNorm statistics
         try:
             net.eval()
@@ -280,5 +277,48 @@ def check_networks(ir, nets: Sequence[nn.Module]) -> None:
                 f"{ir.network_label(i)} must map (N, {k}) inputs to (N, {want}); "
                 f"it returned {shape} for N = 2"
             )
+    _check_differentiable(ir, nets)
     check_not_batch_coupled(nets, ir)
     placement(nets, ir)
+
+
+def _where(net: nn.Module) -> tuple[torch.dtype, torch.device]:
+    """Where to probe ``net``: its floating dtype and its device (a network the user moved
+    to a GPU first is probed there)."""
+    dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()),
+                 torch.get_default_dtype())
+    device = next((t.device for t in itertools.chain(net.parameters(), net.buffers())),
+                  torch.device("cpu"))
+    return dtype, device
+
+
+def _check_differentiable(ir, nets: Sequence[nn.Module]) -> None:
+    """Refuse a network whose outputs the problem differentiates but autograd cannot
+    reach its inputs through (computed in NumPy, under ``no_grad``, or from detached
+    inputs): every derivative of it would come out as zeros. Probed like
+    :func:`check_networks`, with gradients on."""
+    differentiated: dict[int, str] = {}
+    for term in ir.terms:
+        for site in term.sites:
+            if any(node.site == site.name for node in term.derivatives):
+                differentiated.setdefault(site.net, f"{site.text} (in {term.name})")
+    for i, text in sorted(differentiated.items()):
+        net = nets[i]
+        k = len(next(dv for dv in ir.depvars if dv.net == i).args)
+        dtype, device = _where(net)
+        was_training = net.training
+        try:
+            net.eval()
+            with differentiable():
+                probe = torch.zeros(2, k, dtype=dtype, device=device, requires_grad=True)
+                out = net(probe)
+                reached = out.requires_grad and torch.autograd.grad(
+                    out.sum(), probe, allow_unused=True)[0] is not None
+        finally:
+            net.train(was_training)
+        if not reached:
+            raise TrainingError(
+                f"{ir.network_label(i)} returns outputs that autograd cannot differentiate "
+                f"with respect to its inputs (computed outside torch's autograd, under "
+                f"torch.no_grad(), or from detached inputs), and the problem takes "
+                f"derivatives of {text}: they would all be zero")

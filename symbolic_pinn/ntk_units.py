@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .channels import plan_channels
+from .grad_mode import differentiable
 from .propagation import Record, propagate
 from .term_plan import (
     Evaluation,
@@ -206,7 +207,7 @@ def ntk_diagonals(problem, blocks: list[tuple[list[str], torch.Tensor]]) -> dict
                             untied=True)
     if layers is None:
         return None
-    with torch.enable_grad():
+    with differentiable():
         units = _units(blocks_)
         for unit in units:
             inputs = [seeds(g, cols) for g, cols in zip(unit.groups, unit.inputs)]

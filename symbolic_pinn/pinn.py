@@ -273,3 +273,22 @@ def parameter_tensors(system: PDESystem, ir: ProblemIR, param_estim,
         tensor = torch.tensor(value, dtype=dtype or torch.get_default_dtype())
         out[ident] = nn.Parameter(tensor) if sym in estimated else tensor
     return out
+
+
+def recast_known(p: torch.Tensor, given: torch.Tensor, dtype: torch.dtype,
+                 device: torch.device) -> torch.Tensor:
+    """A known parameter ``p`` in ``dtype`` on ``device``: the system's value ``given``
+    where ``p`` still holds it (cast up, its rounding would stay), else ``p``'s own value.
+
+    Examples:
+        >>> p = torch.tensor(0.1)  # float32
+        >>> recast_known(p, torch.tensor(0.1, dtype=torch.float64), torch.float64,
+        ...              torch.device("cpu")).item()
+        0.1
+        >>> recast_known(torch.tensor(0.5), torch.tensor(0.1, dtype=torch.float64),
+        ...              torch.float64, torch.device("cpu")).item()  # set by the user
+        0.5
+    """
+    if p.dtype != dtype and torch.equal(p.detach().cpu(), given.to(p.dtype)):
+        p = given
+    return p.detach().to(device=device, dtype=dtype)

@@ -67,7 +67,8 @@ class TorchPrinter(PythonCodePrinter):
         if name not in _TORCH_FUNCTIONS:
             raise CodegenError(
                 f"function {name} in {expr} has no PyTorch translation; supported: "
-                f"{', '.join(sorted(_TORCH_FUNCTIONS))}"
+                f"{', '.join(sorted(_TORCH_FUNCTIONS))}, powers (sqrt), Mod and "
+                "Piecewise (with a final (value, True) branch)"
             )
         args = [self._print(a) for a in expr.args]
         if any(not arg.free_symbols for arg in expr.args):  # torch.atan2 takes tensors only:

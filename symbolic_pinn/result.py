@@ -143,7 +143,10 @@ class Result:
 
     @property
     def weights(self) -> dict[str, float]:
-        """The loss weights after the last recorded step."""
+        """The loss weights of the last recorded step: those its loss was weighted with
+        (its history row's ``"weights"``). A strategy with ``hook = "step"`` updates its
+        weights after each step, so its own ``weights`` may already hold the next
+        step's; the built-in strategies update before the step's loss."""
         return dict(self.history[-1]["weights"]) if self.history else {}
 
     def plot_history(self, path: str | Path | None = None, *, terms=None, total: bool = True,

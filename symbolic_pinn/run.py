@@ -27,9 +27,11 @@ from .errors import (
     NonFiniteError,
     PointsOutsideDomainWarning,
     StrategyError,
+    SymbolicPinnWarning,
     TrainingError,
     term_context,
 )
+from .grad_mode import differentiable
 from .networks import placement
 from .solve_checks import uses_cuda_graphs
 from .training.base import PointSet
@@ -105,6 +107,7 @@ class Run:
         self.points: dict[str, torch.Tensor] = {}
         self.quadrature: dict[str, torch.Tensor] = {}  # QuadratureTraining's point weights
         self._outside: set[str] = set()  # terms already warned about points outside
+        self._weights_warned = False  # point weights the loss does not read
         self._sampled = False
         self._fill(self.sampler.sample(problem.ir, rng))
         named = self._named_trainable()
@@ -242,13 +245,13 @@ class Run:
         """The first term whose unweighted loss has a non-finite gradient (error path only)."""
         module = self.problem.module
         for term in self.term_names:
-            with torch.enable_grad():
+            with differentiable():
                 r = module.RESIDUALS[term](self.nets, self.points[term], self.params)
                 grads = torch.autograd.grad((r**2).mean(), self.parameters, allow_unused=True)
             if not all(bool(torch.isfinite(g).all()) for g in grads if g is not None):
                 return term
         if self._additional is not None:
-            with torch.enable_grad():
+            with differentiable():
                 grads = torch.autograd.grad(self.additional_loss(), self.parameters,
                                             allow_unused=True)
             if not all(bool(torch.isfinite(g).all()) for g in grads if g is not None):
@@ -345,9 +348,31 @@ class Run:
             self.points[term] = points[term]
         self._check_inside(pointset)
         self.share_points(pointset)
-        for term, w in (pointset.weights or {}).items():
-            self.quadrature[term] = torch.as_tensor(w, dtype=self.dtype, device=self.device)
+        self._fill_weights(pointset)
         self._sampled = True
+
+    def _fill_weights(self, pointset) -> None:
+        """Quadrature weights, ``(N, 1)`` per term; weights that the generated loss does
+        not read (a strategy other than QuadratureTraining) are warned about once."""
+        if not pointset.weights:
+            return
+        name = type(self.sampler).__name__
+        if not getattr(self.problem.symbolic.options, "quadrature", False):
+            if not self._weights_warned:
+                warnings.warn(
+                    f"{name} gave point weights, which the generated loss does not read: "
+                    "its losses are plain means over the points (only a QuadratureTraining "
+                    "problem weights them)", SymbolicPinnWarning, stacklevel=2)
+                self._weights_warned = True
+            return
+        for term, w in pointset.weights.items():
+            w = torch.as_tensor(w, dtype=self.dtype, device=self.device)
+            n = self.points[term].shape[0]
+            if tuple(w.shape) != (n, 1):  # (N,) would broadcast against (N, 1) to (N, N)
+                raise StrategyError(f"{name} gave weights of shape {tuple(w.shape)} for "
+                                    f"{self._term(term)}; they must be (N, 1), one per point "
+                                    f"(N = {n})")
+            self.quadrature[term] = w
 
     def _check_inside(self, pointset) -> None:
         """Warn, once per term, about points outside the domain in a column the term

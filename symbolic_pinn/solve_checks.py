@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from .adaptive.base import Need
-from .errors import StrategyError, TrainingError
+from .errors import StrategyError, TrainingError, integer_at_least
+from .grad_mode import differentiable
 from .result import _check_writable
 from .tensorboard_logging import check_logger
 
@@ -39,6 +40,11 @@ def check_arguments(*, iterations, lr, lr_schedule, seed, device, dtype, callbac
         raise ValueError(f"seed must be an integer in [0, 2**64) or None, got {seed!r}")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable (row -> bool | None), got {callback!r}")
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got "
+                         f"{device!r} ({exc})") from None
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: this torch build has no usable CUDA device")
     if dtype is not None and dtype not in (torch.float32, torch.float64):
@@ -163,7 +169,7 @@ def _probe(name: str, lr: float, given, options: dict, fused_given: bool, device
 
         def closure():
             optimizer.zero_grad()
-            with torch.enable_grad():
+            with differentiable():
                 loss = (probe - 1.0).square().sum()
                 loss.backward()
             return loss
@@ -176,11 +182,3 @@ def _probe(name: str, lr: float, given, options: dict, fused_given: bool, device
         hint = ("; give the learning rate as solve's lr" if "lr" in options else "")
         raise ValueError(f"{shown} refused by torch.optim.{_CLASSES[name]} "
                          f"(optimizer={name!r}): {type(exc).__name__}: {exc}{hint}") from exc
-
-
-def integer_at_least(value: object, least: int) -> bool:
-    """Whether ``value`` is an integer (of any integer-valued type) ``>= least``."""
-    try:
-        return int(value) == value and value >= least  # type: ignore[operator]
-    except (TypeError, ValueError, OverflowError):  # None, a string, nan, inf
-        return False

@@ -28,8 +28,9 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .errors import NonFiniteError, TrainingError
+from .grad_mode import differentiable
 from .networks import check_not_batch_coupled
-from .pinn import parameter_tensors
+from .pinn import parameter_tensors, recast_known
 from .result import Result, freeze_results, read_saved
 from .run import Run
 from .solve_checks import check_arguments, check_cuda_graphs, optimizer_factory
@@ -38,6 +39,7 @@ from .tensorboard_logging import open_logger
 __all__ = ["solve", "Run"]  # Run: re-exported from its module, symbolic_pinn.run
 
 
+@differentiable()  # training records graphs, even when called under inference_mode()
 def solve(
     problem,
     iterations: int = 1000,
@@ -84,8 +86,8 @@ def solve(
             run's own (another is refused).
         progress: Show a tqdm bar: ``True`` always, ``False`` never, ``None`` (default)
             from 500 iterations on, on a terminal only (not in logs or CI).
-        callback: Called after every step with the history row; returning ``True``
-            stops training. A step that ``on_nonfinite="rollback"`` goes back to redo
+        callback: Called after every step with a copy of its history row (changing it
+            leaves the history as it was); returning ``True`` stops training. A step that ``on_nonfinite="rollback"`` goes back to redo
             (the state it made had a non-finite loss) is seen again when it is redone.
         log_every: Record a history row every this many steps (reweight steps and the
             last step, also one where ``callback`` stopped training, are always
@@ -194,7 +196,7 @@ def solve(
     check_cuda_graphs(compiled, device, problem.adaptive_loss)
     if resume is not None:
         saved = _check_resume(resume, problem, optimizer, lr_schedule,
-                              float(lr) if given_lr else None, iterations)
+                              float(lr) if given_lr else None, iterations, seed)
         if dtype is not None and saved is not None and dtype != saved:
             raise ValueError(f"{resume} was trained in {saved}; resume with dtype={saved} "
                              "or leave dtype out")
@@ -257,7 +259,8 @@ def solve(
             if bar is not None:  # (a step redone after a rollback went back is not counted)
                 bar.update(max(0, run.step - bar.n))
                 bar.set_postfix(loss=f"{row['loss']:.3e}", refresh=False)
-            if callback is not None and callback(row):
+            if callback is not None and callback(
+                    {k: dict(v) if isinstance(v, dict) else v for k, v in row.items()}):
                 if not recorded:  # the last step of the run: always in the history
                     _record(history, writer, row)
                     saved_at = None  # the final checkpoint must hold it too
@@ -290,13 +293,12 @@ def _place_networks(problem, device: torch.device, dtype: torch.dtype, seed: int
     given = parameter_tensors(problem.system, problem.ir, False, dtype)  # the system's values
     for ident, p in list(problem.params.items()):
         estimated = p.requires_grad
-        if seed is not None and estimated:  # an estimated parameter starts again
+        if not estimated:
+            problem.params[ident] = recast_known(p, given[ident], dtype, device)
+            continue
+        if seed is not None:  # an estimated parameter starts again
             p = given[ident]
-        elif not estimated and p.dtype != dtype and torch.equal(
-                p.detach().cpu(), given[ident].to(p.dtype)):
-            p = given[ident]  # a known value cast up: the system's, not its rounding
-        moved = p.detach().to(device=device, dtype=dtype)
-        problem.params[ident] = torch.nn.Parameter(moved) if estimated else moved
+        problem.params[ident] = torch.nn.Parameter(p.detach().to(device=device, dtype=dtype))
 
 
 def _record(history: list[dict], writer, row: dict) -> None:
@@ -317,10 +319,11 @@ def _check_lr(optimizer: torch.optim.Optimizer, step: int) -> None:
 
 
 def _check_resume(path, problem, optimizer: str, lr_schedule, lr: float | None,
-                  iterations: int) -> torch.dtype | None:
+                  iterations: int, seed: int | None = None) -> torch.dtype | None:
     """The checks of :func:`load_checkpoint` and :func:`restore_training`, made before
     anything is loaded, so a wrong file leaves the problem untouched (``lr``: the one
-    given to ``solve``, ``None`` if none was). Returns the dtype the run trained in."""
+    given to ``solve``, ``None`` if none was; a ``seed`` is not used, with a warning).
+    Returns the dtype the run trained in."""
     from .loading import source_hash
 
     state = read_saved(path)
@@ -342,17 +345,20 @@ def _check_resume(path, problem, optimizer: str, lr_schedule, lr: float | None,
     if lr is not None and first is not None and first != lr:
         warnings.warn(f"resume: the run continues with its own learning rate (started at "
                       f"lr={first:g}, in the checkpoint's optimizer state); lr={lr:g} is not "
-                      "used", UserWarning, stacklevel=3)
+                      "used", UserWarning, stacklevel=4)
+    if seed is not None:
+        warnings.warn(f"resume: the run continues with the checkpoint's networks and random "
+                      f"state; seed={seed} is not used", UserWarning, stacklevel=4)
     saved, now = training.get("strategy"), strategy_description(problem.strategy)
     if saved is not None and saved != now:  # (files from before it was stored: not checked)
         warnings.warn(f"resume: {path} was trained with {saved}, and this problem's training "
                       f"strategy is {now}; the run continues on the points the checkpoint "
                       "holds, and draws any new points with this problem's strategy",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=4)
     if training["step"] >= iterations:
         warnings.warn(f"resume: {path} is at step {training['step']}, already at or past "
                       f"iterations={iterations} (the steps in all, the checkpoint's "
-                      "included): nothing is trained", UserWarning, stacklevel=3)
+                      "included): nothing is trained", UserWarning, stacklevel=4)
     return next((t.dtype for sd in state["nets"] for t in sd.values()
                  if t.is_floating_point()), None)
 

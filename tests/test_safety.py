@@ -129,7 +129,7 @@ def docstring_nodes(tree) -> set[int]:
 # string constants that the template writes itself (no user text in them)
 TEMPLATE_TEXT = {
     ("the residuals take derivatives with autograd: call them with gradients enabled (not "
-     "under torch.no_grad())"),
+     "under torch.no_grad() or torch.inference_mode())"),
 }
 
 

@@ -48,6 +48,8 @@ def make_problem(adaptive_loss, strategy=None, hidden=(8, 8)):
 
 def solve(problem, iterations=3, **kwargs):
     options = {"lr": 1e-2, "seed": 0, "dtype": torch.float64, "progress": False, **kwargs}
+    if "resume" in kwargs:  # a resumed run takes nothing of seed
+        del options["seed"]
     return problem.solve(iterations, **options)
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import StrategyError
+from ..errors import StrategyError, integer_at_least
 
 __all__ = ["Need", "RunSetup", "ReweightContext", "AdaptiveLoss", "NonAdaptiveLoss"]
 
@@ -223,7 +223,7 @@ class AdaptiveLoss:
     hook: str | None = "losses"
 
     def __init__(self, reweight_every: int = 1) -> None:
-        if int(reweight_every) != reweight_every or reweight_every < 1:
+        if not integer_at_least(reweight_every, 1):
             raise StrategyError(f"reweight_every must be a positive integer, got {reweight_every!r}")
         self.reweight_every = int(reweight_every)
         self.weights: dict[str, float] = {}

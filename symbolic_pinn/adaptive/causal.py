@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from ..errors import StrategyError
+from ..errors import StrategyError, integer_at_least
 from .base import AdaptiveLoss, Need, ReweightContext, RunSetup, _positive, _term_names
 
 __all__ = ["CausalAdaptiveLoss", "causal_weights"]
@@ -93,7 +93,7 @@ class CausalAdaptiveLoss(AdaptiveLoss):
             raise StrategyError("CausalAdaptiveLoss: time must be a SymPy symbol or a variable "
                                 f"name, got {time!r}")
         self.time = name
-        if int(chunks) != chunks or chunks < 1:
+        if not integer_at_least(chunks, 1):
             raise StrategyError(f"chunks must be a positive integer, got {chunks!r}")
         self.chunks = int(chunks)
         schedule = [epsilon] if epsilons is None else list(epsilons)

@@ -55,8 +55,12 @@ class Compose(AdaptiveLoss):
     """
 
     def __init__(self, *strategies: AdaptiveLoss) -> None:
-        if not strategies or not all(isinstance(s, AdaptiveLoss) for s in strategies):
-            raise StrategyError("Compose needs one or more AdaptiveLoss objects")
+        if not strategies:
+            raise StrategyError("Compose needs one or more AdaptiveLoss objects, got none")
+        for k, s in enumerate(strategies):
+            if not isinstance(s, AdaptiveLoss):
+                raise StrategyError(f"Compose takes AdaptiveLoss objects; argument {k} is "
+                                    f"{s!r}, of type {type(s).__name__}")
         hooks = {s.hook for s in strategies if s.hook is not None}
         if len(hooks) > 1:
             raise StrategyError(f"Compose: components ask for different hook places {hooks}")

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from ..errors import StrategyError
+from ..errors import StrategyError, integer_at_least
 from ..training import QuasiRandomTraining, StochasticTraining, TrainingStrategy
 from .base import AdaptiveLoss, Need, ReweightContext, _losses_finite, _positive, _skip_update
 from .kernel import NTK_METHODS, check_chunk_size, terms_ntk_diagonals
@@ -326,6 +326,9 @@ def _kernel_sampler(kernel_points, kernel_size: int) -> TrainingStrategy | None:
         return kernel_points
     if kernel_points == "batch":
         return None
+    if kernel_points in ("stochastic", "quasirandom") and not integer_at_least(kernel_size, 1):
+        raise StrategyError(f"kernel_size must be a positive integer (points per term for "
+                            f"kernel_points={kernel_points!r}), got {kernel_size!r}")
     if kernel_points == "stochastic":
         return StochasticTraining(kernel_size, kernel_size)
     if kernel_points == "quasirandom":

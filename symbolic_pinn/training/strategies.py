@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import StrategyError
+from ..errors import StrategyError, integer_at_least
 from ..ir import ProblemIR, TermIR
 from .base import PointSet, TrainingStrategy
 
@@ -28,11 +28,7 @@ def _count(term: TermIR, points: int, bcs_points: int | None) -> int:
 def _check_count(name: str, value: int | None) -> int | None:
     if value is None:
         return None
-    try:
-        ok = int(value) == value and value >= 1
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
+    if not integer_at_least(value, 1):
         raise StrategyError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 

@@ -19,8 +19,8 @@ KINDS = {"pde_0": "pde", "bc_0": "bc", "bc_1": "bc", "bc_2": "bc", "bc_3": "bc"}
 def d(y, *xs):
     """Derivatives of y with respect to each of xs, point by point (each output row depends on its own input row), in one backward pass; one tensor for one x, a tuple for several."""
     if not y.requires_grad:
-        if not torch.is_grad_enabled():
-            raise RuntimeError("the residuals take derivatives with autograd: call them with gradients enabled (not under torch.no_grad())")
+        if not torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+            raise RuntimeError("the residuals take derivatives with autograd: call them with gradients enabled (not under torch.no_grad() or torch.inference_mode())")
         grads = tuple(torch.zeros_like(x) for x in xs)
     else:
         grads = torch.autograd.grad(y, xs, torch.ones_like(y), create_graph=True, materialize_grads=True)
