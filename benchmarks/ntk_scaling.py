@@ -6,7 +6,9 @@ points (width 64) and from width 64 to 512 (2,000 interior points), the sizes of
 ``speed.py``'s scaling section, each against one training step on the same points:
 ``taylor`` (all terms in one ``terms_ntk_diagonals`` call, ``method="taylor"``: what the
 NTK strategy computes for an ``MLP``) and ``vmap_auto`` (``ntk_diagonal``,
-``torch.func.vmap(grad)`` with the library's default chunks: the path for any module).
+``torch.func.vmap(grad)`` with the library's default chunks: the path for any module),
+and ``taylor_whole``, the forward-propagated diagonal with all points in one part (as
+before ``symbolic_pinn.ntk_units.parts`` split them).
 ``speed.compare_ntk`` does the measuring: interleaved rounds, each method's time in a
 round the median of a few calls, the two methods' diagonals checked against each other
 before anything is timed.
@@ -52,12 +54,13 @@ def main(argv=None) -> list[dict]:
         for n, width in sizes:
             steps = 4 if args.quick else max(5, min(40, 80000 // n, 40 * 64 // width))
             r = compare_ntk(problem, n, max(5, n // 20), width, args.rounds, 0, steps,
-                            only=("vmap_auto", "taylor"))
+                            only=("vmap_auto", "taylor", "taylor_whole"))
             results.append(r)
             print(f"{problem:8s} N={r['n_points']:6d} width={width:4d} step "
                   f"{r['step_ms']:8.2f} ms  taylor/step {r['taylor_over_step']['median']:.2f}"
                   + f"  vmap_auto/step {r['vmap_auto_over_step']['median']:.1f}  vmap_auto/"
-                  f"taylor {r['vmap_auto_over_taylor']['median']:.1f}"
+                  f"taylor {r['vmap_auto_over_taylor']['median']:.1f}  taylor in parts / whole "
+                  f"{r['taylor_over_taylor_whole']['median']:.2f}"
                   + f"  (check {max(r['max_rel_diff'].values()):.1e})", flush=True)
             write_results(args.out, results)
     return results

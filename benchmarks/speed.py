@@ -442,6 +442,15 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
     def taylor():
         return terms_ntk(prob, T, method="taylor")
 
+    def taylor_whole():  # all points in one part (as before the parts, ntk_units.parts)
+        from symbolic_pinn import ntk_units
+
+        saved, ntk_units.PART_BYTES = ntk_units.PART_BYTES, 2**62
+        try:
+            return terms_ntk(prob, T, method="taylor")
+        finally:
+            ntk_units.PART_BYTES = saved
+
     share = {t: max(1, round(naive_points * len(T[t]) / n_total)) for t in prob.term_names}
 
     def naive():
@@ -454,7 +463,7 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
         if terms_ntk is not None:
             methods["taylor_per_term"] = taylor_per_term
     if only is not None:
-        methods = {m: methods[m] for m in only}
+        methods = {m: {"taylor_whole": taylor_whole, **methods}[m] for m in only}
     base = next(m for m in methods if m.startswith("vmap"))
     reference = methods[base]()
 
@@ -501,9 +510,10 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
         if name != base:  # speed-up over the vmap baseline, per round
             out[f"{base}_over_{name}"] = _summary(
                 [a / b for a, b in zip(times[base], times[name])])
-    if "taylor_per_term" in times and "taylor" in times:  # all terms in one call / per term
-        out["taylor_over_taylor_per_term"] = _summary(
-            [a / b for a, b in zip(times["taylor"], times["taylor_per_term"])])
+    for other in ("taylor_per_term", "taylor_whole"):  # all terms in one call / per term;
+        if other in times and "taylor" in times:  # in parts / all points at once
+            out[f"taylor_over_{other}"] = _summary(
+                [a / b for a, b in zip(times["taylor"], times[other])])
     if naive_points:
         out[f"naive_over_{base}"] = _summary([a / b for a, b in zip(times["naive"], times[base])])
     return out

@@ -19,6 +19,8 @@ module does the same for a whole problem:
   sum of their residuals once. Blocks are different rows, so each row's ``δ`` is that of
   its own block's term: a problem takes as many backward passes as its largest block has
   terms (Kovasznay flow: 3 for 12 terms; Poisson: 1 for 5).
+* **Parts.** Many points are taken in parts (:func:`parts`), each block's rows split
+  alike, so that no stack of channels outgrows the memory the allocator reuses.
 """
 
 from __future__ import annotations
@@ -175,10 +177,43 @@ def _unit_diagonal(records: list[Record], deltas, grams: dict) -> torch.Tensor |
     return diag
 
 
+#: Points per part times the widest layer's width, in bytes of the points' dtype: each
+#: channel of a layer stays under 2 MiB and a stack of a few under glibc's raised mmap
+#: threshold (:mod:`symbolic_pinn.allocator`), where a larger tensor is mapped afresh,
+#: page by page, at every allocation (docs/performance.md, "Exact NTK diagonal").
+PART_BYTES = 2**21
+
+
+def parts(problem, blocks: list[tuple[list[str], torch.Tensor]]) -> int:
+    """Into how many parts :func:`ntk_diagonals` splits the points: ``n × width × itemsize``
+    at most :data:`PART_BYTES` a part (``n`` all the blocks' points, ``width`` the widest
+    ``Linear`` layer of the networks).
+
+    Examples:
+        >>> import sympy as sp
+        >>> from symbolic_pinn import MLP, PDESystem, PhysicsInformedNN, discretize
+        >>> from symbolic_pinn.training import GridTraining
+        >>> x = sp.Symbol("x"); u = sp.Function("u")
+        >>> s = PDESystem([sp.Eq(u(x).diff(x, 2), -1)], [u(0)], {x: (0, 1)}, [x], [u(x)])
+        >>> prob = discretize(s, PhysicsInformedNN(MLP(1, 1, [64]), GridTraining(0.1)))
+        >>> [parts(prob, [(["pde_0"], torch.zeros(n, 1))]) for n in (8192, 8193, 76800)]
+        [1, 2, 10]
+    """
+    width = max((m.out_features for net in problem.nets for m in net.modules()
+                 if isinstance(m, torch.nn.Linear)), default=1)
+    n = sum(points.shape[0] for _, points in blocks)
+    size = max((points.element_size() for _, points in blocks), default=4)
+    return max(1, -(-n * width * size // PART_BYTES))
+
+
 def ntk_diagonals(problem, blocks: list[tuple[list[str], torch.Tensor]]) -> dict | None:
     """``{term: K_ii}`` (detached) of the terms of ``blocks``, ``[(terms, points)]``
     with the points already converted (``problem.as_points``); ``None`` when a network
     is not supported by the forward propagation, or uses a parameter tensor twice.
+
+    The points are taken in :func:`parts` (each block's rows split alike): every row's
+    diagonal is its own, so the parts give the same values, and at large ``N`` each part
+    stays in memory the allocator reuses (0.64–0.70 of the time at 76,800 points).
 
     Examples:
         The equation and a condition of ``u'' = -1`` in one propagation and one backward
@@ -202,6 +237,26 @@ def ntk_diagonals(problem, blocks: list[tuple[list[str], torch.Tensor]]) -> dict
         ...                     rtol=1e-12))
         True
     """
+    k = parts(problem, blocks)
+    if k == 1:
+        return _diagonals(problem, blocks)
+    split: list[list] = [[] for _ in range(k)]
+    for terms, points in blocks:
+        for j, rows in enumerate(points.tensor_split(k)):
+            if rows.shape[0] or j == 0:  # (a block of fewer than k points: some parts)
+                split[j].append((terms, rows))
+    found = []
+    for part in split:
+        diagonals = _diagonals(problem, part)
+        if diagonals is None:
+            return None
+        found.append(diagonals)
+    return {term: torch.cat([f[term] for f in found if term in f])
+            for terms, _ in blocks for term in terms}
+
+
+def _diagonals(problem, blocks: list[tuple[list[str], torch.Tensor]]) -> dict | None:
+    """:func:`ntk_diagonals` of one part."""
     blocks_ = [_block(problem, list(terms), pts) for terms, pts in blocks]
     layers = network_layers(problem, [p for b in blocks_ for p in b.plans.values()],
                             untied=True)

@@ -392,15 +392,11 @@ def test_training_with_fast_traces_matches_the_generic_path(method):
 # -- every term of a problem at once (symbolic_pinn.ntk_units) ----------------------------
 
 
-def test_all_terms_at_once_share_propagations_and_backward_passes(monkeypatch):
+def two_network_problem():
     """Two networks (u(x, t), v(x)), an estimated parameter in equations and conditions,
     two equations at one points tensor, a periodic condition (two evaluations of u at a
-    sample: a unit of its own), conditions on values sharing a unit per network (v's with
-    a term without points): the diagonals of fast_ntk_diagonals equal the generic vmap
-    path's, from one propagation per unit (u: equations, values, periodic; v: equations,
-    values) and as many backward passes as the largest block has terms (2)."""
-    from symbolic_pinn import fast_ntk, ntk_units
-
+    sample), conditions on values (v's with a term without points); the problem and its
+    points per term."""
     U, V = u(x, t), v(x)
     eqs = [U.diff(t) - a * U.diff(x, 2) + V * U, V.diff(x, 2) + a**2 * V - sp.sin(x)]
     bcs = [sp.Eq(u(x, 0), sp.sin(sp.pi * x)), sp.Eq(u(0, t), u(1, t)),
@@ -408,8 +404,17 @@ def test_all_terms_at_once_share_propagations_and_backward_passes(monkeypatch):
     problem = build(eqs, bcs, [x, t], [U, V], [mlp(2, seed=1), mlp(1, seed=2)],
                     params={a: 0.7}, param_estim=True, input_scaling="standardize")
     interior, face = points(problem, 13, seed=3), points(problem, 7, seed=4)
-    given = {"pde_0": interior, "pde_1": interior, "bc_0": face, "bc_1": face[:5],
-             "bc_2": face[:3], "bc_3": face[2:6], "bc_4": face[:0]}
+    return problem, {"pde_0": interior, "pde_1": interior, "bc_0": face, "bc_1": face[:5],
+                     "bc_2": face[:3], "bc_3": face[2:6], "bc_4": face[:0]}
+
+
+def test_all_terms_at_once_share_propagations_and_backward_passes(monkeypatch):
+    """two_network_problem: the diagonals of fast_ntk_diagonals equal the generic vmap
+    path's, from one propagation per unit (u: equations, values, periodic; v: equations,
+    values) and as many backward passes as the largest block has terms (2)."""
+    from symbolic_pinn import fast_ntk, ntk_units
+
+    problem, given = two_network_problem()
     calls = {"propagate": 0, "grad": 0}
     real_propagate, real_grad = ntk_units.propagate, torch.autograd.grad
 
@@ -428,6 +433,28 @@ def test_all_terms_at_once_share_propagations_and_backward_passes(monkeypatch):
         torch.testing.assert_close(diags[term], ref, rtol=1e-10, atol=0,
                                    msg=lambda m, term=term: f"{term}: {m}")
     assert float(diags["bc_1"].min()) > 0 and float(diags["bc_2"].min()) > 0
+
+
+def test_the_points_in_parts_give_the_diagonals_of_all_at_once(monkeypatch):
+    """ntk_diagonals splits the points into parts (ntk_units.parts) where they are many:
+    forced here into 4 parts of two_network_problem (blocks of 13, 7, 5, 4 and 3 points,
+    and one of none), the diagonals are those of all points at once, in order."""
+    from symbolic_pinn import fast_ntk, ntk_units
+
+    problem, given = two_network_problem()
+    whole = fast_ntk.fast_ntk_diagonals(problem, given)
+    n = sum(len(p) for p in given.values()) - len(given["pde_1"])  # one block for pde_0, pde_1
+    monkeypatch.setattr(ntk_units, "PART_BYTES", n * 12 * 8 // 4)  # width 12, float64
+    calls = []
+    real = ntk_units._diagonals
+    monkeypatch.setattr(ntk_units, "_diagonals",
+                        lambda prob, blocks: calls.append(len(blocks)) or real(prob, blocks))
+    parted = fast_ntk.fast_ntk_diagonals(problem, given)
+    assert calls == [6, 5, 5, 4]  # the empty block in the first part; bc_2's 3 rows in three
+    assert list(parted) == list(given)
+    for term in given:
+        torch.testing.assert_close(parted[term], whole[term], rtol=1e-13, atol=0,
+                                   msg=lambda m, term=term: f"{term}: {m}")
 
 
 @pytest.mark.parametrize("tie", ["weight", "layer"])
