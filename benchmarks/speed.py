@@ -464,7 +464,9 @@ def compare_ntk(problem: str, n_int: int, n_bc: int, width: int, rounds: int,
             methods["taylor_per_term"] = taylor_per_term
     if only is not None:
         methods = {m: {"taylor_whole": taylor_whole, **methods}[m] for m in only}
-    base = next(m for m in methods if m.startswith("vmap"))
+    base = next((m for m in methods if m.startswith("vmap")), None)
+    if base is None:
+        raise ValueError(f"compare_ntk: only={only} names no vmap method to check against")
     reference = methods[base]()
 
     def rel(a, b):

@@ -378,4 +378,5 @@ class NonFiniteGuard:
         why = (" (the loss was still not finite at the state before the next step, which "
                "this step's update had made)" if deeper else "")
         warnings.warn(f"{error}; rolled back to the state before step {run.step}{why}, "
-                      f"learning rate lowered to {lr:g}", RuntimeWarning, stacklevel=3)
+                      f"learning rate lowered to {lr:g}", RuntimeWarning,
+                          stacklevel=4)  # failed, solve, its grad-mode wrapper

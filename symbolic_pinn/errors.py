@@ -13,6 +13,9 @@ Examples:
 
 from __future__ import annotations
 
+import numpy as np
+import torch
+
 __all__ = [
     "SymbolicPinnError",
     "ProblemError",
@@ -432,10 +435,12 @@ def integer_at_least(value: object, least: int) -> bool:
         (True, True, False)
         >>> integer_at_least(True, 1), integer_at_least(None, 1), integer_at_least("2", 1)
         (False, False, False)
+        >>> integer_at_least(np.True_, 1), integer_at_least(torch.tensor(True), 1)
+        (False, False)
     """
-    if isinstance(value, bool):  # True == 1, but reweight_every=True is a slip
-        return False
+    if isinstance(value, bool) or getattr(value, "dtype", None) in (np.bool_, torch.bool):
+        return False  # True == 1, but reweight_every=True is a slip
     try:
-        return int(value) == value and value >= least  # type: ignore[operator, arg-type]
+        return bool(int(value) == value and value >= least)  # type: ignore[operator, arg-type]
     except (TypeError, ValueError, OverflowError):  # None, a string, nan, inf
         return False

@@ -320,5 +320,6 @@ def _check_differentiable(ir, nets: Sequence[nn.Module]) -> None:
             raise TrainingError(
                 f"{ir.network_label(i)} returns outputs that autograd cannot differentiate "
                 f"with respect to its inputs (computed outside torch's autograd, under "
-                f"torch.no_grad(), or from detached inputs), and the problem takes "
+                f"torch.no_grad(), from detached inputs, or not from its inputs at all), "
+                f"and the problem takes "
                 f"derivatives of {text}: they would all be zero")

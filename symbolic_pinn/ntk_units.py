@@ -187,7 +187,8 @@ PART_BYTES = 2**21
 def parts(problem, blocks: list[tuple[list[str], torch.Tensor]]) -> int:
     """Into how many parts :func:`ntk_diagonals` splits the points: ``n × width × itemsize``
     at most :data:`PART_BYTES` a part (``n`` all the blocks' points, ``width`` the widest
-    ``Linear`` layer of the networks).
+    ``Linear`` layer of the networks), at most ``n``; one part off the CPU (the reason,
+    glibc's allocator, is the CPU's: not measured on a GPU).
 
     Examples:
         >>> import sympy as sp
@@ -199,11 +200,13 @@ def parts(problem, blocks: list[tuple[list[str], torch.Tensor]]) -> int:
         >>> [parts(prob, [(["pde_0"], torch.zeros(n, 1))]) for n in (8192, 8193, 76800)]
         [1, 2, 10]
     """
+    if any(points.device.type != "cpu" for _, points in blocks):
+        return 1
     width = max((m.out_features for net in problem.nets for m in net.modules()
                  if isinstance(m, torch.nn.Linear)), default=1)
     n = sum(points.shape[0] for _, points in blocks)
     size = max((points.element_size() for _, points in blocks), default=4)
-    return max(1, -(-n * width * size // PART_BYTES))
+    return max(1, min(n, -(-n * width * size // PART_BYTES)))
 
 
 def ntk_diagonals(problem, blocks: list[tuple[list[str], torch.Tensor]]) -> dict | None:

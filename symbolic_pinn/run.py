@@ -354,18 +354,21 @@ class Run:
     def _fill_weights(self, pointset) -> None:
         """Quadrature weights, ``(N, 1)`` per term; weights that the generated loss does
         not read (a strategy other than QuadratureTraining) are warned about once."""
-        if not pointset.weights:
-            return
         name = type(self.sampler).__name__
         if not getattr(self.problem.symbolic.options, "quadrature", False):
-            if not self._weights_warned:
+            if pointset.weights and not self._weights_warned:
                 warnings.warn(
                     f"{name} gave point weights, which the generated loss does not read: "
                     "its losses are plain means over the points (only a QuadratureTraining "
                     "problem weights them)", SymbolicPinnWarning, stacklevel=2)
                 self._weights_warned = True
             return
-        for term, w in pointset.weights.items():
+        for term in self.term_names:
+            w = (pointset.weights or {}).get(term)
+            if w is None:
+                raise StrategyError(f"{name} gave no point weights for {self._term(term)}; "
+                                    "the loss of a QuadratureTraining problem weights the "
+                                    "points of every term")
             w = torch.as_tensor(w, dtype=self.dtype, device=self.device)
             n = self.points[term].shape[0]
             if tuple(w.shape) != (n, 1):  # (N,) would broadcast against (N, 1) to (N, N)

@@ -259,8 +259,7 @@ def solve(
             if bar is not None:  # (a step redone after a rollback went back is not counted)
                 bar.update(max(0, run.step - bar.n))
                 bar.set_postfix(loss=f"{row['loss']:.3e}", refresh=False)
-            if callback is not None and callback(
-                    {k: dict(v) if isinstance(v, dict) else v for k, v in row.items()}):
+            if callback is not None and callback(_copy(row)):
                 if not recorded:  # the last step of the run: always in the history
                     _record(history, writer, row)
                     saved_at = None  # the final checkpoint must hold it too
@@ -299,6 +298,11 @@ def _place_networks(problem, device: torch.device, dtype: torch.dtype, seed: int
         if seed is not None:  # an estimated parameter starts again
             p = given[ident]
         problem.params[ident] = torch.nn.Parameter(p.detach().to(device=device, dtype=dtype))
+
+
+def _copy(value):
+    """A copy of a history row, its nested dicts too (for the callback)."""
+    return {k: _copy(v) for k, v in value.items()} if isinstance(value, dict) else value
 
 
 def _record(history: list[dict], writer, row: dict) -> None:

@@ -33,7 +33,12 @@ from symbolic_pinn import (
     TrainingError,
     discretize,
 )
-from symbolic_pinn.adaptive import Compose, NeuralTangentKernelAdaptiveLoss, term_ntk_diagonal
+from symbolic_pinn.adaptive import (
+    CausalAdaptiveLoss,
+    Compose,
+    NeuralTangentKernelAdaptiveLoss,
+    term_ntk_diagonal,
+)
 from symbolic_pinn.training import (
     GridTraining,
     PointSet,
@@ -243,9 +248,40 @@ def test_quadrature_weights_must_be_one_per_point():
 
 
 def test_the_callback_gets_a_copy_of_its_row():
+    """Nested dicts too (CausalAdaptiveLoss's rows hold {"causal": {"min_weight": {...}}})."""
     def meddle(row):
         row["loss"] = -1.0
         row["losses"]["pde_0"] = -1.0
+        row["causal"]["min_weight"].clear()
 
-    result = problem("auto").solve(3, seed=0, progress=False, callback=meddle)
+    heat = PDESystem([u(x, t).diff(t) - u(x, t).diff(x, 2)], [sp.Eq(u(x, 0), sp.sin(x))],
+                     {x: (0, 1), t: (0, 1)}, [x, t], [u(x, t)])
+    prob = problem("auto", net=MLP(2, 1, [8]), system=heat, strategy=GridTraining(0.25),
+                   adaptive_loss=CausalAdaptiveLoss(t))
+    result = prob.solve(3, seed=0, progress=False, callback=meddle)
     assert all(row["loss"] > 0 and row["losses"]["pde_0"] > 0 for row in result.history)
+    assert all(row["causal"]["min_weight"] for row in result.history)
+
+
+def test_a_quadrature_problem_needs_weights_for_every_term():
+    class Partial(QuadratureTraining):
+        def sample(self, ir, rng):
+            given = super().sample(ir, rng)
+            return PointSet(given.points, {"pde_0": given.weights["pde_0"]})
+
+    with pytest.raises(StrategyError, match=r"Partial gave no point weights for term bc_0 "
+                       r"\(u\(0\)\); the loss of a QuadratureTraining problem weights"):
+        problem("auto", strategy=Partial()).solve(1, progress=False)
+
+
+def test_ntk_parts_off_the_cpu_and_at_most_one_a_point(monkeypatch):
+    """One part where the points are not on the CPU (the reason for parts is glibc's);
+    never more parts than points."""
+    from symbolic_pinn import ntk_units
+
+    prob = problem("auto")
+    assert ntk_units.parts(prob, [(["pde_0"], torch.zeros(10**6, 1, device="meta"))]) == 1
+    assert ntk_units.parts(prob, [(["pde_0"], torch.zeros(10**6, 1))]) == 16  # width 8
+    monkeypatch.setattr(ntk_units, "PART_BYTES", 1)
+    blocks = [(["pde_0"], torch.zeros(5, 1)), (["bc_0"], torch.zeros(2, 1))]
+    assert ntk_units.parts(prob, blocks) == 7
