@@ -194,6 +194,8 @@ def assign_networks(system, chain) -> tuple[tuple[nn.Module, ...], dict[str, tup
                                f"are {names}")
         chain = [by_name[n] for n in names]
     try:
+        if isinstance(chain, (str, bytes)):  # iterable, but by characters
+            raise TypeError(type(chain).__name__)
         nets = tuple(chain)
     except TypeError as exc:
         raise ProblemError(f"chain must be a torch.nn.Module, a list of them or a mapping "

@@ -196,6 +196,9 @@ def test_option_messages_name_what_was_given():
     for bad in (True, None, 0, 2.5, "10"):
         with pytest.raises(StrategyError, match="reweight_every must be a positive integer"):
             NeuralTangentKernelAdaptiveLoss(bad)
+    with pytest.raises(ProblemError, match=r"chain must be a torch.nn.Module, a list of them "
+                       r"or a mapping .*got 'net'"):  # not three networks 'n', 'e', 't'
+        discretize(bar(), PhysicsInformedNN("net", GridTraining(0.25)))
     prob = problem("auto")
     with pytest.raises(ValueError, match=r"device must be a torch device .*got 'tpu'"):
         prob.solve(1, device="tpu")
