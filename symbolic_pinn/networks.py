@@ -316,6 +316,10 @@ def _check_differentiable(ir, nets: Sequence[nn.Module]) -> None:
                 out = net(probe)
                 reached = out.requires_grad and torch.autograd.grad(
                     out.sum(), probe, allow_unused=True)[0] is not None
+        except Exception as exc:
+            raise TrainingError(
+                f"{ir.network_label(i)} fails on inputs that require gradients (the "
+                f"derivatives of {text} need them): {exc}") from exc
         finally:
             net.train(was_training)
         if not reached:
@@ -323,5 +327,4 @@ def _check_differentiable(ir, nets: Sequence[nn.Module]) -> None:
                 f"{ir.network_label(i)} returns outputs that autograd cannot differentiate "
                 f"with respect to its inputs (computed outside torch's autograd, under "
                 f"torch.no_grad(), from detached inputs, or not from its inputs at all), "
-                f"and the problem takes "
-                f"derivatives of {text}: they would all be zero")
+                f"and the problem takes derivatives of {text}: they would all be zero")

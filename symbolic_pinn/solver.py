@@ -87,8 +87,9 @@ def solve(
         progress: Show a tqdm bar: ``True`` always, ``False`` never, ``None`` (default)
             from 500 iterations on, on a terminal only (not in logs or CI).
         callback: Called after every step with a copy of its history row (changing it
-            leaves the history as it was); returning ``True`` stops training. A step that ``on_nonfinite="rollback"`` goes back to redo
-            (the state it made had a non-finite loss) is seen again when it is redone.
+            leaves the history as it was); returning ``True`` stops training. A step
+            that ``on_nonfinite="rollback"`` goes back to redo (the state it made had a
+            non-finite loss) is seen again when it is redone.
         log_every: Record a history row every this many steps (reweight steps and the
             last step, also one where ``callback`` stopped training, are always
             recorded; a resumed run keeps the rows of the run it continues, so with

@@ -123,6 +123,23 @@ class Detached(nn.Module):
         return self.layer(z.detach())
 
 
+class InPlace(nn.Module):
+    """Writes into its input: fine under no_grad, refused by autograd on a leaf."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(1, 1)
+
+    def forward(self, z):
+        return self.layer(z.mul_(2.0))
+
+
+def test_a_network_that_fails_with_gradients_on_is_refused_by_name():
+    with pytest.raises(TrainingError, match=r"network 0 \(for u\) fails on inputs that require "
+                       r"gradients \(the derivatives of u\(x\) \(in pde_0\) need them\)"):
+        problem("auto", net=InPlace())
+
+
 @pytest.mark.parametrize("net", [NumpySin(), Detached()], ids=["numpy", "detached"])
 def test_a_network_autograd_cannot_differentiate_is_refused(net):
     with pytest.raises(TrainingError, match=r"network 0 \(for u\) returns outputs that "
